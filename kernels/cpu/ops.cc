@@ -1,0 +1,122 @@
+#include "kernels/cpu/ops.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace mnemo::kernels::cpu {
+
+void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xr = x + t * dim;
+    float* o = out + t * dim;
+    float ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+    const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
+    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+  }
+}
+
+void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
+          std::span<const float> inv_freq) {
+  const int64_t half = head_dim / 2;
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int64_t t = 0; t < n; ++t) {
+    std::vector<float> c(size_t(half)), s(size_t(half));
+    for (int64_t i = 0; i < half; ++i) {
+      // f32 angle, as the reference computes position * inv_freq in f32.
+      const float angle = float(positions[t]) * inv_freq[size_t(i)];
+      c[size_t(i)] = std::cos(angle);
+      s[size_t(i)] = std::sin(angle);
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + (t * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[size_t(i)] - b * s[size_t(i)];
+        v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+      }
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
+#pragma omp parallel for schedule(static) if (count > 16384)
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* x, const float* y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+}
+
+void add_bias(float* x, const float* bias, int64_t n, int64_t dim) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
+}
+
+void softmax(float* x, int64_t count) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < count; ++i) mx = std::max(mx, x[i]);
+  if (!std::isfinite(mx)) {
+    for (int64_t i = 0; i < count; ++i) x[i] = 0;
+    return;
+  }
+  float sum = 0;
+  for (int64_t i = 0; i < count; ++i) sum += (x[i] = std::exp(x[i] - mx));
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < count; ++i) x[i] *= inv;
+}
+
+void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const float* v) {
+  const size_t row = size_t(kv.head_dim) * sizeof(float);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < kv.kv_heads; ++h) {
+      const int64_t dst = (h * kv.capacity + start + t) * kv.head_dim;
+      const int64_t src = (t * kv.kv_heads + h) * kv.head_dim;
+      std::memcpy(kv.k + dst, k + src, row);
+      std::memcpy(kv.v + dst, v + src, row);
+    }
+}
+
+void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
+               float* out) {
+  const int64_t d = kv.head_dim;
+  const int64_t group = heads / kv.kv_heads;
+#pragma omp parallel
+  {
+    std::vector<float> scores(size_t(start + n));
+#pragma omp for collapse(2) schedule(dynamic, 4)
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* qv = q + (t * heads + h) * d;
+        const int64_t kvh = h / group;
+        const float* kb = kv.k + kvh * kv.capacity * d;
+        const float* vb = kv.v + kvh * kv.capacity * d;
+        const int64_t len = start + t + 1;  // causal: up to and including itself
+        for (int64_t j = 0; j < len; ++j) {
+          const float* kr = kb + j * d;
+          float dot = 0;
+          for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
+          scores[size_t(j)] = dot * scale;
+        }
+        softmax(scores.data(), len);
+        float* o = out + (t * heads + h) * d;
+        std::fill(o, o + d, 0.0f);
+        for (int64_t j = 0; j < len; ++j) {
+          const float p = scores[size_t(j)];
+          const float* vr = vb + j * d;
+          for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
+        }
+      }
+  }
+}
+
+}  // namespace mnemo::kernels::cpu
