@@ -27,7 +27,7 @@ void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* p
   const int64_t half = head_dim / 2;
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
-    std::vector<float> c(size_t(half)), s(size_t(half));
+    std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
     for (int64_t i = 0; i < half; ++i) {
       // f32 angle, as the reference computes position * inv_freq in f32.
       const float angle = float(positions[t]) * inv_freq[size_t(i)];

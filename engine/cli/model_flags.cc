@@ -1,0 +1,50 @@
+#include <omp.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+#include "engine/cli/commands.h"
+#include "engine/cli/flags.h"
+#include "engine/model/generator.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace mnemo::cli {
+
+namespace fs = std::filesystem;
+
+void add_model_flags(Flags& f) {
+  f.value("model", "DIR", "model directory in Hugging Face layout; omitted: the built-in small model");
+  f.value("threads", "N", "CPU threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// The built-in model: generated once into MNEMO_HOME (or ~/.cache/mnemo) so
+// the first run needs nothing downloaded.
+fs::path model_dir(const Flags& f) {
+  if (f.has("model")) return f.str("model");
+  fs::path home;
+  if (const char* h = std::getenv("MNEMO_HOME")) home = h;
+  else if (const char* u = std::getenv("HOME")) home = fs::path(u) / ".cache" / "mnemo";
+  else home = fs::temp_directory_path() / "mnemo";
+  const fs::path dir = home / "models" / "default";
+  if (!fs::exists(dir / "config.json")) {
+    std::cerr << "mnemo: generating the built-in model into " << dir.string() << " (one time)\n";
+    const fs::path tmp = home / "models" / ("default.tmp" + std::to_string(::getpid()));
+    engine::GeneratorOptions o;  // the defaults are the built-in model
+    engine::generate_model(o, tmp);
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);
+  }
+  return dir;
+}
+
+void apply_threads(const Flags& f) {
+  const int n = int(f.integer("threads", 1, 1024));
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+}  // namespace mnemo::cli

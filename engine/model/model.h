@@ -1,0 +1,38 @@
+#pragma once
+// A loaded Llama-family model and its CPU forward pass.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/model/config.h"
+#include "engine/model/kv_cache.h"
+#include "engine/model/weights.h"
+
+namespace mnemo::engine {
+
+class Model {
+ public:
+  // Reads config.json and maps the weights; throws ModelError.
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return store_->weights(); }
+  const std::filesystem::path& dir() const { return dir_; }
+  KvCache new_cache(int64_t capacity = 64) const;
+
+  // Runs `tokens` at positions cache.length() onwards, appending their keys
+  // and values to the cache. Returns logits [n, vocab] when all_logits, else
+  // [1, vocab] for the last token.
+  std::vector<float> forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits = false) const;
+
+ private:
+  Model() = default;
+  std::filesystem::path dir_;
+  ModelConfig config_;
+  std::unique_ptr<WeightStore> store_;
+  std::vector<float> inv_freq_;
+};
+
+}  // namespace mnemo::engine

@@ -1,0 +1,46 @@
+#pragma once
+// The tensors of a Llama-family checkpoint, mapped from its safetensors
+// files and checked against the config. Matrices stay in their stored dtype;
+// the small vectors (norms, biases) are converted to f32 once.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model/config.h"
+#include "engine/model/mapped_file.h"
+#include "kernels/cpu/matmul.h"
+
+namespace mnemo::engine {
+
+struct LayerWeights {
+  kernels::MatrixView q, k, v, o;       // [heads*hd, H], [kv*hd, H] x2, [H, heads*hd]
+  kernels::MatrixView gate, up, down;   // [I, H], [I, H], [H, I]
+  std::vector<float> attn_norm, mlp_norm;  // [H]
+  std::vector<float> q_bias, k_bias, v_bias;  // [heads*hd], [kv*hd], [kv*hd] or empty
+};
+
+struct ModelWeights {
+  kernels::MatrixView embed;    // [V, H]
+  kernels::MatrixView lm_head;  // [V, H]; the embedding when tied
+  std::vector<float> final_norm;  // [H]
+  std::vector<LayerWeights> layers;
+  uint64_t matrix_bytes = 0;  // bytes of all matrices, as stored
+};
+
+class WeightStore {
+ public:
+  // Maps model.safetensors, or the shards of model.safetensors.index.json.
+  // Throws ModelError naming the file and tensor on any inconsistency.
+  static std::unique_ptr<WeightStore> open(const std::filesystem::path& dir, const ModelConfig& config);
+
+  const ModelWeights& weights() const { return weights_; }
+
+ private:
+  std::vector<MappedFile> files_;
+  std::vector<std::unique_ptr<uint8_t[]>> realigned_;  // copies of misaligned tensors
+  ModelWeights weights_;
+  friend class WeightLoader;
+};
+
+}  // namespace mnemo::engine
