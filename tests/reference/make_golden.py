@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""Writes tests/golden/<case>.json: reference logits for small generated models.
+
+Each case generates a random model with the project's own generator
+(`mnemo model new ...`), runs the independent reference (hf_reference.py) on
+it, and records what a C++ test needs to repeat the comparison without any
+committed weights: the generator arguments, the sha256 of each generated file
+(so "the generator changed" is told apart from "the forward is wrong"), the
+token ids and the expected logits.
+
+    /usr/bin/python3 tests/reference/make_golden.py --mnemo build/engine/cli/mnemo
+
+See tests/reference/README.md for the format, the tolerances and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_reference as R  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FORMAT_VERSION = 1
+# Bound on max relative error (see README.md for the derivation). The same
+# bound holds for F16/BF16 weights because both sides upcast them exactly.
+TOLERANCE = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4}
+# Files whose bytes define the forward pass.  tokenizer.json is hashed too,
+# but separately: a tokenizer change must not invalidate logits goldens.
+WEIGHT_FILE_SUFFIXES = (".safetensors", "model.safetensors.index.json", "config.json")
+
+# llama3 rope scaling with a tiny original context: with the default 8192
+# almost every frequency of a 16-wide head is left alone at these sequence
+# lengths, so the scaling code would go untested.  original 16 puts the
+# wavelength bands at 4..16 positions, so some frequencies are kept, some
+# divided by `factor` and some interpolated.
+LLAMA3_FLAGS = ["--rope-scaling", "llama3", "--rope-theta", "500000", "--rope-factor", "8",
+                "--rope-low-freq-factor", "1", "--rope-high-freq-factor", "4",
+                "--rope-original-max-pos", "16"]
+
+
+def gen_args(arch="llama", hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128,
+             vocab=320, dtype="f32", seed=1, extra=()) -> list[str]:
+    return ["--arch", arch, "--hidden", str(hidden), "--layers", str(layers), "--heads", str(heads),
+            "--kv-heads", str(kv_heads), "--intermediate", str(intermediate), "--vocab", str(vocab),
+            "--dtype", dtype, "--seed", str(seed), *extra]
+
+
+@dataclass
+class Case:
+    name: str
+    description: str
+    args: list[str]
+    n_tokens: int
+    store: str = "all"             # "all" positions or only the "last"
+    prompt_len: int | None = None  # set: decode case (prefill prompt_len, then one token at a time)
+    checks: list[str] = field(default_factory=list)
+
+
+CASES = [
+    Case("llama_f32", "Llama, GQA 4 heads / 2 kv heads, F32", gen_args(seed=11), 10),
+    Case("llama_f32_gqa8x2", "Llama, GQA 8 heads / 2 kv heads (head_dim 16), F32",
+         gen_args(hidden=128, heads=8, kv_heads=2, intermediate=256, vocab=384, seed=12), 9),
+    Case("llama_f32_mha", "Llama, multi-head attention (kv heads = heads), F32",
+         gen_args(heads=4, kv_heads=4, seed=13), 9),
+    Case("llama_f32_long", "Llama, F32, 80 tokens, last position (RoPE at larger angles)",
+         gen_args(seed=14), 80, store="last"),
+    Case("llama_f32_rope_llama3", "Llama, llama3 rope scaling with original context 16, 48 tokens",
+         gen_args(seed=15, extra=LLAMA3_FLAGS), 48, store="last", checks=["rope_scaling_effect"]),
+    Case("llama_f32_rope_llama3_short", "Llama, llama3 rope scaling, every position",
+         gen_args(seed=16, extra=LLAMA3_FLAGS), 12, checks=["rope_scaling_effect"]),
+    Case("llama_f32_tied", "Llama, tie_word_embeddings (no lm_head.weight)",
+         gen_args(seed=17, extra=["--tie"]), 9),
+    Case("llama_f32_sharded", "Llama, weights in 3 shards with model.safetensors.index.json",
+         gen_args(seed=18, extra=["--shards", "3"]), 9),
+    Case("llama_f32_head_dim", "Llama, head_dim 32 given in config (hidden/heads = 16)",
+         gen_args(seed=19, extra=["--head-dim", "32"]), 9),
+    Case("qwen2_f32", "Qwen2, q/k/v biases, GQA 4/2, F32",
+         gen_args(arch="qwen2", seed=21), 10, checks=["bias_effect"]),
+    Case("mistral_f32", "Mistral, GQA 8/2, F32",
+         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=31), 10),
+    Case("llama_bf16", "Llama, BF16 weights", gen_args(dtype="bf16", seed=41), 9),
+    Case("llama_f16", "Llama, F16 weights", gen_args(dtype="f16", seed=42), 9),
+    Case("qwen2_bf16", "Qwen2, BF16 weights and biases", gen_args(arch="qwen2", dtype="bf16", seed=43), 9),
+    Case("qwen2_f16", "Qwen2, F16 weights and biases", gen_args(arch="qwen2", dtype="f16", seed=44), 9),
+    Case("llama_f32_decode", "Llama F32: prefill 6 tokens, then decode 8 one at a time",
+         gen_args(seed=51), 14, prompt_len=6),
+    Case("qwen2_bf16_decode", "Qwen2 BF16: prefill 5 tokens, then decode 6 one at a time",
+         gen_args(arch="qwen2", dtype="bf16", seed=52), 11, prompt_len=5),
+    Case("llama_f32_rope_llama3_decode", "Llama llama3 rope, sharded, tied: prefill 20, decode 6",
+         gen_args(seed=53, extra=LLAMA3_FLAGS + ["--shards", "2", "--tie"]), 26, prompt_len=20),
+    Case("mistral_f16_decode", "Mistral F16: prefill 1 token, then decode 7",
+         gen_args(arch="mistral", dtype="f16", seed=54), 8, prompt_len=1),
+]
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_model(model_dir: str) -> tuple[dict[str, str], dict[str, str]]:
+    weights, other = {}, {}
+    for fn in sorted(os.listdir(model_dir)):
+        path = os.path.join(model_dir, fn)
+        if not os.path.isfile(path):
+            continue
+        (weights if fn.endswith(WEIGHT_FILE_SUFFIXES) else other)[fn] = sha256(path)
+    return weights, other
+
+
+def case_tokens(case: Case, vocab: int) -> list[int]:
+    # Seeded by the case name so adding a case never changes another's inputs.
+    # The first and last embedding rows are included because off-by-one
+    # indexing bugs live there.
+    rng = random.Random(case.name)
+    toks = [rng.randrange(vocab) for _ in range(case.n_tokens)]
+    if case.n_tokens >= 3:
+        toks[1], toks[2] = vocab - 1, 0
+    return toks
+
+
+def rows_json(t: torch.Tensor) -> list[list[float]]:
+    # 9 significant digits round-trip every float32 exactly.
+    return [[float(f"{v:.9g}") for v in row] for row in t.tolist()]
+
+
+def run_generator(mnemo: str, args: list[str], out_dir: str) -> None:
+    cmd = [mnemo, "model", "new", *args, "--out", out_dir]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise R.ReferenceError(f"generator failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr.strip()}")
+
+
+def sensitivity(model_dir: str, tokens: list[int], reference_logits: torch.Tensor, what: str) -> float:
+    """How much the logits move when a feature is switched off in the reference.
+
+    A golden that barely depends on the feature it claims to cover would let
+    a wrong implementation of that feature pass; this number shows it does.
+    """
+    ref = R.Reference(model_dir)
+    if what == "rope_scaling_effect":
+        ref.cfg.rope_scaling = None
+        ref.inv_freq = R.rope_inv_freq(ref.cfg)
+    elif what == "bias_effect":
+        for name in list(ref.w):
+            if name.endswith(".bias"):
+                ref.w[name] = torch.zeros_like(ref.w[name])
+    else:
+        raise ValueError(what)
+    return R.max_row_rel_err(ref.forward(tokens), reference_logits)
+
+
+def make_case(case: Case, mnemo: str, work: str) -> dict:
+    model_dir = os.path.join(work, case.name)
+    run_generator(mnemo, case.args, model_dir)
+    weight_hashes, other_hashes = hash_model(model_dir)
+    ref = R.Reference(model_dir)
+    ref64 = R.Reference(model_dir, torch.float64)
+    tokens = case_tokens(case, ref.cfg.vocab)
+    full = ref.forward(tokens)
+    full64 = ref64.forward(tokens)
+    checks: dict[str, float] = {}
+    if case.prompt_len is not None:
+        # The golden is what a cached decode produces (HF generate() path);
+        # it must equal the full-sequence forward up to rounding.
+        logits = ref.decode(tokens, case.prompt_len)
+        exact = full64[case.prompt_len - 1:]
+        checks["decode_vs_full_forward"] = R.max_row_rel_err(logits, full[case.prompt_len - 1:])
+        positions = list(range(case.prompt_len - 1, len(tokens)))
+        mode = "decode"
+    else:
+        sel = slice(None) if case.store == "all" else slice(-1, None)
+        logits, exact = full[sel], full64[sel]
+        positions = list(range(len(tokens)))[sel]
+        mode = "forward"
+    # The reference's own rounding error, measured against float64: it must
+    # be far below the tolerance or the golden cannot judge the engine.
+    checks["reference_f32_vs_f64"] = R.max_row_rel_err(logits, exact)
+    for what in case.checks:
+        checks[what] = sensitivity(model_dir, tokens, full, what)
+    dtype = case.args[case.args.index("--dtype") + 1]
+    tol = TOLERANCE[dtype]
+    assert checks["reference_f32_vs_f64"] < tol / 10, (case.name, checks)
+    if "decode_vs_full_forward" in checks:
+        assert checks["decode_vs_full_forward"] < tol / 10, (case.name, checks)
+    for what in case.checks:
+        assert checks[what] > 100 * tol, f"{case.name}: {what} only {checks[what]:.2e}"
+    golden = {
+        "format_version": FORMAT_VERSION,
+        "case": case.name,
+        "description": case.description,
+        "generator_args": case.args,
+        "generator_command": "mnemo model new " + " ".join(case.args) + " --out DIR",
+        "model_files_sha256": weight_hashes,
+        "other_files_sha256": other_hashes,
+        "config": {k: v for k, v in json.load(open(os.path.join(model_dir, "config.json"))).items()},
+        "weights_dtype": sorted(set(ref.weight_dtypes.values())),
+        "reference": {
+            "script": "tests/reference/hf_reference.py",
+            "computation_dtype": "float32",
+            "weights": "upcast exactly to float32 (every F16/BF16 value is an F32 value)",
+            "softmax_dtype": "float32",
+            "torch_version": torch.__version__,
+        },
+        "tolerance": {
+            "max_rel_err": tol,
+            "rel_err_definition": "per logits row r: max_i |engine[r][i] - golden[r][i]| / max_i |golden[r][i]|; "
+                                  "the case passes when the largest over rows is <= max_rel_err",
+        },
+        "mode": mode,
+        "tokens": tokens,
+        "logits_positions": positions,
+        "checks": {k: float(f"{v:.3g}") for k, v in checks.items()},
+        "logits": rows_json(logits),
+    }
+    if case.prompt_len is not None:
+        golden["prompt_len"] = case.prompt_len
+        golden["how_to_run"] = ("prefill tokens[:prompt_len] (compare its last position with logits[0]), "
+                                "then feed tokens[prompt_len:] one at a time through the KV cache, "
+                                "comparing step j with logits[j+1]")
+    elif case.store == "all":
+        golden["how_to_run"] = "one forward over all tokens; compare every position (mnemo logits --all)"
+    else:
+        golden["how_to_run"] = "one forward over all tokens; compare the last position (mnemo logits)"
+    return golden
+
+
+def format_golden(golden: dict) -> str:
+    """One key per line and one logits row per line: reviewable diffs, small files."""
+    def compact(v) -> str:
+        return json.dumps(v, separators=(",", ":"))
+    lines = []
+    for k, v in golden.items():
+        if k == "logits":
+            rows = ",\n    ".join(compact(r) for r in v)
+            lines.append(f'  "logits": [\n    {rows}\n  ]')
+        else:
+            lines.append(f"  {json.dumps(k)}: {compact(v)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mnemo", required=True, help="path to the mnemo binary (its `model new` generator)")
+    ap.add_argument("--out", default=os.path.join(REPO, "tests", "golden"))
+    ap.add_argument("--only", default="", help="comma-separated case names")
+    ap.add_argument("--keep-models", default="", help="generate models here instead of a temp dir")
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+    # Single-threaded BLAS makes the float32 result independent of the core
+    # count of the machine that writes the goldens.
+    torch.set_num_threads(1)
+    only = {n for n in args.only.split(",") if n}
+    unknown = only - {c.name for c in CASES}
+    if unknown:
+        print(f"make_golden: unknown cases {sorted(unknown)}", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mnemo-golden-") as tmp:
+        work = args.keep_models or tmp
+        for case in CASES:
+            if only and case.name not in only:
+                continue
+            golden = make_case(case, args.mnemo, work)
+            path = os.path.join(args.out, case.name + ".json")
+            with open(path, "w") as f:
+                f.write(format_golden(golden))
+            summary = " ".join(f"{k}={v:.2e}" for k, v in golden["checks"].items())
+            print(f"{case.name:32s} {os.path.getsize(path) // 1024:4d} KB  {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
