@@ -1,13 +1,21 @@
+// Dispatch between the AVX-512 paths and a portable fallback, plus the
+// reference and conversion helpers. The fallback keeps machines without
+// AVX-512 (or builds without -march=native) correct, not fast.
 #include "kernels/cpu/matmul.h"
 
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
+
+#include "kernels/cpu/matmul_avx512.h"
 
 namespace mnemo::kernels::cpu {
 namespace {
+
+std::atomic<MatmulPrecision> g_precision{MatmulPrecision::Fast};
 
 inline float load(const MatrixView& w, int64_t i) {
   switch (w.dtype) {
@@ -18,11 +26,49 @@ inline float load(const MatrixView& w, int64_t i) {
   return 0;
 }
 
-void rows_to_f32(const MatrixView& w, int64_t r0, int64_t r1, float* out) {
-  for (int64_t r = r0; r < r1; ++r) row_to_f32(w, r, out + (r - r0) * w.cols);
+void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
+#pragma omp parallel
+  {
+    std::vector<float> row(size_t(w.cols));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < w.rows; ++r) {
+      row_to_f32(w, r, row.data());
+      for (int64_t t = 0; t < n; ++t) {
+        float acc = 0;
+        const float* xt = x + t * w.cols;
+        for (int64_t c = 0; c < w.cols; ++c) acc += xt[c] * row[size_t(c)];
+        y[t * w.rows + r] = acc;
+      }
+    }
+  }
+}
+
+// Weight panels converted to f32, then OpenBLAS (its own thread pool).
+void portable_gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
+  if (w.dtype == DType::F32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(w.rows), int(w.cols), 1.0f, x,
+                int(w.cols), static_cast<const float*>(w.data), int(w.cols), 0.0f, y, int(w.rows));
+    return;
+  }
+  const int64_t panel = std::max<int64_t>(1, std::min<int64_t>(w.rows, (1 << 20) / std::max<int64_t>(1, w.cols)));
+  std::vector<float> buf(size_t(panel * w.cols));
+  for (int64_t r0 = 0; r0 < w.rows; r0 += panel) {
+    const int64_t r1 = std::min(w.rows, r0 + panel);
+    for (int64_t r = r0; r < r1; ++r) row_to_f32(w, r, buf.data() + (r - r0) * w.cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(w.cols), 1.0f, x,
+                int(w.cols), buf.data(), int(w.cols), 0.0f, y + r0, int(w.rows));
+  }
 }
 
 }  // namespace
+
+void set_matmul_precision(MatmulPrecision p) { g_precision.store(p); }
+MatmulPrecision matmul_precision() { return g_precision.load(); }
+
+bool matmul_rounds_x_to_bf16(const MatrixView& w, int64_t n) {
+  return n > kGemvMaxTokens && w.dtype == DType::BF16 && matmul_precision() == MatmulPrecision::Fast &&
+         avx512::supported();
+}
 
 void row_to_f32(const MatrixView& w, int64_t r, float* out) {
   const int64_t base = r * w.cols;
@@ -39,30 +85,19 @@ void matmul_reference(const float* x, int64_t n, const MatrixView& w, float* y) 
 }
 
 void matmul(const float* x, int64_t n, const MatrixView& w, float* y) {
-  if (n == 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < w.rows; ++r) {
-      float acc = 0;
-      const int64_t base = r * w.cols;
-      for (int64_t c = 0; c < w.cols; ++c) acc += x[c] * load(w, base + c);
-      y[r] = acc;
-    }
+  if (n <= 0 || w.rows <= 0) return;
+  if (w.cols <= 0) {
+    std::fill(y, y + n * w.rows, 0.0f);
     return;
   }
-  if (w.dtype == DType::F32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(w.rows), int(w.cols), 1.0f, x,
-                int(w.cols), static_cast<const float*>(w.data), int(w.cols), 0.0f, y, int(w.rows));
+  if (!avx512::supported()) {
+    if (n <= kGemvMaxTokens) portable_gemv(x, n, w, y);
+    else portable_gemm(x, n, w, y);
     return;
   }
-  // Convert a panel of weight rows to f32, then one sgemm per panel.
-  const int64_t panel = std::max<int64_t>(1, std::min<int64_t>(w.rows, (1 << 20) / std::max<int64_t>(1, w.cols)));
-  std::vector<float> buf(size_t(panel * w.cols));
-  for (int64_t r0 = 0; r0 < w.rows; r0 += panel) {
-    const int64_t r1 = std::min(w.rows, r0 + panel);
-    rows_to_f32(w, r0, r1, buf.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(w.cols), 1.0f, x,
-                int(w.cols), buf.data(), int(w.cols), 0.0f, y + r0, int(w.rows));
-  }
+  if (n <= kGemvMaxTokens) avx512::gemv(x, n, w, y);
+  else if (matmul_rounds_x_to_bf16(w, n)) avx512::gemm_bf16(x, n, w, y);
+  else avx512::gemm_f32(x, n, w, y);
 }
 
 }  // namespace mnemo::kernels::cpu

@@ -26,5 +26,22 @@ void matmul_reference(const float* x, int64_t n, const MatrixView& w, float* y);
 // Copies row r of w into out[w.cols] as f32 (embedding lookup).
 void row_to_f32(const MatrixView& w, int64_t r, float* out);
 
+// Fast (the default) lets the GEMM path (n > kGemvMaxTokens) with BF16
+// weights round x to bf16 and use the bf16 dot-product instructions, twice
+// the f32 FMA rate: each output then carries an extra error of at most
+// 2^-8 * sum_i |x_i w_i| (bf16 keeps 8 significant bits), as in llama.cpp
+// and PyTorch's bf16 matmul. Exact keeps every path in f32 arithmetic.
+// Process-wide; set it before serving.
+enum class MatmulPrecision { Exact, Fast };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+
+// True when matmul(x, n, w, y) would round x to bf16 under the current precision.
+bool matmul_rounds_x_to_bf16(const MatrixView& w, int64_t n);
+
+// Up to this many tokens the weights are streamed once in a GEMV-style
+// kernel (decode, batched decode); above it, the blocked GEMM runs.
+inline constexpr int64_t kGemvMaxTokens = 16;
+
 }  // namespace cpu
 }  // namespace mnemo::kernels

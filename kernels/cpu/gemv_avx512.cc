@@ -1,0 +1,167 @@
+// Decode GEMV (and small-batch GEMV): y[t, r] = x[t] . w[r] for t < n <= 16.
+// Memory-bound: the only goal is to keep enough weight bytes in flight. Each
+// thread streams a contiguous slice of rows, R rows at a time (R parallel
+// streams for the prefetchers), converting 32 weights per load to f32 in
+// registers and FMA-ing them in f32, so precision matches an f32 dot product.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/matmul_avx512.h"
+
+#if MNEMO_AVX512
+// GCC 12 flags the deliberately undefined vectors inside its own intrinsics
+// (_mm512_undefined_*) once they are inlined here.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+namespace mnemo::kernels::cpu::avx512 {
+namespace {
+
+// Loads 32 consecutive weights as two f32 vectors (lo, hi) whose lane order
+// matches the prepared x (see prepare_x). m masks the tail of a row.
+struct LoadF32 {
+  using T = float;
+  static void load(const float* p, __m512& lo, __m512& hi) {
+    lo = _mm512_loadu_ps(p);
+    hi = _mm512_loadu_ps(p + 16);
+  }
+  static void load(const float* p, __mmask32 m, __m512& lo, __m512& hi) {
+    lo = _mm512_maskz_loadu_ps(__mmask16(m), p);
+    hi = _mm512_maskz_loadu_ps(__mmask16(m >> 16), p + 16);
+  }
+};
+
+struct LoadF16 {
+  using T = uint16_t;
+  static void load(const uint16_t* p, __m512& lo, __m512& hi) {
+    lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)));
+  }
+  static void load(const uint16_t* p, __mmask32 m, __m512& lo, __m512& hi) {
+    lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(__mmask16(m), p));
+    hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(__mmask16(m >> 16), p + 16));
+  }
+};
+
+// One 64-byte load gives the even-indexed weights (shifted into the high
+// half) and the odd-indexed ones (low half masked off): x is permuted to match.
+struct LoadBF16 {
+  using T = uint16_t;
+  static void split(__m512i v, __m512& lo, __m512& hi) {
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xffff0000u))));
+  }
+  static void load(const uint16_t* p, __m512& lo, __m512& hi) { split(_mm512_loadu_si512(p), lo, hi); }
+  static void load(const uint16_t* p, __mmask32 m, __m512& lo, __m512& hi) {
+    split(_mm512_maskz_loadu_epi16(m, p), lo, hi);
+  }
+};
+
+// Prefetching this far ahead in each row stream measurably helps the
+// hardware prefetcher across the many concurrent streams.
+constexpr int64_t kPrefetchBytes = 1024;
+
+// acc[r][t] over rows w[0..R) and tokens xp[0..T) (rows of stride ldx).
+template <class L, int R, int T>
+void block(const typename L::T* w, int64_t ldw, int64_t cols, const float* xp, int64_t ldx, float* y,
+           int64_t ldy) {
+  __m512 acc[R][T][2];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
+  const int64_t full = cols & ~int64_t(31);
+  const int64_t pf = kPrefetchBytes / int64_t(sizeof(typename L::T));
+  for (int64_t k = 0; k < full; k += 32) {
+    for (int r = 0; r < R; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + r * ldw + k + pf), _MM_HINT_T0);
+      __m512 lo, hi;
+      L::load(w + r * ldw + k, lo, hi);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xp + t * ldx + k), acc[r][t][0]);
+        acc[r][t][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xp + t * ldx + k + 16), acc[r][t][1]);
+      }
+    }
+  }
+  if (full < cols) {
+    const __mmask32 m = __mmask32((uint64_t(1) << (cols - full)) - 1);
+    for (int r = 0; r < R; ++r) {
+      __m512 lo, hi;
+      L::load(w + r * ldw + full, m, lo, hi);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xp + t * ldx + full), acc[r][t][0]);
+        acc[r][t][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xp + t * ldx + full + 16), acc[r][t][1]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+}
+
+// Up to kRows rows by up to 3 tokens per block keeps R*T*2 accumulators
+// within the 32 vector registers; T > 1 re-reads the rows from L1.
+constexpr int kRows = 4;
+
+template <class L, int R>
+void rows_all_tokens(const typename L::T* w, int64_t ldw, int64_t cols, const float* xp, int64_t ldx,
+                     int64_t n, float* y, int64_t ldy) {
+  int64_t t = 0;
+  for (; t + 3 <= n; t += 3) block<L, R, 3>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+  if (n - t == 2) block<L, R, 2>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+  if (n - t == 1) block<L, R, 1>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+}
+
+template <class L>
+void run(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, float* y) {
+  const auto* wd = static_cast<const typename L::T*>(w.data);
+  const int64_t rows = w.rows, cols = w.cols;
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    // Contiguous, kRows-aligned slices: equal bytes per thread.
+    const int64_t units = (rows + kRows - 1) / kRows;
+    const int64_t r0 = std::min(rows, units * id / nt * kRows);
+    const int64_t r1 = std::min(rows, units * (id + 1) / nt * kRows);
+    int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows)
+      rows_all_tokens<L, kRows>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
+    for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
+  }
+}
+
+// x rows padded to a multiple of 32 with zeros (so masked weight tails meet
+// zeros); for BF16 each 32-block is reordered [even | odd] to match LoadBF16.
+void prepare_x(const float* x, int64_t n, int64_t cols, bool deinterleave, std::vector<float>& xp,
+               int64_t& ldx) {
+  ldx = (cols + 31) & ~int64_t(31);
+  xp.assign(size_t(n * ldx), 0.0f);
+  for (int64_t t = 0; t < n; ++t) {
+    float* dst = xp.data() + t * ldx;
+    const float* src = x + t * cols;
+    if (!deinterleave) {
+      std::copy(src, src + cols, dst);
+      continue;
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t blk = c & ~int64_t(31), i = c & 31;
+      dst[blk + (i & 1) * 16 + i / 2] = src[c];
+    }
+  }
+}
+
+}  // namespace
+
+void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
+  thread_local std::vector<float> xp;
+  int64_t ldx = 0;
+  prepare_x(x, n, w.cols, w.dtype == DType::BF16, xp, ldx);
+  switch (w.dtype) {
+    case DType::F32: run<LoadF32>(xp.data(), ldx, n, w, y); break;
+    case DType::F16: run<LoadF16>(xp.data(), ldx, n, w, y); break;
+    case DType::BF16: run<LoadBF16>(xp.data(), ldx, n, w, y); break;
+  }
+}
+
+}  // namespace mnemo::kernels::cpu::avx512
+#endif  // MNEMO_AVX512
