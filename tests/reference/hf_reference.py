@@ -157,15 +157,18 @@ def parse_config(model_dir: str) -> Config:
         # Qwen2: sliding window only when use_sliding_window, and only for
         # layers at index >= max_window_layers (HF's default layer_types).
         if c.get("use_sliding_window", False) and c.get("sliding_window"):
-            mwl = int(c.get("max_window_layers", layers))
+            mwl = int(c.get("max_window_layers", 28))  # Qwen2Config default
             sw = [int(c["sliding_window"]) if i >= mwl else None for i in range(layers)]
         else:
             sw = [None] * layers
     else:
         ab = bool(c.get("attention_bias", False))
         qkv_bias, o_bias, mlp_bias = ab, ab, bool(c.get("mlp_bias", False))
-        if arch == "MistralForCausalLM" and c.get("sliding_window"):
-            sw = [int(c["sliding_window"])] * layers
+        # MistralConfig defaults sliding_window to 4096 when the key is
+        # absent; an explicit null means full attention.
+        window = c.get("sliding_window", 4096) if arch == "MistralForCausalLM" else None
+        if window:
+            sw = [int(window)] * layers
         else:
             sw = [None] * layers
     rs = c.get("rope_scaling")

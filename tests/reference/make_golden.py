@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import subprocess
@@ -39,14 +40,15 @@ TOLERANCE = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4}
 # but separately: a tokenizer change must not invalidate logits goldens.
 WEIGHT_FILE_SUFFIXES = (".safetensors", "model.safetensors.index.json", "config.json")
 
-# llama3 rope scaling with a tiny original context: with the default 8192
-# almost every frequency of a 16-wide head is left alone at these sequence
-# lengths, so the scaling code would go untested.  original 16 puts the
-# wavelength bands at 4..16 positions, so some frequencies are kept, some
-# divided by `factor` and some interpolated.
+# llama3 rope scaling with a small original context: with the default 8192
+# nearly every frequency of a 16-wide head lies in the "keep" band at these
+# sequence lengths, so the scaling code would go untested.  With theta 500000
+# and original 256 the bands are (low_freq_factor 1, high_freq_factor 4, the
+# generator's fixed values): wavelengths < 64 kept (j = 0, 1), 64..256
+# interpolated (j = 2), > 256 divided by factor (j = 3..7); no wavelength
+# lies within 1% of a band edge, so float rounding cannot move one across.
 LLAMA3_FLAGS = ["--rope-scaling", "llama3", "--rope-theta", "500000", "--rope-factor", "8",
-                "--rope-low-freq-factor", "1", "--rope-high-freq-factor", "4",
-                "--rope-original-max-pos", "16"]
+                "--rope-original-max", "256"]
 
 
 def gen_args(arch="llama", hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128,
@@ -75,7 +77,7 @@ CASES = [
          gen_args(heads=4, kv_heads=4, seed=13), 9),
     Case("llama_f32_long", "Llama, F32, 80 tokens, last position (RoPE at larger angles)",
          gen_args(seed=14), 80, store="last"),
-    Case("llama_f32_rope_llama3", "Llama, llama3 rope scaling with original context 16, 48 tokens",
+    Case("llama_f32_rope_llama3", "Llama, llama3 rope scaling (theta 5e5, original context 256), 48 tokens",
          gen_args(seed=15, extra=LLAMA3_FLAGS), 48, store="last", checks=["rope_scaling_effect"]),
     Case("llama_f32_rope_llama3_short", "Llama, llama3 rope scaling, every position",
          gen_args(seed=16, extra=LLAMA3_FLAGS), 12, checks=["rope_scaling_effect"]),
@@ -145,6 +147,20 @@ def run_generator(mnemo: str, args: list[str], out_dir: str) -> None:
         raise R.ReferenceError(f"generator failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr.strip()}")
 
 
+def rope_bands(cfg: R.Config) -> dict[str, int]:
+    """How many rotary frequencies fall in each llama3 band; asserts margins."""
+    rs = cfg.rope_scaling
+    old_len = rs["original_max_position_embeddings"]
+    hi_wl, lo_wl = old_len / rs["high_freq_factor"], old_len / rs["low_freq_factor"]
+    bands = {"kept": 0, "interpolated": 0, "divided": 0}
+    for j in range(cfg.head_dim // 2):
+        wl = 2 * math.pi * cfg.rope_theta ** (2 * j / cfg.head_dim)
+        assert min(abs(wl / hi_wl - 1), abs(wl / lo_wl - 1)) > 0.01, f"wavelength {wl} at a band edge"
+        bands["kept" if wl < hi_wl else "divided" if wl > lo_wl else "interpolated"] += 1
+    assert all(bands.values()), f"llama3 case leaves a band empty: {bands}"
+    return bands
+
+
 def sensitivity(model_dir: str, tokens: list[int], reference_logits: torch.Tensor, what: str) -> float:
     """How much the logits move when a feature is switched off in the reference.
 
@@ -192,6 +208,7 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
     checks["reference_f32_vs_f64"] = R.max_row_rel_err(logits, exact)
     for what in case.checks:
         checks[what] = sensitivity(model_dir, tokens, full, what)
+    bands = rope_bands(ref.cfg) if ref.cfg.rope_scaling else None
     dtype = case.args[case.args.index("--dtype") + 1]
     tol = TOLERANCE[dtype]
     assert checks["reference_f32_vs_f64"] < tol / 10, (case.name, checks)
@@ -221,6 +238,7 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
             "rel_err_definition": "per logits row r: max_i |engine[r][i] - golden[r][i]| / max_i |golden[r][i]|; "
                                   "the case passes when the largest over rows is <= max_rel_err",
         },
+        **({"llama3_rope_bands": bands} if bands else {}),
         "mode": mode,
         "tokens": tokens,
         "logits_positions": positions,
