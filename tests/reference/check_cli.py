@@ -76,6 +76,10 @@ def main() -> int:
             tol = g["tolerance"]["max_rel_err"]
             ok = err <= tol and not note
             failed += not ok
+            fast = g["tolerance"].get("max_rel_err_fast")
+            if not ok and fast and err <= fast:
+                note += (f" (within the MatmulPrecision::Fast bound {fast:.0e}: is the CLI rounding GEMM inputs "
+                         f"to bf16?)")
             print(f"{g['case']:32s} {len(g['logits_positions']):4d} {err:11.2e} {tol:7.0e}  "
                   f"{'ok' if ok else 'FAIL'}{note}")
     return 1 if failed else 0
