@@ -16,6 +16,7 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, 
     const float* xr = x + t * dim;
     float* o = out + t * dim;
     float ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
     const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
     for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
@@ -104,6 +105,7 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
         for (int64_t j = 0; j < len; ++j) {
           const float* kr = kb + j * d;
           float dot = 0;
+#pragma omp simd reduction(+ : dot)
           for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
           scores[size_t(j)] = dot * scale;
         }
