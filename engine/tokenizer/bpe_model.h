@@ -1,0 +1,54 @@
+// The BPE model of a tokenizer.json: vocabulary, ranked merges, unknown
+// token and byte fallback. Turns one pre-tokenized word into ids.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace mnemo::engine {
+
+class BpeModel {
+ public:
+  // `where` prefixes error messages, e.g. "tokenizer.json: model".
+  BpeModel(const nlohmann::json& model, const std::string& where);
+
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+
+  std::optional<int32_t> token_to_id(std::string_view token) const;
+  const std::string* id_to_token(int32_t id) const;  // nullptr when unknown
+  int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
+
+ private:
+  struct Merge {
+    int32_t rank;
+    int32_t new_id;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+
+  std::unordered_map<std::string, int32_t> vocab_;
+  std::vector<std::string> id_to_token_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  std::optional<int32_t> unk_id_;
+  bool fuse_unk_ = false;
+  bool byte_fallback_ = false;
+  bool ignore_merges_ = false;
+  std::string prefix_, suffix_;  // continuing_subword_prefix, end_of_word_suffix
+  int32_t byte_ids_[256];        // <0xXX> tokens for byte fallback, -1 if absent
+
+  // Words repeat heavily in text, so their ids are remembered; bounded so a
+  // long-running daemon does not grow without limit.
+  mutable std::mutex cache_mu_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+};
+
+}  // namespace mnemo::engine

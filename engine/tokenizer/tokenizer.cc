@@ -1,0 +1,173 @@
+#include "engine/tokenizer/tokenizer.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/tokenizer/added_vocab.h"
+#include "engine/tokenizer/bpe_model.h"
+#include "engine/tokenizer/decoder.h"
+#include "engine/tokenizer/json_fields.h"
+#include "engine/tokenizer/normalizer.h"
+#include "engine/tokenizer/post_processor.h"
+#include "engine/tokenizer/pre_tokenizer.h"
+
+namespace mnemo::engine {
+
+namespace jf = json_fields;
+
+struct Tokenizer::Impl {
+  AddedVocab added;
+  Normalizer normalizer;
+  PreTokenizer pre_tokenizer;
+  std::optional<BpeModel> model;
+  PostProcessor post;
+  Decoder decoder;
+  int32_t vocab_size = 0;
+
+  std::string decode(std::span<const int32_t> ids, bool skip_special) const;
+};
+
+Tokenizer Tokenizer::load(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TokenizerError(path.string() + ": cannot open");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(buf.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw TokenizerError(path.string() + ": not valid JSON: " + e.what());
+  }
+  return from_json(j, path.string());
+}
+
+Tokenizer Tokenizer::from_json(const nlohmann::json& j, std::string_view source) {
+  const std::string src(source);
+  if (!j.is_object()) throw TokenizerError(src + ": top level must be an object");
+  auto impl = std::make_shared<Impl>();
+  try {
+    if (!j.contains("model")) throw TokenizerError(src + ": model: missing");
+    const auto& model = j["model"];
+    const std::string where = src + ": model";
+    const std::string type = model.is_object() && model.contains("type") ? jf::string_or(model, "type", where) : "BPE";
+    if (type != "BPE") throw TokenizerError(where + ".type: unsupported model type '" + type + "' (only BPE)");
+    impl->model.emplace(model, where);
+    auto field = [&](const char* key) -> const nlohmann::json& {
+      static const nlohmann::json null;
+      return j.contains(key) ? j[key] : null;
+    };
+    impl->added = AddedVocab(field("added_tokens"), src + ": added_tokens");
+    impl->normalizer = Normalizer::from_json(field("normalizer"), src + ": normalizer");
+    impl->pre_tokenizer = PreTokenizer::from_json(field("pre_tokenizer"), src + ": pre_tokenizer");
+    impl->post = PostProcessor::from_json(field("post_processor"), src + ": post_processor");
+    impl->decoder = Decoder::from_json(field("decoder"), src + ": decoder");
+  } catch (const nlohmann::json::exception& e) {
+    throw TokenizerError(src + ": malformed field: " + e.what());
+  }
+  std::vector<std::string> forms;
+  for (const auto& t : impl->added.tokens()) forms.push_back(t.normalized ? impl->normalizer.apply(t.content) : t.content);
+  impl->added.set_normalized_forms(forms);
+  int32_t max_id = impl->model->max_id();
+  for (const auto& t : impl->added.tokens()) max_id = std::max(max_id, t.id);
+  impl->vocab_size = max_id + 1;
+  return Tokenizer(std::move(impl));
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  const Impl& m = *impl_;
+  std::vector<int32_t> ids;
+  if (add_special_tokens) ids = m.post.prefix;
+  ids.reserve(text.size() / 3 + 8);
+  std::vector<PreToken> words;
+  for (const auto& raw : m.added.split(text, false)) {
+    if (raw.id) {
+      ids.push_back(*raw.id);
+      continue;
+    }
+    const std::string normalized = m.normalizer.apply(std::string(raw.text));
+    const bool at_start = raw.text.data() == text.data();
+    for (const auto& seg : m.added.split(normalized, true)) {
+      if (seg.id) {
+        ids.push_back(*seg.id);
+        continue;
+      }
+      words.clear();
+      words.push_back({std::string(seg.text), at_start && seg.text.data() == normalized.data()});
+      m.pre_tokenizer.apply(words);
+      for (const auto& w : words) m.model->encode_word(w.text, ids);
+    }
+  }
+  if (add_special_tokens) ids.insert(ids.end(), m.post.suffix.begin(), m.post.suffix.end());
+  return ids;
+}
+
+std::string Tokenizer::Impl::decode(std::span<const int32_t> ids, bool skip_special) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (const AddedToken* t = added.by_id(id)) {
+      if (!(skip_special && t->special)) tokens.push_back(t->content);
+    } else if (const std::string* s = model->id_to_token(id)) {
+      tokens.push_back(*s);
+    }
+  }
+  return decoder.decode(std::move(tokens));
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+  return impl_->decode(ids, skip_special_tokens);
+}
+
+int32_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
+
+std::optional<int32_t> Tokenizer::token_id(std::string_view token) const {
+  if (const AddedToken* t = impl_->added.by_content(token)) return t->id;
+  return impl_->model->token_to_id(token);
+}
+
+std::string Tokenizer::id_to_token(int32_t id) const {
+  if (const AddedToken* t = impl_->added.by_id(id)) return t->content;
+  const std::string* s = impl_->model->id_to_token(id);
+  return s ? *s : std::string();
+}
+
+bool Tokenizer::is_special(int32_t id) const {
+  const AddedToken* t = impl_->added.by_id(id);
+  return t && t->special;
+}
+
+Tokenizer::StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
+    : impl_(tokenizer.impl_), skip_special_(skip_special_tokens) {}
+
+namespace {
+
+bool ends_in_replacement(const std::string& s) { return s.ends_with("\xEF\xBF\xBD"); }
+
+}  // namespace
+
+// Decoding the window from `prefix_` keeps decoder context (a leading space
+// that Strip/Metaspace removes only at the start, a byte sequence spread
+// over tokens) identical to a full decode, so the deltas concatenate to it.
+std::string Tokenizer::StreamDecoder::push(int32_t id) {
+  ids_.push_back(id);
+  const std::span<const int32_t> all(ids_);
+  const std::string before = impl_->decode(all.subspan(prefix_, read_ - prefix_), skip_special_);
+  const std::string now = impl_->decode(all.subspan(prefix_), skip_special_);
+  if (now.size() <= before.size() || ends_in_replacement(now) || now.compare(0, before.size(), before) != 0) return {};
+  prefix_ = read_;
+  read_ = ids_.size();
+  return now.substr(before.size());
+}
+
+std::string Tokenizer::StreamDecoder::flush() {
+  const std::span<const int32_t> all(ids_);
+  const std::string before = impl_->decode(all.subspan(prefix_, read_ - prefix_), skip_special_);
+  const std::string now = impl_->decode(all.subspan(prefix_), skip_special_);
+  prefix_ = read_ = ids_.size();
+  if (now.size() <= before.size() || now.compare(0, before.size(), before) != 0) return {};
+  return now.substr(before.size());
+}
+
+}  // namespace mnemo::engine
