@@ -10,8 +10,12 @@
 
 namespace mnemo::kernels::cpu {
 
+// Below this many multiply-adds a parallel region costs more than it saves,
+// and far more when the machine is oversubscribed.
+constexpr int64_t kParallelWork = 1 << 16;
+
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
-#pragma omp parallel for schedule(static) if (n > 1)
+#pragma omp parallel for schedule(static) if (n * dim > kParallelWork)
   for (int64_t t = 0; t < n; ++t) {
     const float* xr = x + t * dim;
     float* o = out + t * dim;
@@ -26,7 +30,7 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, 
 void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
           std::span<const float> inv_freq) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n > 1)
+#pragma omp parallel for schedule(static) if (n * heads * head_dim > kParallelWork)
   for (int64_t t = 0; t < n; ++t) {
     std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
     for (int64_t i = 0; i < half; ++i) {
@@ -47,7 +51,7 @@ void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* p
 }
 
 void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
-#pragma omp parallel for schedule(static) if (count > 16384)
+#pragma omp parallel for schedule(static) if (count > kParallelWork)
   for (int64_t i = 0; i < count; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -91,7 +95,8 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
                float* out) {
   const int64_t d = kv.head_dim;
   const int64_t group = heads / kv.kv_heads;
-#pragma omp parallel
+  const int64_t work = n * heads * (start + n) * d;
+#pragma omp parallel if (work > kParallelWork)
   {
     std::vector<float> scores(size_t(start + n));
 #pragma omp for collapse(2) schedule(dynamic, 4)

@@ -25,7 +25,8 @@ TEST(StopMatcher, StopSplitAcrossManyPiecesAndFlush) {
   EXPECT_EQ(out, "xxabx");
   EXPECT_EQ(m.flush(), "ab");
   StopMatcher n({"abc"});
-  EXPECT_EQ(n.push("zzab") + n.push("c!"), "zz");
+  const std::string first = n.push("zzab");
+  EXPECT_EQ(first + n.push("c!"), "zz");
   EXPECT_TRUE(n.stopped());
 }
 
