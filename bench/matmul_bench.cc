@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench/membw.h"
+#include "bench/peak.h"
 #include "bench/report.h"
 #include "kernels/cpu/matmul.h"
 
@@ -115,13 +116,17 @@ int run(int argc, char** argv) {
     shapes.push_back(parse_shape(s));
   const bool baselines = flag(argc, argv, "--baselines", "1") == "1";
 
-  Table bw_table({"threads", "triad best GB/s", "triad median GB/s", "read best GB/s", "read median GB/s"});
-  std::vector<double> triad(3, 0);
+  Table bw_table({"threads", "triad best GB/s", "triad median GB/s", "read best GB/s", "read median GB/s",
+                  "f32 FMA peak GFLOP/s", "bf16 dot peak GFLOP/s"});
+  std::vector<double> triad(3, 0), peak_f32(3, 0), peak_bf16(3, 0);
   for (int t : threads_list) {
+    const size_t i = size_t(std::min(t, 2));
     const Bandwidth tr = measure_bandwidth(BandwidthKernel::Triad, t);
     const Bandwidth rd = measure_bandwidth(BandwidthKernel::Read, t);
-    triad[size_t(std::min(t, 2))] = tr.median_gbps;
-    bw_table.add({t, tr.best_gbps, tr.median_gbps, rd.best_gbps, rd.median_gbps});
+    triad[i] = tr.median_gbps;
+    peak_f32[i] = measure_peak_gflops(PeakKind::F32Fma, t);
+    peak_bf16[i] = measure_peak_gflops(PeakKind::Bf16Dot, t);
+    bw_table.add({t, tr.best_gbps, tr.median_gbps, rd.best_gbps, rd.median_gbps, peak_f32[i], peak_bf16[i]});
   }
   bw_table.print();
   std::printf("\n");
@@ -129,12 +134,16 @@ int run(int argc, char** argv) {
   const SbgemmFn sbgemm = find_sbgemm();
   if (!sbgemm) std::printf("cblas_sbgemm: not exported by this libopenblas, skipped\n\n");
   WeightPool pool;
-  Table table({"impl", "dtype", "rows x cols", "n", "threads", "ms", "GB/s", "% triad", "GFLOP/s"});
-  auto record = [&](const std::string& impl, DType dt, Shape s, int64_t n, int t, double sec) {
+  // "% peak" is against the bf16 dot peak when the kernel rounds x to bf16,
+  // else the f32 FMA peak.
+  Table table({"impl", "dtype", "rows x cols", "n", "threads", "ms", "GB/s", "% triad", "GFLOP/s", "% peak"});
+  auto record = [&](const std::string& impl, DType dt, Shape s, int64_t n, int t, double sec, bool bf16_math) {
+    const size_t i = size_t(std::min(t, 2));
     const double bytes = double(s.rows * s.cols) * double(kernels::dtype_size(dt)) + 4.0 * double(n * (s.rows + s.cols));
-    const double gbps = bytes / sec / 1e9;
+    const double gbps = bytes / sec / 1e9, gflops = 2.0 * double(n * s.rows * s.cols) / sec / 1e9;
+    const double peak = bf16_math ? peak_bf16[i] : peak_f32[i];
     table.add({impl, std::string(kernels::dtype_name(dt)), std::to_string(s.rows) + "x" + std::to_string(s.cols), n, t,
-               sec * 1e3, gbps, 100.0 * gbps / triad[size_t(std::min(t, 2))], 2.0 * double(n * s.rows * s.cols) / sec / 1e9});
+               sec * 1e3, gbps, 100.0 * gbps / triad[i], gflops, peak > 0 ? 100.0 * gflops / peak : 0.0});
     std::fprintf(stderr, ".");
   };
 
@@ -147,10 +156,11 @@ int run(int argc, char** argv) {
         for (int t : threads_list) {
           omp_set_num_threads(t);
           auto mnemo = [&](const void* w) { cpu::matmul(x.data(), n, MatrixView{w, dt, s.rows, s.cols}, y.data()); };
-          record("mnemo", dt, s, n, t, time_median(copies, mnemo));
+          const MatrixView probe{copies[0], dt, s.rows, s.cols};
+          record("mnemo", dt, s, n, t, time_median(copies, mnemo), cpu::matmul_rounds_x_to_bf16(probe, n));
           if (n > kernels::cpu::kGemvMaxTokens && dt == DType::BF16) {
             cpu::set_matmul_precision(cpu::MatmulPrecision::Exact);
-            record("mnemo exact (f32)", dt, s, n, t, time_median(copies, mnemo));
+            record("mnemo exact (f32)", dt, s, n, t, time_median(copies, mnemo), false);
             cpu::set_matmul_precision(cpu::MatmulPrecision::Fast);
           }
           if (!baselines || n <= kernels::cpu::kGemvMaxTokens) continue;
@@ -160,7 +170,7 @@ int run(int argc, char** argv) {
                      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(s.rows), int(s.cols), 1.0f,
                                  x.data(), int(s.cols), static_cast<const float*>(w), int(s.cols), 0.0f, y.data(),
                                  int(s.rows));
-                   }));
+                   }), false);
           }
           if (dt == DType::BF16 && sbgemm) {
             std::vector<uint16_t> xb(x.size());
@@ -169,7 +179,7 @@ int run(int argc, char** argv) {
                      sbgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(s.rows), int(s.cols), 1.0f,
                                   xb.data(), int(s.cols), static_cast<const uint16_t*>(w), int(s.cols), 0.0f,
                                   y.data(), int(s.rows));
-                   }));
+                   }), true);
           }
         }
       }

@@ -36,15 +36,20 @@ constexpr int64_t kNC = 256;  // features per packed weight block (L2-resident)
 // and a weight micro-panel (kSteps x kNR lanes, 32 KiB) streaming from L2.
 constexpr int64_t kSteps = 256;
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-template <class T>
-using Buffer = std::unique_ptr<T[], AlignedFree>;
-template <class T>
-Buffer<T> alloc(int64_t count) {
-  const size_t bytes = (size_t(count) * sizeof(T) + 63) & ~size_t(63);
-  return Buffer<T>(static_cast<T*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+// A per-thread scratch buffer kept across calls: a fresh multi-MiB
+// allocation per layer would be page-faulted and zeroed every time.
+float* scratch(int slot, int64_t count) {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float[], Free> buf[2];
+  thread_local int64_t cap[2] = {0, 0};
+  if (cap[slot] < count) {
+    const size_t bytes = (size_t(count) * sizeof(float) + 63) & ~size_t(63);
+    buf[slot].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    cap[slot] = count;
+  }
+  return buf[slot].get();
 }
 
 // In-place transpose of a 16x16 block of 32-bit lanes: r[i] lane j <-> r[j] lane i.
@@ -197,25 +202,25 @@ void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
   const int64_t K = w.cols, N = w.rows;
   const int64_t kc = kSteps * kPer;
   const int64_t kblocks = (K + kc - 1) / kc, mblocks = (n + kMR - 1) / kMR;
-  auto xp = alloc<float>(kblocks * mblocks * kMR * kSteps);
-  pack_x<Pairs>(x, n, K, kSteps, kblocks, mblocks, xp.get());
+  float* xp = scratch(0, kblocks * mblocks * kMR * kSteps);
+  pack_x<Pairs>(x, n, K, kSteps, kblocks, mblocks, xp);
 #pragma omp parallel
   {
     const int nt = omp_get_num_threads(), id = omp_get_thread_num();
     const int64_t units = (N + kNR - 1) / kNR;
     const int64_t j_begin = std::min(N, units * id / nt * kNR), j_end = std::min(N, units * (id + 1) / nt * kNR);
-    auto wp = alloc<float>(kNC * kSteps);
+    float* wp = scratch(1, kNC * kSteps);
     for (int64_t jc = j_begin; jc < j_end; jc += kNC) {
       const int64_t nc = std::min(kNC, j_end - jc);
       for (int64_t kb = 0; kb < kblocks; ++kb) {
         const int64_t k0 = kb * kc, kcur = std::min(kc, K - k0);
         const int64_t steps = (kcur + 16 * kPer - 1) / (16 * kPer) * 16;  // whole transposes
-        pack_w<Pairs>(w, jc, nc, k0, kcur, steps, wp.get());
+        pack_w<Pairs>(w, jc, nc, k0, kcur, steps, wp);
         for (int64_t mb = 0; mb < mblocks; ++mb) {
-          const float* a = xp.get() + (kb * mblocks + mb) * kMR * kSteps;
+          const float* a = xp + (kb * mblocks + mb) * kMR * kSteps;
           const int m = int(std::min<int64_t>(kMR, n - mb * kMR));
           for (int64_t jr = 0; jr < nc; jr += kNR)
-            kernel<Pairs>(steps, a, wp.get() + (jr / kNR) * steps * kNR, y + mb * kMR * N + jc + jr, N,
+            kernel<Pairs>(steps, a, wp + (jr / kNR) * steps * kNR, y + mb * kMR * N + jc + jr, N,
                           kb > 0, m, std::min<int64_t>(kNR, nc - jr));
         }
       }
