@@ -124,9 +124,10 @@ std::string Decoder::decode(std::vector<std::string> tokens) const {
       }
     } else if (const auto* m = std::get_if<Metaspace>(&step)) {
       for (size_t i = 0; i < tokens.size(); ++i) {
-        std::string t = replace_all(tokens[i], m->replacement, " ");
-        if (i == 0 && m->strip_first_space && t.starts_with(' ')) t.erase(0, 1);
-        next.push_back(std::move(t));
+        // HF drops every replacement character of the first token, not
+        // just a leading one.
+        const bool drop = i == 0 && m->strip_first_space;
+        next.push_back(replace_all(tokens[i], m->replacement, drop ? "" : " "));
       }
     }
     tokens = std::move(next);
