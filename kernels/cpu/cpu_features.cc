@@ -2,9 +2,17 @@
 // AVX-512 sources compile to nothing and this says false.
 #include "kernels/cpu/matmul_avx512.h"
 
+#include <atomic>
+
 namespace mnemo::kernels::cpu::avx512 {
+namespace {
+std::atomic<bool> g_force_portable{false};
+}  // namespace
+
+void force_portable(bool on) { g_force_portable.store(on); }
 
 bool supported() {
+  if (g_force_portable.load(std::memory_order_relaxed)) return false;
 #if MNEMO_AVX512
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");

@@ -14,8 +14,12 @@
 
 namespace mnemo::kernels::cpu::avx512 {
 
-// True when this CPU runs avx512f/bw/vl and avx512_bf16 (checked once).
+// True when this CPU runs avx512f/bw/vl and avx512_bf16 (checked once) and
+// the portable path is not forced.
 bool supported();
+
+// Tests force the portable fallback to check it on AVX-512 machines.
+void force_portable(bool on);
 
 // n <= kGemvMaxTokens: streams w once, converting to f32 in registers.
 void gemv(const float* x, int64_t n, const MatrixView& w, float* y);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_avx512.h"
 
 namespace mnemo::kernels::cpu {
 namespace {
@@ -126,6 +127,13 @@ TEST(MatmulTest, ExactModeKeepsBf16GemmInF32) {
   EXPECT_FALSE(matmul_rounds_x_to_bf16(w.view, 200));
   check(DType::BF16, 40, 300, 200, 2);
   set_matmul_precision(MatmulPrecision::Fast);
+}
+
+TEST(MatmulTest, PortableFallback) {
+  avx512::force_portable(true);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t n : {1, 3, 40}) check(dt, 33, 70, n, 2);
+  avx512::force_portable(false);
 }
 
 TEST(MatmulTest, RowToF32MatchesConversion) {
