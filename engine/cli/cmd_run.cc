@@ -4,7 +4,10 @@
 #include "engine/cli/flags.h"
 #include "engine/generation/generate.h"
 #include "engine/model/model.h"
+#if __has_include("engine/tokenizer/chat_template.h")
 #include "engine/tokenizer/chat_template.h"
+#define MNEMO_HAS_CHAT 1
+#endif
 #include "engine/tokenizer/tokenizer.h"
 
 namespace mnemo::cli {
@@ -50,6 +53,9 @@ int cmd_run(const std::vector<std::string>& args) {
   const auto tok = engine::Tokenizer::load(dir / "tokenizer.json");
   std::vector<int32_t> ids;
   if (f.on("chat") || f.has("chat-template")) {
+#ifndef MNEMO_HAS_CHAT
+    throw UsageError("chat templates are not built in yet");
+#else
     const auto tmpl = f.has("chat-template") ? engine::ChatTemplate::from_file(f.str("chat-template"))
                                              : engine::ChatTemplate::for_model(dir);
     std::vector<engine::ChatMessage> msgs;
@@ -59,6 +65,7 @@ int cmd_run(const std::vector<std::string>& args) {
     ids = tok.encode(tmpl.render(msgs, nlohmann::json::array(), true), false);
     for (const std::string& s : tmpl.stop_tokens())
       if (auto id = tok.token_id(s)) opt.stop_ids.push_back(*id);
+#endif
   } else {
     ids = tok.encode(prompt, true);
   }

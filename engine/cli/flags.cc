@@ -41,7 +41,7 @@ bool Flags::parse(const std::vector<std::string>& args) {
     if (it == specs_.end()) throw UsageError("unknown flag --" + name + " (see --help)");
     if (it->second.is_toggle) {
       if (inline_val) throw UsageError("--" + name + " takes no value");
-      values_[name] = "1";
+      values_[name] = std::string(1, '1');
       continue;
     }
     if (!inline_val) {
@@ -60,7 +60,9 @@ std::string Flags::help() const {
   o << "usage: " << usage_ << "\n\n" << summary_ << "\n\nflags:\n";
   for (const std::string& n : order_) {
     const Spec& s = specs_.at(n);
-    std::string left = "  --" + n + (s.meta.empty() ? "" : " " + s.meta);
+    std::string left = "  --";
+    left.append(n);
+    if (!s.meta.empty()) left.append(" ").append(s.meta);
     o << left << std::string(left.size() < 30 ? 30 - left.size() : 1, ' ') << s.help;
     if (s.dflt) o << " (default: " << *s.dflt << ")";
     o << "\n";
