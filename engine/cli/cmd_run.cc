@@ -59,10 +59,16 @@ int cmd_run(const std::vector<std::string>& args) {
     const auto tmpl = f.has("chat-template") ? engine::ChatTemplate::from_file(f.str("chat-template"))
                                              : engine::ChatTemplate::for_model(dir);
     std::vector<engine::ChatMessage> msgs;
-    if (f.has("system")) msgs.push_back(engine::ChatMessage{.role = "system", .content = f.str("system")});
-    msgs.push_back(engine::ChatMessage{.role = "user", .content = prompt});
+    auto message = [](std::string role, std::string content) {
+      engine::ChatMessage m;
+      m.role = std::move(role);
+      m.content = std::move(content);
+      return m;
+    };
+    if (f.has("system")) msgs.push_back(message("system", f.str("system")));
+    msgs.push_back(message("user", prompt));
     // The rendered text carries its own special tokens (BOS included).
-    ids = tok.encode(tmpl.render(msgs, nlohmann::json::array(), true), false);
+    ids = tok.encode(tmpl.render(msgs, nlohmann::ordered_json::array(), true), false);
     for (const std::string& s : tmpl.stop_tokens())
       if (auto id = tok.token_id(s)) opt.stop_ids.push_back(*id);
 #endif
