@@ -135,15 +135,18 @@ int run(int argc, char** argv) {
   if (!sbgemm) std::printf("cblas_sbgemm: not exported by this libopenblas, skipped\n\n");
   WeightPool pool;
   // "% peak" is against the bf16 dot peak when the kernel rounds x to bf16,
-  // else the f32 FMA peak.
-  Table table({"impl", "dtype", "rows x cols", "n", "threads", "ms", "GB/s", "% triad", "GFLOP/s", "% peak"});
+  // else the f32 FMA peak. "% triad" of a GEMV row is against a triad median
+  // taken just before it (same threads): the shared machine's bandwidth
+  // drifts by tens of percent over a run.
+  Table table({"impl", "dtype", "rows x cols", "n", "threads", "ms", "GB/s", "triad GB/s", "% triad", "GFLOP/s",
+               "% peak"});
   auto record = [&](const std::string& impl, DType dt, Shape s, int64_t n, int t, double sec, bool bf16_math) {
     const size_t i = size_t(std::min(t, 2));
     const double bytes = double(s.rows * s.cols) * double(kernels::dtype_size(dt)) + 4.0 * double(n * (s.rows + s.cols));
     const double gbps = bytes / sec / 1e9, gflops = 2.0 * double(n * s.rows * s.cols) / sec / 1e9;
     const double peak = bf16_math ? peak_bf16[i] : peak_f32[i];
     table.add({impl, std::string(kernels::dtype_name(dt)), std::to_string(s.rows) + "x" + std::to_string(s.cols), n, t,
-               sec * 1e3, gbps, 100.0 * gbps / triad[i], gflops, peak > 0 ? 100.0 * gflops / peak : 0.0});
+               sec * 1e3, gbps, triad[i], 100.0 * gbps / triad[i], gflops, peak > 0 ? 100.0 * gflops / peak : 0.0});
     std::fprintf(stderr, ".");
   };
 
@@ -157,6 +160,8 @@ int run(int argc, char** argv) {
           omp_set_num_threads(t);
           auto mnemo = [&](const void* w) { cpu::matmul(x.data(), n, MatrixView{w, dt, s.rows, s.cols}, y.data()); };
           const MatrixView probe{copies[0], dt, s.rows, s.cols};
+          if (n <= kernels::cpu::kGemvMaxTokens)
+            triad[size_t(std::min(t, 2))] = measure_bandwidth(BandwidthKernel::Triad, t, int64_t(256) << 20, 5).median_gbps;
           record("mnemo", dt, s, n, t, time_median(copies, mnemo), cpu::matmul_rounds_x_to_bf16(probe, n));
           if (n > kernels::cpu::kGemvMaxTokens && dt == DType::BF16) {
             cpu::set_matmul_precision(cpu::MatmulPrecision::Exact);
