@@ -155,7 +155,15 @@ float* prepare_x(const float* x, int64_t n, int64_t cols, bool deinterleave, std
       std::copy(src, src + cols, dst);
       continue;
     }
-    for (int64_t c = 0; c < cols; ++c) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    int64_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+      const __m512 a = _mm512_loadu_ps(src + c), b = _mm512_loadu_ps(src + c + 16);
+      _mm512_store_ps(dst + c, _mm512_permutex2var_ps(a, even, b));
+      _mm512_store_ps(dst + c + 16, _mm512_permutex2var_ps(a, odd, b));
+    }
+    for (; c < cols; ++c) {
       const int64_t blk = c & ~int64_t(31), i = c & 31;
       dst[blk + (i & 1) * 16 + i / 2] = src[c];
     }
