@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     const double tied = w.lm_head.data == w.embed.data ? bytes(w.embed) : 0;
     const double per_token = double(w.matrix_bytes) - bytes(w.embed) + tied;
 
-    std::vector<int32_t> prompt(size_t(prefill_n));
+    std::vector<int32_t> prompt(static_cast<size_t>(prefill_n));
     for (int i = 0; i < prefill_n; ++i) prompt[size_t(i)] = int32_t((i * 7919 + 13) % (model->config().vocab_size - 16));
     for (int threads : {1, 2}) {
       omp_set_num_threads(threads);

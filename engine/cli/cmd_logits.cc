@@ -12,9 +12,16 @@ int cmd_logits(const std::vector<std::string>& args) {
           "Runs the token ids through the model and prints {\"logits\": [[...], ...]}: the last\n"
           "position, or every position with --all. For checking against reference implementations.");
   add_model_flags(f);
-  f.value("tokens", "1,2,3", "comma-separated token ids").toggle("all", "print the logits of every position");
+  f.value("tokens", "1,2,3", "comma-separated token ids")
+      .toggle("all", "print the logits of every position")
+      .value("precision", "exact|fast",
+             "exact: f32 arithmetic throughout; fast: bf16 GEMM inputs for BF16 weights, as serving does", "exact");
   if (!f.parse(args)) return 0;
   apply_threads(f);
+  const std::string precision = f.str("precision");
+  if (precision != "exact" && precision != "fast") throw UsageError("--precision must be exact or fast");
+  kernels::cpu::set_matmul_precision(precision == "exact" ? kernels::cpu::MatmulPrecision::Exact
+                                                          : kernels::cpu::MatmulPrecision::Fast);
   const auto ids = parse_id_list("tokens", f.str("tokens"));
   const auto model = engine::Model::load(model_dir(f));
   const int64_t V = model->config().vocab_size;

@@ -27,6 +27,7 @@ int cmd_model_new(const std::vector<std::string>& args) {
       .value("rope-original-max", "N", "llama3 original_max_position_embeddings", "8192")
       .value("rope-theta", "T", "RoPE base", "10000")
       .value("max-position", "N", "max_position_embeddings", std::to_string(d.max_position))
+      .value("sliding-window", "N", "Mistral attention window (default: none, written as null)")
       .value("seed", "S", "random seed", "0")
       .value("out", "DIR", "output directory (created)");
   if (!f.parse(args)) return 0;
@@ -55,6 +56,7 @@ int cmd_model_new(const std::vector<std::string>& args) {
   o.rope_theta = float(f.number("rope-theta"));
   o.max_position = f.integer("max-position", 1, int64_t(1) << 32);
   o.seed = uint64_t(f.integer("seed", 0, INT64_MAX));
+  if (f.has("sliding-window")) o.sliding_window = f.integer("sliding-window", 1, int64_t(1) << 32);
   const std::string out = f.str("out");
   try {
     engine::generate_model(o, out);

@@ -137,6 +137,11 @@ ModelConfig parse_config(std::string_view json_text, std::string_view source) {
   c.rope_scaling = parse_rope_scaling(r);
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
   c.attention_bias = c.arch == Arch::Qwen2 ? true : r.boolean_or("attention_bias", false);
+  // As Hugging Face's MistralConfig: an absent key means a 4096 window, null none.
+  if (c.arch == Arch::Mistral)
+    c.sliding_window = j.contains("sliding_window") ? r.integer_or("sliding_window", 0, 1, int64_t(1) << 40) : 4096;
+  if (c.arch == Arch::Qwen2 && r.boolean_or("use_sliding_window", false))
+    r.fail("use_sliding_window", "is true, which is not supported (Qwen2's per-layer windows)");
   if (r.boolean_or("mlp_bias", false)) r.fail("mlp_bias", "is true, which is not supported");
   if (r.has("bos_token_id")) c.bos_token_id = int32_t(r.integer("bos_token_id", 0, kMaxVocab));
   c.eos_token_ids = parse_eos(r);

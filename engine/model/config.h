@@ -34,6 +34,7 @@ struct ModelConfig {
   std::optional<RopeScaling> rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v biases (always on for Qwen2)
+  int64_t sliding_window = 0;   // Mistral: attend to the last N positions; 0 = unlimited
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;
 };

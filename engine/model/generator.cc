@@ -126,6 +126,8 @@ void check(const GeneratorOptions& o) {
   if (!o.head_dim && o.hidden % o.heads) throw std::invalid_argument("--hidden must be a multiple of --heads (or give --head-dim)");
   if (hd <= 0 || hd % 2) throw std::invalid_argument("head dim must be positive and even");
   if (o.shards < 1) throw std::invalid_argument("--shards must be at least 1");
+  if (o.sliding_window < 0 || (o.sliding_window > 0 && o.arch != "mistral"))
+    throw std::invalid_argument("--sliding-window applies to --arch mistral only and must be positive");
 }
 
 }  // namespace
@@ -229,6 +231,8 @@ void generate_model(const GeneratorOptions& o, const fs::path& out) {
   if (fam.bos) cfg["bos_token_id"] = id_of(*fam.bos);
   if (o.head_dim) cfg["head_dim"] = *o.head_dim;
   if (o.arch == "llama") cfg["attention_bias"] = false;
+  // Explicit null: Hugging Face's MistralConfig otherwise assumes a 4096 window.
+  if (o.arch == "mistral") cfg["sliding_window"] = o.sliding_window > 0 ? json(o.sliding_window) : json(nullptr);
   if (o.rope_llama3)
     cfg["rope_scaling"] = {{"rope_type", "llama3"},
                            {"factor", o.rope_factor},

@@ -28,6 +28,7 @@ struct GeneratorOptions {
   int64_t rope_original_max = 8192;
   float rope_theta = 10000.0f;
   int64_t max_position = 4096;
+  int64_t sliding_window = 0;  // Mistral only; 0 writes null (no window)
   uint64_t seed = 0;
 };
 

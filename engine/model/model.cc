@@ -65,7 +65,7 @@ std::vector<float> Model::forward(std::span<const int32_t> tokens, KvCache& cach
     cpu::rope(k.data(), n, nkv, hd, pos.data(), inv_freq_);
     const cpu::KvView kv = cache.layer(l);
     cpu::kv_write(kv, start, n, k.data(), v.data());
-    cpu::attention(q.data(), n, nh, start, kv, scale, att.data());
+    cpu::attention(q.data(), n, nh, start, kv, scale, att.data(), c.sliding_window);
     cpu::matmul(att.data(), n, L.o, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);
 

@@ -45,7 +45,7 @@ AddedVocab::AddedVocab(const nlohmann::json& list, const std::string& where) {
     const std::string at = where + "[" + std::to_string(i) + "]";
     const auto& t = list[i];
     const auto id = jf::int_or(t, "id", at, -1);
-    if (id < 0 || id > (1 << 24)) throw TokenizerError(at + ".id: missing or out of range");
+    if (id < 0 || id > (1 << 21)) throw TokenizerError(at + ".id: missing or out of range");
     jf::require(t, "content", at);
     AddedToken tok{static_cast<int32_t>(id), jf::string_or(t, "content", at),
                    jf::bool_or(t, "single_word", at, false), jf::bool_or(t, "lstrip", at, false),

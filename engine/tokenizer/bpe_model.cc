@@ -38,8 +38,8 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
   const auto& vocab = model["vocab"];
   vocab_.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 24))
-      throw TokenizerError(where + ".vocab[\"" + token + "\"]: id must be an integer in [0, 2^24]");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 21))
+      throw TokenizerError(where + ".vocab[\"" + token + "\"]: id must be an integer in [0, 2^21]");
     const auto i = static_cast<int32_t>(id.get<int64_t>());
     vocab_[token] = i;
     if (static_cast<size_t>(i) >= id_to_token_.size()) id_to_token_.resize(i + 1);

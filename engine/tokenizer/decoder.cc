@@ -48,6 +48,13 @@ void Decoder::add(const nlohmann::json& j, const std::string& where) {
   }
 }
 
+bool Decoder::window_safe() const {
+  for (const auto& step : steps_) {
+    if (const auto* s = std::get_if<Strip>(&step); s && s->start > 1) return false;
+  }
+  return true;
+}
+
 namespace {
 
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {

@@ -15,6 +15,10 @@ class Decoder {
  public:
   static Decoder from_json(const nlohmann::json& j, const std::string& where);  // null: join with spaces
   std::string decode(std::vector<std::string> tokens) const;
+  // Whether decoding a window of ids that starts mid-sequence differs from
+  // the full decode only by a prefix (what streaming relies on). Stripping
+  // more than one leading character breaks that.
+  bool window_safe() const;
 
  private:
   struct ByteLevel {};

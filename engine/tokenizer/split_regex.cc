@@ -188,6 +188,8 @@ class SplitRegexCompiler {
   }
 
   std::unique_ptr<Node> parse_group(bool icase) {
+    // Bounded so a hostile pattern cannot exhaust the stack.
+    if (++depth_ > 64) fail("groups nested deeper than 64");
     Node::Kind kind = Node::Concat;
     if (peek() == '?') {
       ++pos_;
@@ -211,6 +213,7 @@ class SplitRegexCompiler {
     }
     auto body = parse_alt(icase);
     if (at_end() || next() != ')') fail("missing ')'");
+    --depth_;
     if (kind == Node::Concat) return body;
     auto n = std::make_unique<Node>();
     n->kind = kind;
@@ -437,6 +440,7 @@ class SplitRegexCompiler {
   SplitRegex& re_;
   std::vector<char32_t> cps_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 bool SplitRegex::CharClass::matches_slow(char32_t cp) const {

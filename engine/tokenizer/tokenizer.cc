@@ -72,6 +72,13 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, std::string_view source)
   int32_t max_id = impl->model->max_id();
   for (const auto& t : impl->added.tokens()) max_id = std::max(max_id, t.id);
   impl->vocab_size = max_id + 1;
+  // The engine indexes embeddings with these ids; HF would pass them through.
+  for (const auto* list : {&impl->post.prefix, &impl->post.suffix}) {
+    for (int32_t id : *list) {
+      if (id < 0 || id >= impl->vocab_size)
+        throw TokenizerError(src + ": post_processor: special token id " + std::to_string(id) + " is outside the vocabulary");
+    }
+  }
   return Tokenizer(std::move(impl));
 }
 
@@ -156,7 +163,7 @@ std::string Tokenizer::StreamDecoder::push(int32_t id) {
   const std::string before = impl_->decode(all.subspan(prefix_, read_ - prefix_), skip_special_);
   const std::string now = impl_->decode(all.subspan(prefix_), skip_special_);
   if (now.size() <= before.size() || ends_in_replacement(now) || now.compare(0, before.size(), before) != 0) return {};
-  prefix_ = read_;
+  if (impl_->decoder.window_safe()) prefix_ = read_;
   read_ = ids_.size();
   return now.substr(before.size());
 }
@@ -165,7 +172,8 @@ std::string Tokenizer::StreamDecoder::flush() {
   const std::span<const int32_t> all(ids_);
   const std::string before = impl_->decode(all.subspan(prefix_, read_ - prefix_), skip_special_);
   const std::string now = impl_->decode(all.subspan(prefix_), skip_special_);
-  prefix_ = read_ = ids_.size();
+  read_ = ids_.size();
+  if (impl_->decoder.window_safe()) prefix_ = read_;
   if (now.size() <= before.size() || now.compare(0, before.size(), before) != 0) return {};
   return now.substr(before.size());
 }

@@ -92,7 +92,7 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
 }
 
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
-               float* out) {
+               float* out, int64_t window) {
   const int64_t d = kv.head_dim;
   const int64_t group = heads / kv.kv_heads;
   const int64_t work = n * heads * (start + n) * d;
@@ -106,9 +106,11 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
         const int64_t kvh = h / group;
         const float* kb = kv.k + kvh * kv.capacity * d;
         const float* vb = kv.v + kvh * kv.capacity * d;
-        const int64_t len = start + t + 1;  // causal: up to and including itself
+        const int64_t end = start + t + 1;  // causal: up to and including itself
+        const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
+        const int64_t len = end - first;
         for (int64_t j = 0; j < len; ++j) {
-          const float* kr = kb + j * d;
+          const float* kr = kb + (first + j) * d;
           float dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
@@ -119,7 +121,7 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
         std::fill(o, o + d, 0.0f);
         for (int64_t j = 0; j < len; ++j) {
           const float p = scores[size_t(j)];
-          const float* vr = vb + j * d;
+          const float* vr = vb + (first + j) * d;
           for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
         }
       }

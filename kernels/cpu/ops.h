@@ -42,7 +42,8 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
 // Causal grouped-query attention. q is [n, heads, head_dim] for the tokens at
 // positions start..start+n-1, whose keys are already in kv; out is
 // [n, heads, head_dim]. Query head h reads KV head h / (heads / kv_heads).
+// window > 0 limits each query at position p to keys p-window+1 .. p.
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
-               float* out);
+               float* out, int64_t window = 0);
 
 }  // namespace mnemo::kernels::cpu

@@ -46,6 +46,23 @@ TEST(Config, Qwen2HasBiasesAndExplicitHeadDimWins) {
   EXPECT_EQ(c.head_dim, 32);
 }
 
+TEST(Config, MistralSlidingWindowFollowsHuggingFaceDefaults) {
+  auto j = base();
+  j["architectures"] = {"MistralForCausalLM"};
+  EXPECT_EQ(parse_config(j.dump(), "c").sliding_window, 4096);  // absent: MistralConfig's default
+  j["sliding_window"] = nullptr;
+  EXPECT_EQ(parse_config(j.dump(), "c").sliding_window, 0);
+  j["sliding_window"] = 8;
+  EXPECT_EQ(parse_config(j.dump(), "c").sliding_window, 8);
+  j = base();
+  j["architectures"] = {"Qwen2ForCausalLM"};
+  j["use_sliding_window"] = true;
+  EXPECT_NE(error_of(j).find("use_sliding_window"), std::string::npos);
+  j["use_sliding_window"] = false;
+  j["sliding_window"] = 4096;  // present in real Qwen2 configs, unused
+  EXPECT_EQ(parse_config(j.dump(), "c").sliding_window, 0);
+}
+
 TEST(Config, ErrorsNameTheFileAndField) {
   auto j = base();
   j.erase("hidden_size");

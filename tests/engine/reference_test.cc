@@ -114,11 +114,11 @@ TEST(ReferenceSet, CoversEveryArchitectureAndOption) {
     std::string args;
     for (const auto& a : g["generator_args"]) args += a.get<std::string>() + " ";
     for (const char* opt : {"--arch llama", "--arch qwen2", "--arch mistral", "--dtype f32", "--dtype f16",
-                            "--dtype bf16", "--shards", "--tie", "--rope-scaling llama3", "--head-dim"})
+                            "--dtype bf16", "--shards", "--tie", "--rope-scaling llama3", "--head-dim", "--sliding-window"})
       if (args.find(opt) != std::string::npos) seen.insert(opt);
     if (g["mode"] == "decode") seen.insert("decode");
   }
-  EXPECT_EQ(seen.size(), 11u) << "golden set lacks some architecture or option";
+  EXPECT_EQ(seen.size(), 12u) << "golden set lacks some architecture or option";
 }
 
 }  // namespace

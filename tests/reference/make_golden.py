@@ -117,6 +117,11 @@ CASES = [
          gen_args(seed=53, extra=LLAMA3_FLAGS + ["--shards", "2", "--tie"]), 26, prompt_len=20),
     Case("llama_bf16_decode", "Llama BF16: prefill 18 tokens (GEMM path), then decode 4 (GEMV path)",
          gen_args(dtype="bf16", seed=55), 22, prompt_len=18),
+    Case("mistral_f32_window", "Mistral, sliding window 8 over 24 tokens (keys older than the window masked)",
+         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=32, extra=["--sliding-window", "8"]), 24),
+    Case("mistral_f32_window_decode", "Mistral, sliding window 6: prefill 4 tokens, then decode 12",
+         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=33, extra=["--sliding-window", "6"]), 16,
+         prompt_len=4),
     Case("mistral_f16_decode", "Mistral F16: prefill 1 token, then decode 7",
          gen_args(arch="mistral", dtype="f16", seed=54), 8, prompt_len=1),
 ]
