@@ -134,8 +134,17 @@ ChatTemplate ChatTemplate::for_model(const std::filesystem::path& dir) {
   std::vector<std::string> tokens;
   if (std::filesystem::exists(dir / "tokenizer_config.json")) {
     const auto tc = read_json(dir / "tokenizer_config.json");
-    if (tc.contains("chat_template") && tc["chat_template"].is_string())
-      family = family_from_template_text(tc["chat_template"].get<std::string>());
+    if (tc.contains("chat_template")) {
+      // A string, or a list of {"name", "template"} (default, tool_use, ...).
+      std::string text;
+      const auto& ct = tc["chat_template"];
+      if (ct.is_string()) text = ct.get<std::string>();
+      for (const auto& named : ct.is_array() ? ct : nlohmann::json::array()) {
+        if (named.is_object() && named.contains("template") && named["template"].is_string())
+          text += named["template"].get<std::string>();
+      }
+      family = family_from_template_text(text);
+    }
     collect_tokens(tc, tokens);
   }
   if (!family) family = family_from_tokens(tokens);

@@ -101,6 +101,10 @@ TEST_F(ModelDir, PicksFamilyFromTokensAndArchitecture) {
                                   {"chat_template", "{{ '<|start_header_id|>' + m + '<|end_header_id|>' }}"}});
   EXPECT_EQ(ChatTemplate::for_model(dir_).family(), "llama3");
 
+  write("tokenizer_config.json",
+        nlohmann::json::parse(R"({"chat_template": [{"name": "default", "template": "[INST] {{ m }} [/INST]"}]})"));
+  EXPECT_EQ(ChatTemplate::for_model(dir_).family(), "mistral");
+
   write("config.json", {{"architectures", {"Qwen2ForCausalLM"}}});
   write("tokenizer_config.json", {{"eos_token", "<|im_end|>"}});
   EXPECT_EQ(ChatTemplate::for_model(dir_).family(), "chatml");
