@@ -13,6 +13,7 @@ namespace mnemo::engine {
 namespace {
 
 constexpr size_t kCacheMaxEntries = 1 << 16;
+constexpr std::string_view kMarker = "\xE2\x96\x81";  // U+2581, SentencePiece's word marker
 constexpr size_t kCacheMaxWordBytes = 256;
 
 std::string opt_string(const nlohmann::json& m, const char* key, const std::string& where) {
@@ -61,6 +62,13 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     auto it = vocab_.find(name);
     byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
+  }
+
+  split_at_marker_ = prefix_.empty() && suffix_.empty() && vocab_.contains(std::string(kMarker));
+  for (const auto& token : id_to_token_) {
+    for (size_t at = token.find(kMarker, 1); split_at_marker_ && at != std::string::npos; at = token.find(kMarker, at + 1)) {
+      if (at < kMarker.size() || token.compare(at - kMarker.size(), kMarker.size(), kMarker) != 0) split_at_marker_ = false;
+    }
   }
 
   if (!model.contains("merges") || !model["merges"].is_array())
@@ -116,6 +124,18 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       return;
     }
   }
+  if (!split_at_marker_) return encode_piece(word, out);
+  size_t start = 0;
+  for (size_t at = word.find(kMarker, 1); at != std::string_view::npos; at = word.find(kMarker, at + kMarker.size())) {
+    // A marker after a marker stays in its run ("▁▁" tokens exist).
+    if (at >= kMarker.size() && word.compare(at - kMarker.size(), kMarker.size(), kMarker) == 0) continue;
+    if (at > start) encode_piece(word.substr(start, at - start), out);
+    start = at;
+  }
+  encode_piece(word.substr(start), out);
+}
+
+void BpeModel::encode_piece(std::string_view word, std::vector<int32_t>& out) const {
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
   std::string key;
   if (cacheable) {

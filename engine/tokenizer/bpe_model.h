@@ -33,6 +33,7 @@ class BpeModel {
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
   std::unordered_map<std::string, int32_t> vocab_;
@@ -44,6 +45,11 @@ class BpeModel {
   bool ignore_merges_ = false;
   std::string prefix_, suffix_;  // continuing_subword_prefix, end_of_word_suffix
   int32_t byte_ids_[256];        // <0xXX> tokens for byte fallback, -1 if absent
+  // SentencePiece-style vocabularies see the whole text as one word. When no
+  // token contains "x▁" (a character followed by the word marker), no merge
+  // can cross such a point, so the word is encoded piece by piece there
+  // with identical results and the pieces can be cached.
+  bool split_at_marker_ = false;
 
   // Words repeat heavily in text, so their ids are remembered; bounded so a
   // long-running daemon does not grow without limit.
