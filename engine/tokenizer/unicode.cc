@@ -112,9 +112,8 @@ char32_t compose(char32_t a, char32_t b) {
 
 }  // namespace
 
-std::string nfc(std::string_view text) {
-  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
-    return std::string(text);
+// Full decomposition, canonical ordering and composition of one stretch.
+static std::string nfc_slow(std::string_view text) {
   std::vector<char32_t> cps;
   cps.reserve(text.size());
   for (size_t i = 0, len = 0; i < text.size(); i += len) decompose(utf8::decode(text, i, len), cps);
@@ -155,6 +154,33 @@ std::string nfc(std::string_view text) {
   result.reserve(text.size());
   for (char32_t cp : out) utf8::append(result, cp);
   return result;
+}
+
+std::string nfc(std::string_view text) {
+  // Characters below U+0300 are starters that never compose with what
+  // precedes them and are already NFC, so runs of them are copied; only the
+  // last one of a run joins the stretch after it, which may hold marks it
+  // composes with.
+  auto fast = [&](size_t i, size_t& len) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) { len = 1; return true; }
+    return utf8::decode(text, i, len) < 0x300;
+  };
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0, len = 0;
+  while (i < text.size()) {
+    size_t j = i, last = i;
+    bool any = false;
+    while (j < text.size() && fast(j, len)) { last = j; any = true; j += len; }
+    if (j == text.size()) { out.append(text.substr(i)); break; }
+    const size_t slow_start = any ? last : j;
+    out.append(text.substr(i, slow_start - i));
+    size_t k = j;
+    while (k < text.size() && !fast(k, len)) k += len;
+    out += nfc_slow(text.substr(slow_start, k - slow_start));
+    i = k;
+  }
+  return out;
 }
 
 }  // namespace mnemo::engine::unicode

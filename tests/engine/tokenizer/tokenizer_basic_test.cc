@@ -65,6 +65,9 @@ TEST(Unicode, CategoriesAndNfc) {
   EXPECT_EQ(unicode::nfc("e\xCC\x81"), "\xC3\xA9");                  // e + acute -> é
   EXPECT_EQ(unicode::nfc("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB"), "한");  // conjoining jamo
   EXPECT_EQ(unicode::nfc("a\xCC\xA3\xCC\x87"), "\xE1\xBA\xA1\xCC\x87");    // reordered, then composed
+  EXPECT_EQ(unicode::nfc("caf" "e\xCC\x81 ok"), "caf\xC3\xA9 ok");              // mark after an ASCII run
+  EXPECT_EQ(unicode::nfc("\xCC\x81" "abc"), "\xCC\x81" "abc");                     // a leading mark stays
+  EXPECT_EQ(unicode::nfc("A\xCC\x8A\xE6\x97\xA5" "e\xCC\x81"), "\xC3\x85\xE6\x97\xA5\xC3\xA9");  // Å 日 é
 }
 
 TEST(Utf8, IncompleteTailAndLossy) {
