@@ -27,7 +27,13 @@ std::filesystem::path tokenizer_path(const std::string& name) {
 
 // llama2_metaspace is llama2.json rewritten to the Metaspace pre-tokenizer
 // and decoder, exactly as make_expected.sh does.
+// trained_512_gpt2 is trained_512.json with GPT-2's ByteLevel pre-tokenizer.
 Tokenizer load_fixture(const std::string& name) {
+  if (name == "trained_512_gpt2") {
+    auto j = read_json(tokenizer_path("trained_512"));
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+    return Tokenizer::from_json(j, name);
+  }
   if (name != "llama2_metaspace") return Tokenizer::load(tokenizer_path(name));
   auto j = read_json(tokenizer_path("llama2"));
   const nlohmann::json metaspace = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "first"}, {"split", false}};
@@ -71,7 +77,8 @@ TEST_P(Conformance, StreamingDecodeEqualsFullDecode) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokenizers, Conformance, testing::Values("llama3", "qwen3", "llama2", "llama2_metaspace", "trained_512"));
+INSTANTIATE_TEST_SUITE_P(Tokenizers, Conformance, testing::Values("llama3", "qwen3", "llama2", "llama2_metaspace", "trained_512",
+                                                            "trained_512_gpt2"));
 
 TEST(Conformance, SpecialTokenMetadata) {
   const auto llama3 = Tokenizer::load(tokenizer_path("llama3"));

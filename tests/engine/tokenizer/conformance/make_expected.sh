@@ -33,6 +33,14 @@ j.pre_tokenizer = {type: "Metaspace", replacement: "\u2581", prepend_scheme: "fi
 j.decoder = {type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false};
 fs.writeFileSync(process.argv[2], JSON.stringify(j));
 ' "$stage/llama2.json" "$stage/llama2_metaspace.json"
+# GPT-2's pre-tokenizer (ByteLevel with its own regex and a prefix space) on
+# our trained vocab; the C++ test derives it the same way.
+node -e '
+const fs = require("fs");
+const j = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+j.pre_tokenizer = {type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true};
+fs.writeFileSync(process.argv[2], JSON.stringify(j));
+' "$stage/trained_512.json" "$stage/trained_512_gpt2.json"
 
 # Sorted names, fixed owner and time: the archive only changes when a file does.
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2024-01-01 00:00Z' \
