@@ -42,7 +42,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 21))
       throw TokenizerError(where + ".vocab[\"" + token + "\"]: id must be an integer in [0, 2^21]");
     const auto i = static_cast<int32_t>(id.get<int64_t>());
-    vocab_[token] = i;
+    vocab_.insert_or_assign(token, i);
     if (static_cast<size_t>(i) >= id_to_token_.size()) id_to_token_.resize(i + 1);
     id_to_token_[i] = token;
   }
@@ -64,7 +64,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
     byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
   }
 
-  split_at_marker_ = prefix_.empty() && suffix_.empty() && vocab_.contains(std::string(kMarker));
+  split_at_marker_ = prefix_.empty() && suffix_.empty() && vocab_.contains(kMarker);
   for (const auto& token : id_to_token_) {
     for (size_t at = token.find(kMarker, 1); split_at_marker_ && at != std::string::npos; at = token.find(kMarker, at + 1)) {
       if (at < kMarker.size() || token.compare(at - kMarker.size(), kMarker.size(), kMarker) != 0) split_at_marker_ = false;
@@ -75,27 +75,29 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
     throw TokenizerError(where + ".merges: missing or not an array");
   const auto& merges = model["merges"];
   merges_.reserve(merges.size());
+  std::string merged;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& m = merges[rank];
-    std::string left, right;
+    std::string_view left, right;
     if (m.is_string()) {
-      const auto& s = m.get_ref<const std::string&>();
+      const std::string_view s = m.get_ref<const std::string&>();
       const size_t space = s.find(' ', 1);
-      if (space == std::string::npos)
-        throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: '" + s + "' is not two tokens separated by a space");
+      if (space == std::string_view::npos)
+        throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: '" + std::string(s) + "' is not two tokens separated by a space");
       left = s.substr(0, space);
       right = s.substr(space + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      left = m[0].get<std::string>();
-      right = m[1].get<std::string>();
+      left = m[0].get_ref<const std::string&>();
+      right = m[1].get_ref<const std::string&>();
     } else {
       throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: must be \"a b\" or [\"a\", \"b\"]");
     }
     auto a = vocab_.find(left), b = vocab_.find(right);
     if (a == vocab_.end() || b == vocab_.end())
-      throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: '" + left + "' or '" + right + "' is not in the vocab");
+      throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: '" + std::string(left) + "' or '" + std::string(right) + "' is not in the vocab");
     // The merged token drops the right side's continuing-subword prefix.
-    std::string merged = left + right.substr(std::min(prefix_.size(), right.size()) * (right.starts_with(prefix_) ? 1 : 0));
+    merged.assign(left);
+    merged.append(right.starts_with(prefix_) ? right.substr(prefix_.size()) : right);
     auto c = vocab_.find(merged);
     if (c == vocab_.end())
       throw TokenizerError(where + ".merges[" + std::to_string(rank) + "]: merged token '" + merged + "' is not in the vocab");
@@ -104,7 +106,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& where) {
 }
 
 std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
-  auto it = vocab_.find(std::string(token));
+  auto it = vocab_.find(token);
   if (it == vocab_.end()) return std::nullopt;
   return it->second;
 }
@@ -119,7 +121,7 @@ const std::string* BpeModel::id_to_token(int32_t id) const {
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
-    if (auto it = vocab_.find(std::string(word)); it != vocab_.end()) {
+    if (auto it = vocab_.find(word); it != vocab_.end()) {
       out.push_back(it->second);
       return;
     }
@@ -137,11 +139,9 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
 
 void BpeModel::encode_piece(std::string_view word, std::vector<int32_t>& out) const {
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
-  std::string key;
   if (cacheable) {
-    key.assign(word);
     std::lock_guard lock(cache_mu_);
-    if (auto it = cache_.find(key); it != cache_.end()) {
+    if (auto it = cache_.find(word); it != cache_.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
@@ -151,7 +151,7 @@ void BpeModel::encode_piece(std::string_view word, std::vector<int32_t>& out) co
   if (cacheable) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kCacheMaxEntries) cache_.clear();
-    cache_.emplace(std::move(key), std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(mark), out.end()));
+    cache_.emplace(std::string(word), std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(mark), out.end()));
   }
 }
 
@@ -168,12 +168,16 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     symbols.push_back({id, n - 1, n + 1, false});
   };
   int32_t pending_unk = -1;  // an <unk> waiting to be fused with the next
-  std::string piece;
+  std::string affixed;
   for (size_t i = 0, len = 0; i < word.size(); i += len) {
     utf8::decode(word, i, len);
-    piece.assign(word.substr(i, len));
-    if (i > 0 && !prefix_.empty()) piece.insert(0, prefix_);
-    if (i + len == word.size()) piece += suffix_;
+    std::string_view piece = word.substr(i, len);
+    if ((i > 0 && !prefix_.empty()) || (i + len == word.size() && !suffix_.empty())) {
+      affixed.assign(i > 0 ? prefix_ : std::string());
+      affixed.append(piece);
+      if (i + len == word.size()) affixed += suffix_;
+      piece = affixed;
+    }
     if (auto it = vocab_.find(piece); it != vocab_.end()) {
       if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
       add(it->second);

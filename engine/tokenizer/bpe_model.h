@@ -36,7 +36,12 @@ class BpeModel {
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
+  // Transparent hashing: lookups by string_view allocate nothing.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> vocab_;
   std::vector<std::string> id_to_token_;
   std::unordered_map<uint64_t, Merge> merges_;
   std::optional<int32_t> unk_id_;
@@ -54,7 +59,7 @@ class BpeModel {
   // Words repeat heavily in text, so their ids are remembered; bounded so a
   // long-running daemon does not grow without limit.
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace mnemo::engine
