@@ -17,6 +17,7 @@ struct RenderInput {
   const nlohmann::ordered_json& tools;  // array, possibly empty
   bool add_generation_prompt;
   std::string_view date_string;
+  std::string_view default_system;  // chatml: system prompt when there is none
 };
 
 std::string render_llama3(const RenderInput& in);

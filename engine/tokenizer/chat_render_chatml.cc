@@ -1,16 +1,11 @@
-// ChatML as Qwen2.5-Instruct's template writes it: a default system prompt,
+// ChatML as Qwen2.5-Instruct's template writes it (Qwen2's is the same
+// without tools, with another default system prompt): a default system prompt,
 // Hermes-style <tools> in the system turn, <tool_call> blocks in assistant
 // turns and consecutive tool results merged into one user turn.
 #include "engine/tokenizer/chat_render.h"
 #include "engine/tokenizer/python_json.h"
 
 namespace mnemo::engine::chat {
-
-namespace {
-
-constexpr const char* kDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-
-}  // namespace
 
 std::string render_chatml(const RenderInput& in) {
   const auto& messages = in.messages;
@@ -19,7 +14,7 @@ std::string render_chatml(const RenderInput& in) {
   std::string out;
   if (!in.tools.empty()) {
     out += "<|im_start|>system\n";
-    out += has_system ? messages[0].content : kDefaultSystem;
+    out += has_system ? messages[0].content : std::string(in.default_system);
     out += "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
     for (const auto& t : in.tools) out += "\n" + python_json_dumps(t);
@@ -27,7 +22,7 @@ std::string render_chatml(const RenderInput& in) {
            "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
            "<args-json-object>}\n</tool_call><|im_end|>\n";
   } else {
-    out += "<|im_start|>system\n" + (has_system ? messages[0].content : std::string(kDefaultSystem)) + "<|im_end|>\n";
+    out += "<|im_start|>system\n" + (has_system ? messages[0].content : std::string(in.default_system)) + "<|im_end|>\n";
   }
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];

@@ -45,6 +45,7 @@ struct ChatTemplate::Impl {
   enum class Kind { Llama3, Llama31, ChatML, Mistral, Custom } kind;
   chat::CustomTemplate custom;
   std::string date_string = "26 Jul 2024";
+  std::string default_system = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 };
 
 ChatTemplate ChatTemplate::builtin(std::string_view family) {
@@ -132,6 +133,7 @@ ChatTemplate ChatTemplate::for_model(const std::filesystem::path& dir) {
   }
   std::optional<std::string> family;
   std::vector<std::string> tokens;
+  std::string template_text;
   if (std::filesystem::exists(dir / "tokenizer_config.json")) {
     const auto tc = read_json(dir / "tokenizer_config.json");
     if (tc.contains("chat_template")) {
@@ -144,6 +146,7 @@ ChatTemplate ChatTemplate::for_model(const std::filesystem::path& dir) {
           text += named["template"].get<std::string>();
       }
       family = family_from_template_text(text);
+      template_text = std::move(text);
     }
     collect_tokens(tc, tokens);
   }
@@ -166,14 +169,21 @@ ChatTemplate ChatTemplate::for_model(const std::filesystem::path& dir) {
     throw TokenizerError(dir.string() + ": cannot tell the chat template family (architecture " + architecture +
                          ", no llama3/chatml/mistral markers in tokenizer_config.json or tokenizer.json); "
                          "pass --chat-template FILE");
-  return builtin(*family);
+  auto tmpl = builtin(*family);
+  // Qwen2's template defaults to a generic system prompt, Qwen2.5's to "You
+  // are Qwen..."; the text tells them apart.
+  if (*family == "chatml" && template_text.find("You are Qwen") == std::string::npos &&
+      template_text.find("You are a helpful assistant.") != std::string::npos)
+    tmpl.impl_->default_system = "You are a helpful assistant.";
+  return tmpl;
 }
 
 std::string ChatTemplate::render(std::span<const ChatMessage> messages, const nlohmann::ordered_json& tools,
                                  bool add_generation_prompt) const {
   static const nlohmann::ordered_json kNoTools = nlohmann::ordered_json::array();
   if (!tools.is_null() && !tools.is_array()) throw TokenizerError("chat template: tools must be an array");
-  const chat::RenderInput in{messages, tools.is_null() ? kNoTools : tools, add_generation_prompt, impl_->date_string};
+  const chat::RenderInput in{messages, tools.is_null() ? kNoTools : tools, add_generation_prompt, impl_->date_string,
+                             impl_->default_system};
   switch (impl_->kind) {
     case Impl::Kind::Llama3: return chat::render_llama3(in);
     case Impl::Kind::Llama31: return chat::render_llama3_1(in);

@@ -116,6 +116,28 @@ TEST_F(ModelDir, PicksFamilyFromTokensAndArchitecture) {
   EXPECT_EQ(mistral.stop_tokens(), std::vector<std::string>{"</s>"});
 }
 
+TEST_F(ModelDir, Qwen2TemplateKeepsItsDefaultSystemPrompt) {
+  std::ifstream in(kChat / "templates" / "qwen2.jinja");
+  const std::string qwen2((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write("config.json", {{"architectures", {"Qwen2ForCausalLM"}}});
+  write("tokenizer_config.json", {{"chat_template", qwen2}, {"eos_token", "<|im_end|>"}});
+  const auto tmpl = ChatTemplate::for_model(dir_);
+  EXPECT_EQ(tmpl.family(), "chatml");
+  const auto doc = read_ordered(kChat / "scenarios.json");
+  const auto expected = read_ordered(kChat / "expected" / "qwen2.json");
+  size_t checked = 0;
+  for (const auto& sc : doc["scenarios"]) {
+    if (sc["tools"].get<bool>()) continue;  // Qwen2's template has no tools
+    for (bool gen : {true, false}) {
+      const std::string key = sc["name"].get<std::string>() + (gen ? "+gen" : "");
+      EXPECT_EQ(tmpl.render(to_messages(sc["messages"]), nlohmann::ordered_json::array(), gen),
+                expected.at(key)["text"].get<std::string>()) << key;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 10u);
+}
+
 TEST_F(ModelDir, TokenizerJsonMarkersAndUnknownFamily) {
   write("config.json", {{"architectures", {"LlamaForCausalLM"}}});
   write("tokenizer_config.json", {{"bos_token", "<s>"}});

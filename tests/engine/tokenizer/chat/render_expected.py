@@ -9,6 +9,7 @@ tokenizer_config.json "chat_template":
   llama3_1.jinja    meta-llama/Llama-3.1-8B-Instruct (the July 2024 release,
                     default date "26 Jul 2024")
   qwen2_5.jinja     Qwen/Qwen2.5-7B-Instruct
+  qwen2.jinja       Qwen/Qwen2-7B-Instruct (no tool support)
   mistral_v3.jinja  mistralai/Mistral-7B-Instruct-v0.3
 The environment mirrors transformers' _compile_jinja_template: sandboxed,
 trim_blocks, lstrip_blocks, loopcontrols, raise_exception, and tojson as
@@ -27,6 +28,7 @@ TEMPLATES = {
     "llama3": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     "llama3_1": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     "qwen2_5": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "qwen2": {"bos_token": None, "eos_token": "<|im_end|>"},
     "mistral_v3": {"bos_token": "<s>", "eos_token": "</s>"},
 }
 
