@@ -3,6 +3,11 @@
 // then normalizer, pre-tokenizer and BPE model (byte-level as in Llama 3 and
 // Qwen2, or SentencePiece-style with byte fallback as in Llama 2 and
 // Mistral), then the post-processor's special tokens.
+//
+// Copies share one immutable model (cheap to copy); encode and decode are
+// safe to call from several threads at once (the word cache is locked).
+// Loading Llama 3's 9 MB file takes about half a second; encoding 100 KB of
+// English takes 5-15 ms (bench/tokenizer_bench.cc).
 #pragma once
 
 #include <cstdint>
