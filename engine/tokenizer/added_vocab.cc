@@ -94,7 +94,7 @@ char32_t last_char(std::string_view s) {
 
 }  // namespace
 
-std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool normalized_set) const {
+std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool normalized_set, bool match_special) const {
   const Trie& trie = normalized_set ? normalized_ : raw_;
   std::vector<Segment> out;
   if (trie.nodes.size() == 1 || text.empty()) {
@@ -112,6 +112,7 @@ std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool n
     const AddedToken& tok = tokens_[t];
     size_t start = pos, stop = pos + len;
     pos = stop;
+    if (tok.special && !match_special) continue;
     if (tok.single_word) {
       size_t clen;
       const bool start_ok = start == 0 || !is_word_char(last_char(text.substr(0, start)));

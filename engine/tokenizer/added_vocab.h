@@ -33,7 +33,9 @@ class AddedVocab {
   // Splits on the tokens with normalized == `normalized_set`. For the
   // normalized set, the contents are matched after `normalize` (given later
   // through set_normalized_forms).
-  std::vector<Segment> split(std::string_view text, bool normalized_set) const;
+  // With match_special false, special tokens are not matched (HF's
+  // encode_special_tokens): their text goes to the model like any other.
+  std::vector<Segment> split(std::string_view text, bool normalized_set, bool match_special = true) const;
   void set_normalized_forms(const std::vector<std::string>& forms);  // parallel to tokens()
 
   const std::vector<AddedToken>& tokens() const { return tokens_; }

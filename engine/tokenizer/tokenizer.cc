@@ -82,20 +82,20 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, std::string_view source)
   return Tokenizer(std::move(impl));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens, bool match_special_text) const {
   const Impl& m = *impl_;
   std::vector<int32_t> ids;
   if (add_special_tokens) ids = m.post.prefix;
   ids.reserve(text.size() / 3 + 8);
   std::vector<PreToken> words;
-  for (const auto& raw : m.added.split(text, false)) {
+  for (const auto& raw : m.added.split(text, false, match_special_text)) {
     if (raw.id) {
       ids.push_back(*raw.id);
       continue;
     }
     const std::string normalized = m.normalizer.apply(std::string(raw.text));
     const bool at_start = raw.text.data() == text.data();
-    for (const auto& seg : m.added.split(normalized, true)) {
+    for (const auto& seg : m.added.split(normalized, true, match_special_text)) {
       if (seg.id) {
         ids.push_back(*seg.id);
         continue;

@@ -34,8 +34,11 @@ class Tokenizer {
   static Tokenizer from_json(const nlohmann::json& j, std::string_view source);
 
   // add_special_tokens applies the post-processor (BOS and the like).
-  // Special-token text inside `text` is always matched, as in HF.
-  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  // Special-token text inside `text` is matched as the special token, as in
+  // HF; with match_special_text false it is encoded as ordinary text (HF's
+  // encode_special_tokens), so user content cannot inject control tokens.
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true,
+                              bool match_special_text = true) const;
   // Unknown ids are skipped, as in HF.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
 

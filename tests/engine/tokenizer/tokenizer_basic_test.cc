@@ -1,6 +1,9 @@
 // Behaviour of the tokenizer pieces on small hand-made tokenizer.json files.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/tokenizer/split_regex.h"
@@ -111,6 +114,33 @@ TEST(Tokenizer, ByteLevelEncodeDecode) {
   EXPECT_TRUE(tok.is_special(14));
   EXPECT_FALSE(tok.is_special(15));
   EXPECT_FALSE(tok.is_special(3));
+}
+
+TEST(Tokenizer, SpecialTextCanBeEncodedAsPlainText) {
+  auto j = tiny_byte_level();
+  const auto tok = Tokenizer::from_json(j, "tiny");
+  j["added_tokens"].erase(0);  // the same tokenizer without <s> as an added token
+  j["post_processor"] = nullptr;
+  const auto plain = Tokenizer::from_json(j, "tiny-without-s");
+  using V = std::vector<int32_t>;
+  EXPECT_EQ(tok.encode("he<s>llo", false), (V{8, 14, 9, 3}));
+  EXPECT_EQ(tok.encode("he<s>llo", false, false), plain.encode("he<s>llo", false));
+  EXPECT_EQ(tok.encode("he<x>llo", false, false), (V{8, 15, 9, 3}));  // non-special added tokens still match
+}
+
+TEST(Tokenizer, ConcurrentEncodesAgree) {
+  const auto tok = Tokenizer::from_json(tiny_byte_level(), "tiny");
+  const std::string text = "hello world he ll <x> hello <s>";
+  const auto want = tok.encode(text);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) mismatches += tok.encode(text) != want;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(Tokenizer, MalformedJsonNamesTheField) {
