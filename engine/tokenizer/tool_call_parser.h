@@ -7,7 +7,8 @@
 //   Mistral  [TOOL_CALLS] [{"name": ..., "arguments": {...}, "id": ...}] (mistral)
 // Text outside calls is streamed as soon as it cannot be the start of a
 // call marker. Malformed calls become ToolCallParseError values; nothing
-// here throws.
+// here throws. Feed text decoded with special tokens kept (the markers
+// <|python_tag|> and [TOOL_CALLS] are special tokens), stop tokens removed.
 #pragma once
 
 #include <cstdint>
