@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <numeric>
 #include <string>
 
@@ -30,26 +32,45 @@ KvCache Model::new_cache(int64_t capacity) const {
 }
 
 std::vector<float> Model::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits) const {
+  const BatchItem item{tokens, &cache, all_logits};
+  return forward_batch(std::span(&item, 1));
+}
+
+std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const {
   const ModelConfig& c = config_;
   const ModelWeights& w = weights();
-  const int64_t n = int64_t(tokens.size());
-  if (n == 0) throw std::invalid_argument("forward: no tokens");
-  for (int32_t t : tokens)
-    if (t < 0 || t >= c.vocab_size)
-      throw std::invalid_argument("forward: token id " + std::to_string(t) + " outside the vocabulary of " +
-                                  std::to_string(c.vocab_size));
   const int64_t H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
   const int64_t qd = nh * hd, kvd = nkv * hd, I = c.intermediate_size;
-  const int64_t start = cache.length();
-  cache.reserve_more(n);
 
+  // Token offsets of each item in the step's activations, and positions.
+  std::vector<int64_t> offset(items.size() + 1, 0);
+  for (size_t b = 0; b < items.size(); ++b) {
+    const auto& it = items[b];
+    if (it.tokens.empty()) throw std::invalid_argument("forward: an item has no tokens");
+    for (int32_t t : it.tokens)
+      if (t < 0 || t >= c.vocab_size)
+        throw std::invalid_argument("forward: token id " + std::to_string(t) + " outside the vocabulary of " +
+                                    std::to_string(c.vocab_size));
+    offset[b + 1] = offset[b] + int64_t(it.tokens.size());
+  }
+  const int64_t n = offset.back();
+  if (n == 0) throw std::invalid_argument("forward: no tokens");
+  std::vector<int64_t> start(items.size());
   std::vector<int32_t> pos(static_cast<size_t>(n));
-  std::iota(pos.begin(), pos.end(), int32_t(start));
+  for (size_t b = 0; b < items.size(); ++b) {
+    start[b] = items[b].cache->length();
+    items[b].cache->reserve_more(int64_t(items[b].tokens.size()));
+    for (int64_t j = 0; j < offset[b + 1] - offset[b]; ++j) pos[size_t(offset[b] + j)] = int32_t(start[b] + j);
+  }
+
   std::vector<float> x(size_t(n * H)), h(size_t(n * H)), q(size_t(n * qd)), k(size_t(n * kvd)), v(size_t(n * kvd));
   std::vector<float> att(size_t(n * qd)), gate(size_t(n * I)), up(size_t(n * I));
-  for (int64_t t = 0; t < n; ++t) cpu::row_to_f32(w.embed, tokens[size_t(t)], &x[size_t(t * H)]);
+  for (size_t b = 0; b < items.size(); ++b)
+    for (int64_t j = 0; j < offset[b + 1] - offset[b]; ++j)
+      cpu::row_to_f32(w.embed, items[b].tokens[size_t(j)], &x[size_t((offset[b] + j) * H)]);
 
   const float scale = 1.0f / std::sqrt(float(hd));
+  const int64_t nb = int64_t(items.size());
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     cpu::rmsnorm(x.data(), L.attn_norm.data(), c.rms_norm_eps, n, H, h.data());
@@ -63,9 +84,15 @@ std::vector<float> Model::forward(std::span<const int32_t> tokens, KvCache& cach
     }
     cpu::rope(q.data(), n, nh, hd, pos.data(), inv_freq_);
     cpu::rope(k.data(), n, nkv, hd, pos.data(), inv_freq_);
-    const cpu::KvView kv = cache.layer(l);
-    cpu::kv_write(kv, start, n, k.data(), v.data());
-    cpu::attention(q.data(), n, nh, start, kv, scale, att.data(), c.sliding_window);
+    // Several sequences: one per thread (attention inside runs serially,
+    // OpenMP nesting being off); a single sequence parallelises inside.
+#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
+      const cpu::KvView kv = items[size_t(b)].cache->layer(l);
+      cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+      cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)], c.sliding_window);
+    }
     cpu::matmul(att.data(), n, L.o, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);
 
@@ -76,13 +103,18 @@ std::vector<float> Model::forward(std::span<const int32_t> tokens, KvCache& cach
     cpu::matmul(gate.data(), n, L.down, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);
   }
-  cache.advance(n);
+  for (size_t b = 0; b < items.size(); ++b) items[b].cache->advance(offset[b + 1] - offset[b]);
 
-  const int64_t rows = all_logits ? n : 1;
-  const float* last = &x[size_t((n - rows) * H)];
-  cpu::rmsnorm(last, w.final_norm.data(), c.rms_norm_eps, rows, H, h.data());
-  std::vector<float> logits(size_t(rows * c.vocab_size));
-  cpu::matmul(h.data(), rows, w.lm_head, logits.data());
+  // Gather the rows whose logits are wanted, then one LM-head GEMM.
+  std::vector<int64_t> rows;
+  for (size_t b = 0; b < items.size(); ++b)
+    for (int64_t r = items[b].all_logits ? offset[b] : offset[b + 1] - 1; r < offset[b + 1]; ++r) rows.push_back(r);
+  const int64_t nr = int64_t(rows.size());
+  std::vector<float> sel(size_t(nr * H));
+  for (int64_t r = 0; r < nr; ++r) std::copy_n(&x[size_t(rows[size_t(r)] * H)], H, &sel[size_t(r * H)]);
+  cpu::rmsnorm(sel.data(), w.final_norm.data(), c.rms_norm_eps, nr, H, h.data());
+  std::vector<float> logits(size_t(nr * c.vocab_size));
+  cpu::matmul(h.data(), nr, w.lm_head, logits.data());
   return logits;
 }
 

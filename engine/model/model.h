@@ -27,6 +27,16 @@ class Model {
   // [1, vocab] for the last token.
   std::vector<float> forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits = false) const;
 
+  // One step over several sequences: every weight matrix is applied once to
+  // all of the step's tokens; attention runs per sequence over its own cache.
+  struct BatchItem {
+    std::span<const int32_t> tokens;
+    KvCache* cache;
+    bool all_logits = false;  // rows for every token, else the last only
+  };
+  // Logits rows of all items, in item order: [sum of rows, vocab].
+  std::vector<float> forward_batch(std::span<const BatchItem> items) const;
+
  private:
   Model() = default;
   std::filesystem::path dir_;
