@@ -16,7 +16,7 @@ GenerateResult generate(const Model& model, const Tokenizer& tok, std::span<cons
   Sampler sampler(opt.sampling);
   std::vector<int32_t> stops = opt.stop_ids;
   const auto& eos = model.config().eos_token_ids;
-  stops.insert(stops.end(), eos.begin(), eos.end());
+  if (!opt.ignore_eos) stops.insert(stops.end(), eos.begin(), eos.end());
   StopMatcher matcher(opt.stop_strings);
   Tokenizer::StreamDecoder decoder(tok);
   GenerateResult r;

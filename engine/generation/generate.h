@@ -19,6 +19,7 @@ struct GenerateOptions {
   int32_t max_tokens = 128;
   std::vector<std::string> stop_strings;
   std::vector<int32_t> stop_ids;  // in addition to the model's eos ids
+  bool ignore_eos = false;        // keep going past the model's eos ids (benchmarks, tests)
 };
 
 struct GenerateResult {

@@ -90,12 +90,17 @@ SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> bytes, uint6
     h.tensors.push_back(std::move(t));
   }
   // Overlapping tensors would alias each other's weights: a corrupt file.
+  // Empty tensors hold no bytes and cannot overlap; among the rest, each must
+  // start at or after the furthest end seen so far.
   std::vector<const TensorInfo*> order;
-  for (const TensorInfo& t : h.tensors) order.push_back(&t);
+  for (const TensorInfo& t : h.tensors)
+    if (t.end > t.begin) order.push_back(&t);
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < order.size(); ++i)
-    if (order[i]->begin < order[i - 1]->end && order[i]->end > order[i]->begin)
-      fail(source, "tensors '" + order[i - 1]->name + "' and '" + order[i]->name + "' overlap");
+  const TensorInfo* furthest = nullptr;
+  for (const TensorInfo* t : order) {
+    if (furthest && t->begin < furthest->end) fail(source, "tensors '" + furthest->name + "' and '" + t->name + "' overlap");
+    if (!furthest || t->end > furthest->end) furthest = t;
+  }
   return h;
 }
 

@@ -63,6 +63,13 @@ TEST(Safetensors, RejectsMalformedHeadersWithNamedTensor) {
                 .find("overlap"),
             std::string::npos);
   EXPECT_NE(error_of(file_with(R"({"a":{"dtype":"F32","data_offsets":[0,16]}})", 16)).find("shape"), std::string::npos);
+  // An empty tensor between two overlapping ones must not hide the overlap
+  // (found by the fuzz harness).
+  EXPECT_NE(error_of(file_with(R"({"a":{"dtype":"F32","shape":[25],"data_offsets":[0,100]},)"
+                               R"("b":{"dtype":"F32","shape":[0],"data_offsets":[10,10]},)"
+                               R"("c":{"dtype":"F32","shape":[10],"data_offsets":[50,90]}})", 100))
+                .find("overlap"),
+            std::string::npos);
   // A length prefix claiming a huge header must not allocate or read past the end.
   std::vector<uint8_t> huge(16, 0xff);
   EXPECT_NE(error_of(huge).find("implausibly large"), std::string::npos);

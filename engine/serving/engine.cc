@@ -1,0 +1,208 @@
+#include "engine/serving/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace mnemo::engine {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+StreamEvent error_event(std::string msg) {
+  StreamEvent e;
+  e.kind = StreamEvent::Kind::Error;
+  e.error = std::move(msg);
+  return e;
+}
+}  // namespace
+
+Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
+    : model_(model),
+      tok_(tok),
+      opt_(opt),
+      scheduler_(opt.scheduler, std::make_unique<FcfsOrdering>(), std::make_unique<LatestArrivalVictim>()),
+      stop_ids_(model.config().eos_token_ids) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() { shutdown(); }
+
+RequestHandle Engine::submit(Request req) {
+  RequestHandle h{0, std::make_shared<TokenStream>()};
+  std::string why;
+  const int64_t V = model_.config().vocab_size;
+  const int64_t total = int64_t(req.prompt.size()) + req.options.max_tokens;
+  try {
+    req.options.sampling.validate();
+  } catch (const std::invalid_argument& e) {
+    why = e.what();
+  }
+  if (req.prompt.empty()) why = "the prompt has no tokens";
+  for (int32_t t : req.prompt)
+    if (t < 0 || t >= V) why = "prompt token " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V);
+  if (req.options.max_tokens < 0) why = "max_tokens must be >= 0";
+  if (total > opt_.scheduler.kv_token_capacity)
+    why = "prompt plus max_tokens (" + std::to_string(total) + ") exceeds the KV capacity of " +
+          std::to_string(opt_.scheduler.kv_token_capacity) + " tokens";
+  std::unique_lock lock(mu_);
+  h.id = next_id_++;
+  if (why.empty() && stopping_) why = "the engine is shutting down";
+  if (why.empty() && live_ >= opt_.max_queued) why = "too many requests in flight (" + std::to_string(live_) + ")";
+  if (!why.empty()) {
+    lock.unlock();
+    h.stream->push(error_event(why));
+    return h;
+  }
+  inbox_.push_back(std::make_unique<Sequence>(h.id, std::move(req), tok_, h.stream));
+  ++live_;
+  lock.unlock();
+  wake_.notify_one();
+  return h;
+}
+
+void Engine::cancel(RequestId id) {
+  {
+    std::lock_guard lock(mu_);
+    cancels_.push_back(id);
+  }
+  wake_.notify_one();
+}
+
+void Engine::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+EngineCounters Engine::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+void Engine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || !inbox_.empty() || !cancels_.empty() || !scheduler_.idle(); });
+      if (stopping_) break;
+    }
+    drain_inbox();
+    if (!scheduler_.idle()) step();
+  }
+  drain_inbox();
+  std::vector<Sequence*> live;
+  for (auto& [_, s] : seqs_) live.push_back(s.get());
+  for (Sequence* s : live) finish(*s, "shutdown");
+  seqs_.clear();
+}
+
+void Engine::drain_inbox() {
+  std::vector<std::unique_ptr<Sequence>> fresh;
+  std::vector<RequestId> cancels;
+  {
+    std::lock_guard lock(mu_);
+    fresh.swap(inbox_);
+    cancels.swap(cancels_);
+  }
+  for (auto& s : fresh) {
+    Sequence* p = s.get();
+    seqs_[p->id] = std::move(s);
+    scheduler_.add(p);
+  }
+  for (RequestId id : cancels) {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end()) continue;  // finished already, or never existed
+    finish(*it->second, "cancelled");
+    seqs_.erase(it);
+  }
+}
+
+void Engine::step() {
+  const auto t0 = Clock::now();
+  const std::vector<ScheduledItem> items = scheduler_.schedule();
+  if (items.empty()) return;
+  std::vector<Model::BatchItem> batch;
+  for (const ScheduledItem& it : items) {
+    Sequence& s = *it.seq;
+    if (!s.cache) s.cache = model_.new_cache(s.prompt_len() + std::min<int64_t>(s.request.options.max_tokens, 256));
+    if (s.stats.prompt_tokens == 0) {
+      s.stats.prompt_tokens = s.prompt_len();
+      s.stats.queue_seconds = since(s.submitted);
+    }
+    batch.push_back({std::span(s.tokens).subspan(size_t(s.num_computed), size_t(it.n_tokens)), &*s.cache, false});
+  }
+  const auto f0 = Clock::now();
+  std::vector<float> logits = model_.forward_batch(batch);
+  const double forward_s = since(f0);
+
+  const int64_t V = model_.config().vocab_size;
+  std::vector<RequestId> done;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Sequence& s = *items[i].seq;
+    s.num_computed += items[i].n_tokens;
+    if (s.uncomputed() > 0) continue;  // mid-prefill: no token yet
+    if (s.generated() >= s.request.options.max_tokens) {
+      finish(s, "length");
+      done.push_back(s.id);
+      continue;
+    }
+    std::span<float> row(&logits[i * size_t(V)], size_t(V));
+    const int32_t next = s.sampler.sample(row, s.tokens);
+    const auto& extra = s.request.options.stop_ids;
+    if ((!s.request.options.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) ||
+        std::find(extra.begin(), extra.end(), next) != extra.end()) {
+      finish(s, "stop");
+      done.push_back(s.id);
+      continue;
+    }
+    emit_token(s, next);
+    if (s.state == SeqState::Finished) done.push_back(s.id);
+  }
+  for (RequestId id : done) seqs_.erase(id);
+  std::lock_guard lock(mu_);
+  counters_.steps++;
+  counters_.preemptions = scheduler_.preemptions();
+  counters_.forward_seconds += forward_s;
+  counters_.step_seconds += since(t0);
+}
+
+void Engine::emit_token(Sequence& s, int32_t token) {
+  s.tokens.push_back(token);
+  const auto now = Clock::now();
+  if (s.last_token_at) s.stats.inter_token_seconds.push_back(std::chrono::duration<double>(now - *s.last_token_at).count());
+  else s.stats.ttft_seconds = std::chrono::duration<double>(now - s.submitted).count();
+  s.last_token_at = now;
+  s.stats.generated_tokens = s.generated();
+  StreamEvent e;
+  e.token = token;
+  e.text = s.stops.push(s.decoder.push(token));
+  s.stream->push(std::move(e));
+  if (s.stops.stopped()) finish(s, "stop");
+  else if (s.generated() >= s.request.options.max_tokens) finish(s, "length");
+}
+
+void Engine::finish(Sequence& s, std::string reason) {
+  if (s.state == SeqState::Finished) return;
+  StreamEvent e;
+  e.kind = StreamEvent::Kind::Done;
+  if (!s.stops.stopped()) e.text = s.stops.push(s.decoder.flush()) + s.stops.flush();
+  e.finish_reason = std::move(reason);
+  e.stats = s.stats;
+  s.state = SeqState::Finished;
+  scheduler_.remove(&s);
+  s.cache.reset();
+  s.stream->push(std::move(e));
+  spdlog::debug("request {} finished: {} ({} prompt, {} generated tokens)", s.id, e.finish_reason, s.stats.prompt_tokens,
+                s.stats.generated_tokens);
+  std::lock_guard lock(mu_);
+  --live_;
+}
+
+}  // namespace mnemo::engine

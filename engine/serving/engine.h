@@ -1,0 +1,79 @@
+#pragma once
+// The engine as a service: thread-safe submit/cancel, a step loop on its own
+// thread (schedule, run one batched forward, sample and stream), and a clean
+// shutdown that ends every stream with a terminal event.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/model/model.h"
+#include "engine/serving/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace mnemo::engine {
+
+struct EngineOptions {
+  SchedulerOptions scheduler;
+  int64_t max_queued = 4096;  // submits beyond this many live requests are refused
+};
+
+struct RequestHandle {
+  RequestId id = 0;
+  std::shared_ptr<TokenStream> stream;
+};
+
+struct EngineCounters {
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  double forward_seconds = 0;  // inside Model::forward_batch
+  double step_seconds = 0;     // whole steps, scheduling and sampling included
+};
+
+class Engine {
+ public:
+  // model and tokenizer must outlive the engine.
+  Engine(const Model& model, const Tokenizer& tok, EngineOptions opt = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Never blocks on generation. A request that can never run (bad sampling
+  // parameters, larger than the KV capacity, queue full) gets an Error event.
+  RequestHandle submit(Request req);
+  void cancel(RequestId id);
+  // Stops the loop; live requests end with Done("shutdown"). Idempotent.
+  void shutdown();
+  EngineCounters counters() const;
+
+ private:
+  void loop();
+  void drain_inbox();
+  void step();
+  void finish(Sequence& s, std::string reason);
+  void emit_token(Sequence& s, int32_t token);
+
+  const Model& model_;
+  const Tokenizer& tok_;
+  EngineOptions opt_;
+  Scheduler scheduler_;
+  std::vector<int32_t> stop_ids_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<std::unique_ptr<Sequence>> inbox_;
+  std::vector<RequestId> cancels_;
+  bool stopping_ = false;
+  RequestId next_id_ = 1;
+  int64_t live_ = 0;
+  EngineCounters counters_;
+
+  std::map<RequestId, std::unique_ptr<Sequence>> seqs_;  // loop thread only
+  std::thread thread_;
+};
+
+}  // namespace mnemo::engine

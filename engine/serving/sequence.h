@@ -1,0 +1,53 @@
+#pragma once
+// One request inside the engine: its tokens, how many are in the KV cache,
+// and the per-request decoding state.
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "engine/generation/stop_matcher.h"
+#include "engine/model/kv_cache.h"
+#include "engine/sampling/sampler.h"
+#include "engine/serving/request.h"
+#include "engine/serving/token_stream.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace mnemo::engine {
+
+enum class SeqState { Waiting, Running, Finished };
+
+struct Sequence {
+  using Clock = std::chrono::steady_clock;
+
+  Sequence(RequestId id, Request req, const Tokenizer& tok, std::shared_ptr<TokenStream> stream)
+      : id(id),
+        request(std::move(req)),
+        tokens(request.prompt),
+        sampler(request.options.sampling),
+        stops(request.options.stop_strings),
+        decoder(tok),
+        stream(std::move(stream)),
+        submitted(Clock::now()) {}
+
+  int64_t prompt_len() const { return int64_t(request.prompt.size()); }
+  int64_t generated() const { return int64_t(tokens.size()) - prompt_len(); }
+  // Tokens not yet in the KV cache (a prefill remainder, or the last sample).
+  int64_t uncomputed() const { return int64_t(tokens.size()) - num_computed; }
+
+  RequestId id;
+  Request request;
+  std::vector<int32_t> tokens;  // prompt then generated
+  int64_t num_computed = 0;
+  SeqState state = SeqState::Waiting;
+  std::optional<KvCache> cache;
+  Sampler sampler;
+  StopMatcher stops;
+  Tokenizer::StreamDecoder decoder;
+  std::shared_ptr<TokenStream> stream;
+  RequestStats stats;
+  Clock::time_point submitted;
+  std::optional<Clock::time_point> last_token_at;
+  bool cancel_requested = false;
+};
+
+}  // namespace mnemo::engine
