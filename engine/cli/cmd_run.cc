@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <iostream>
+#include <numeric>
+#include <stdexcept>
 
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
-#include "engine/generation/generate.h"
+#include "engine/serving/engine.h"
 #include "engine/model/model.h"
 #if __has_include("engine/tokenizer/chat_template.h")
 #include "engine/tokenizer/chat_template.h"
@@ -78,13 +81,29 @@ int cmd_run(const std::vector<std::string>& args) {
   if (ids.empty()) throw UsageError("--prompt encodes to no tokens");
   if (int64_t(ids.size()) + opt.max_tokens > model->config().max_position_embeddings)
     std::cerr << "mnemo: warning: prompt plus --max-tokens exceeds the model's max_position_embeddings\n";
-  const auto r = engine::generate(*model, tok, ids, opt, [](std::string_view s) { std::cout << s << std::flush; });
-  std::cout << "\n";
-  if (f.on("stats")) {
-    std::cerr << "prompt " << ids.size() << " tokens in " << r.prefill_seconds << " s ("
-              << double(ids.size()) / r.prefill_seconds << " tok/s); generated " << r.tokens.size() << " tokens in "
-              << r.decode_seconds << " s (" << double(r.tokens.size()) / std::max(1e-9, r.decode_seconds)
-              << " tok/s); finish: " << r.finish_reason << "\n";
+  // Through the Engine facade, as the daemon does: one request, streamed.
+  engine::EngineOptions eopt;
+  eopt.scheduler.kv_token_capacity = std::max<int64_t>(eopt.scheduler.kv_token_capacity, int64_t(ids.size()) + opt.max_tokens);
+  engine::Engine eng(*model, tok, eopt);
+  const auto h = eng.submit(engine::Request{ids, opt});
+  for (;;) {
+    const auto e = h.stream->next();
+    if (!e) continue;
+    std::cout << e->text << std::flush;
+    if (e->kind == engine::StreamEvent::Kind::Error) throw std::runtime_error(e->error);
+    if (e->kind != engine::StreamEvent::Kind::Done) continue;
+    std::cout << "\n";
+    if (f.on("stats")) {
+      const auto& st = e->stats;
+      const double decode_s = std::accumulate(st.inter_token_seconds.begin(), st.inter_token_seconds.end(), 0.0);
+      std::cerr << "prompt " << st.prompt_tokens << " tokens, first token after " << st.ttft_seconds << " s ("
+                << double(st.prompt_tokens) / std::max(1e-9, st.ttft_seconds - st.queue_seconds) << " tok/s prefill); "
+                << st.generated_tokens << " tokens generated";
+      if (st.inter_token_seconds.size() > 0)
+        std::cerr << ", " << double(st.inter_token_seconds.size()) / decode_s << " tok/s decode";
+      std::cerr << "; finish: " << e->finish_reason << "\n";
+    }
+    break;
   }
   return 0;
 }
