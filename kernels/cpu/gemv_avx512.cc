@@ -64,14 +64,18 @@ struct LoadBF16 {
 // No software prefetch: the hardware streamers already keep the memory
 // system busy, and measured prefetching (1-8 KiB ahead, this block's rows or
 // the next block's) only cost slots in the out-of-order window.
+// One token keeps lo and hi halves in separate accumulators (two FMA chains
+// per row); several tokens chain both FMAs into one accumulator, which
+// leaves registers for x so it is loaded once per step, not once per row.
 template <class L, int R, int T>
 void block(const typename L::T* w, int64_t ldw, int64_t cols, const float* xp, int64_t ldx, float* y,
            int64_t ldy) {
-  __m512 acc[R][T][2];
+  constexpr int A = T == 1 ? 2 : 1;
+  __m512 acc[R][T][A];
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
-  const int64_t full = cols & ~int64_t(31);
-  for (int64_t k = 0; k < full; k += 32) {
+    for (int t = 0; t < T; ++t)
+      for (int a = 0; a < A; ++a) acc[r][t][a] = _mm512_setzero_ps();
+  auto step = [&](int64_t k, auto load_w) {
     __m512 xlo[T], xhi[T];
     for (int t = 0; t < T; ++t) {
       xlo[t] = _mm512_load_ps(xp + t * ldx + k);
@@ -79,39 +83,37 @@ void block(const typename L::T* w, int64_t ldw, int64_t cols, const float* xp, i
     }
     for (int r = 0; r < R; ++r) {
       __m512 lo, hi;
-      L::load(w + r * ldw + k, lo, hi);
+      load_w(w + r * ldw + k, lo, hi);
       for (int t = 0; t < T; ++t) {
         acc[r][t][0] = _mm512_fmadd_ps(lo, xlo[t], acc[r][t][0]);
-        acc[r][t][1] = _mm512_fmadd_ps(hi, xhi[t], acc[r][t][1]);
+        acc[r][t][A - 1] = _mm512_fmadd_ps(hi, xhi[t], acc[r][t][A - 1]);
       }
     }
-  }
+  };
+  const int64_t full = cols & ~int64_t(31);
+  for (int64_t k = 0; k < full; k += 32)
+    step(k, [](const typename L::T* p, __m512& lo, __m512& hi) { L::load(p, lo, hi); });
   if (full < cols) {
     const __mmask32 m = __mmask32((uint64_t(1) << (cols - full)) - 1);
-    for (int r = 0; r < R; ++r) {
-      __m512 lo, hi;
-      L::load(w + r * ldw + full, m, lo, hi);
-      for (int t = 0; t < T; ++t) {
-        acc[r][t][0] = _mm512_fmadd_ps(lo, _mm512_load_ps(xp + t * ldx + full), acc[r][t][0]);
-        acc[r][t][1] = _mm512_fmadd_ps(hi, _mm512_load_ps(xp + t * ldx + full + 16), acc[r][t][1]);
-      }
-    }
+    step(full, [m](const typename L::T* p, __m512& lo, __m512& hi) { L::load(p, m, lo, hi); });
   }
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+    for (int t = 0; t < T; ++t)
+      y[t * ldy + r] = _mm512_reduce_add_ps(A == 2 ? _mm512_add_ps(acc[r][t][0], acc[r][t][A - 1]) : acc[r][t][0]);
 }
 
 // Rows per block: more concurrent row streams keep more weight bytes in
 // flight (8 streams measured ~10% faster than 4 at n = 1); with several
-// tokens, R*T*2 accumulators must stay within the 32 vector registers.
+// tokens, R*T accumulators plus 2*T x vectors stay within 32 registers.
 constexpr int kRows1 = 8;  // one token: 16 accumulators
-constexpr int kRows = 4;   // up to 3 tokens: 24 accumulators
+constexpr int kRows = 4;   // up to 4 tokens: 16 accumulators, 8 x vectors
 
 template <class L, int R>
 void rows_all_tokens(const typename L::T* w, int64_t ldw, int64_t cols, const float* xp, int64_t ldx,
                      int64_t n, float* y, int64_t ldy) {
   int64_t t = 0;
-  for (; t + 3 <= n; t += 3) block<L, R, 3>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+  for (; t + 4 <= n; t += 4) block<L, R, 4>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+  if (n - t == 3) block<L, R, 3>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
   if (n - t == 2) block<L, R, 2>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
   if (n - t == 1) block<L, R, 1>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
 }
