@@ -1,5 +1,6 @@
 #include "engine/serving/engine.h"
 
+#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -26,7 +27,12 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
       opt_(opt),
       scheduler_(opt.scheduler, std::make_unique<FcfsOrdering>(), std::make_unique<LatestArrivalVictim>()),
       stop_ids_(model.config().eos_token_ids) {
-  thread_ = std::thread([this] { loop(); });
+  // OpenMP's thread count is per thread: carry the caller's into the loop.
+  const int threads = opt_.threads > 0 ? opt_.threads : omp_get_max_threads();
+  thread_ = std::thread([this, threads] {
+    omp_set_num_threads(threads);
+    loop();
+  });
 }
 
 Engine::~Engine() { shutdown(); }

@@ -20,6 +20,7 @@ namespace mnemo::engine {
 struct EngineOptions {
   SchedulerOptions scheduler;
   int64_t max_queued = 4096;  // submits beyond this many live requests are refused
+  int threads = 0;  // OpenMP threads of the step loop; 0: the constructing thread's setting
 };
 
 struct RequestHandle {
