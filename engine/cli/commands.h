@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/mapped_file.h"
+
 namespace mnemo::cli {
 
 class Flags;
@@ -19,5 +21,7 @@ void add_model_flags(Flags& f);
 // The --model directory, or the built-in default model (generated on first use).
 std::filesystem::path model_dir(const Flags& f);
 void apply_threads(const Flags& f);
+// --weights: resident (copied into huge pages, fastest) or mapped (page cache only).
+engine::Residency weights_residency(const Flags& f);
 
 }  // namespace mnemo::cli

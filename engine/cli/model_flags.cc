@@ -19,6 +19,9 @@ namespace fs = std::filesystem;
 void add_model_flags(Flags& f) {
   f.value("model", "DIR", "model directory in Hugging Face layout; omitted: the built-in small model");
   f.value("threads", "N", "CPU threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
+  f.value("weights", "resident|mapped",
+          "resident: copy weights into huge pages (fast decode); mapped: serve from the page cache (less memory)",
+          "resident");
 }
 
 // The built-in model: generated once into MNEMO_HOME (or ~/.cache/mnemo) so
@@ -39,6 +42,13 @@ fs::path model_dir(const Flags& f) {
     fs::rename(tmp, dir);
   }
   return dir;
+}
+
+engine::Residency weights_residency(const Flags& f) {
+  const std::string w = f.str("weights");
+  if (w == "resident") return engine::Residency::Resident;
+  if (w == "mapped") return engine::Residency::Mapped;
+  throw UsageError("--weights must be resident or mapped, got '" + w + "'");
 }
 
 void apply_threads(const Flags& f) {

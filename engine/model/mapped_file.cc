@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -13,7 +14,36 @@
 
 namespace mnemo::engine {
 
-MappedFile MappedFile::open(const std::filesystem::path& path) {
+namespace {
+
+// Copies the file mapping into 2 MB-aligned anonymous memory advised for
+// huge pages; returns nullptr when the memory cannot be had.
+uint8_t* resident_copy(const void* src, size_t size, size_t* mapped) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t len = (size + kHuge - 1) / kHuge * kHuge;
+  void* p = mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  // Trim to a 2 MB boundary so every huge page is fully inside.
+  auto* base = static_cast<uint8_t*>(p);
+  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) / kHuge * kHuge);
+  if (aligned > base) munmap(base, size_t(aligned - base));
+  const size_t tail = size_t(base + len + kHuge - (aligned + len));
+  if (tail) munmap(aligned + len, tail);
+  madvise(aligned, len, MADV_HUGEPAGE);
+  const int64_t chunks = int64_t((size + kHuge - 1) / kHuge);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t off = size_t(c) * kHuge;
+    std::memcpy(aligned + off, static_cast<const uint8_t*>(src) + off, std::min(kHuge, size - off));
+  }
+  mprotect(aligned, len, PROT_READ);
+  *mapped = len;
+  return aligned;
+}
+
+}  // namespace
+
+MappedFile MappedFile::open(const std::filesystem::path& path, Residency r) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw ModelError(path.string() + ": cannot open: " + std::strerror(errno));
   struct stat st{};
@@ -32,6 +62,14 @@ MappedFile MappedFile::open(const std::filesystem::path& path) {
       throw ModelError(path.string() + ": mmap failed: " + std::strerror(err));
     }
     f.data_ = static_cast<const uint8_t*>(p);
+    if (r == Residency::Resident) {
+      size_t mapped = 0;
+      if (uint8_t* copy = resident_copy(p, f.size_, &mapped)) {
+        munmap(p, f.size_);
+        f.data_ = copy;
+        f.mapped_size_ = mapped;
+      }
+    }
   }
   ::close(fd);
   return f;
@@ -41,16 +79,17 @@ MappedFile::MappedFile(MappedFile&& o) noexcept { *this = std::move(o); }
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_) munmap(const_cast<uint8_t*>(data_), mapped_size_ ? mapped_size_ : size_);
     path_ = std::move(o.path_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    mapped_size_ = std::exchange(o.mapped_size_, 0);
   }
   return *this;
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) munmap(const_cast<uint8_t*>(data_), mapped_size_ ? mapped_size_ : size_);
 }
 
 }  // namespace mnemo::engine

@@ -15,7 +15,7 @@ namespace mnemo::engine {
 class Model {
  public:
   // Reads config.json and maps the weights; throws ModelError.
-  static std::unique_ptr<Model> load(const std::filesystem::path& dir);
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, Residency weights = Residency::Resident);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return store_->weights(); }

@@ -21,7 +21,7 @@ using kernels::MatrixView;
 
 class WeightLoader {
  public:
-  WeightLoader(WeightStore& store, const fs::path& dir) : store_(store), dir_(dir) {}
+  WeightLoader(WeightStore& store, const fs::path& dir, Residency r) : store_(store), dir_(dir), residency_(r) {}
 
   void map_files() {
     const fs::path single = dir_ / "model.safetensors";
@@ -82,7 +82,7 @@ class WeightLoader {
   }
 
   void add_file(const fs::path& p) {
-    MappedFile f = MappedFile::open(p);
+    MappedFile f = MappedFile::open(p, residency_);
     headers_.push_back(parse_safetensors_header(f.bytes(), f.bytes().size(), p.string()));
     const size_t idx = store_.files_.size();
     for (const TensorInfo& t : headers_.back().tensors) {
@@ -130,14 +130,15 @@ class WeightLoader {
 
   WeightStore& store_;
   fs::path dir_;
+  Residency residency_;
   std::deque<SafetensorsHeader> headers_;  // stable addresses: where_ points into it
   std::map<std::string, Found> where_;
   std::map<std::string, std::string> mapped_names_;
 };
 
-std::unique_ptr<WeightStore> WeightStore::open(const fs::path& dir, const ModelConfig& c) {
+std::unique_ptr<WeightStore> WeightStore::open(const fs::path& dir, const ModelConfig& c, Residency residency) {
   auto store = std::unique_ptr<WeightStore>(new WeightStore());
-  WeightLoader ld(*store, dir);
+  WeightLoader ld(*store, dir, residency);
   ld.map_files();
   ModelWeights& w = store->weights_;
   const int64_t H = c.hidden_size, hd = c.head_dim, qd = c.num_heads * hd, kvd = c.num_kv_heads * hd;

@@ -32,7 +32,8 @@ class WeightStore {
  public:
   // Maps model.safetensors, or the shards of model.safetensors.index.json.
   // Throws ModelError naming the file and tensor on any inconsistency.
-  static std::unique_ptr<WeightStore> open(const std::filesystem::path& dir, const ModelConfig& config);
+  static std::unique_ptr<WeightStore> open(const std::filesystem::path& dir, const ModelConfig& config,
+                                           Residency residency = Residency::Resident);
 
   const ModelWeights& weights() const { return weights_; }
 

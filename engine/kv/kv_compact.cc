@@ -1,0 +1,102 @@
+// Compaction (per-head selection of the slots a layer keeps) and reading a
+// head back out.
+#include <algorithm>
+#include <numeric>
+
+#include "engine/kv/check.h"
+#include "engine/kv/kv_cache_manager.h"
+
+namespace mnemo::engine::kv {
+
+LayerTable& KvCacheManager::materialise(SequenceTable& t, int64_t layer) {
+  if (t.own[layer]) return *t.own[layer];
+  // The layer's references move from the shared table to its own copy; the
+  // counts per (layer, block) do not change.
+  LayerTable lt;
+  lt.blocks = t.shared;
+  lt.length = int64_t(t.tokens.size());
+  lt.positions.assign(size_t(cfg_.kv_heads), std::vector<int32_t>(size_t(lt.length)));
+  for (auto& p : lt.positions) std::iota(p.begin(), p.end(), 0);
+  t.own[layer] = std::move(lt);
+  if (!t.any_shared_layer()) t.shared.clear();
+  return *t.own[layer];
+}
+
+void KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep) {
+  SequenceTable& t = seq(s);
+  const int64_t bs = cfg_.block_size, hd = cfg_.head_dim, heads = cfg_.kv_heads;
+  const int64_t len = t.length(layer);
+  MNEMO_KV_CHECK(int64_t(keep.size()) == heads, "compact: one keep list per KV head");
+  const int64_t kept = int64_t(keep[0].size());
+  for (const auto& k : keep) {
+    MNEMO_KV_CHECK(int64_t(k.size()) == kept, "compact: every head keeps the same count");
+    for (size_t i = 0; i < k.size(); ++i)
+      MNEMO_KV_CHECK(k[i] >= 0 && k[i] < len && (i == 0 || k[i - 1] < k[i]),
+                     "compact: keep lists must be strictly increasing slots of the layer");
+  }
+  LayerTable& lt = materialise(t, layer);
+  t.compacted = true;
+  const int64_t new_blocks = (kept + bs - 1) / bs;
+
+  // Blocks that receive moved entries must be private and leave the index:
+  // their content stops matching any token prefix.
+  for (int64_t bi = 0; bi < new_blocks; ++bi) {
+    bool moves = false;
+    for (int64_t h = 0; h < heads && !moves; ++h)
+      for (int64_t i = bi * bs; i < std::min(kept, (bi + 1) * bs); ++i)
+        if (keep[h][size_t(i)] != i) moves = true;
+    if (!moves) continue;
+    if (alloc_.shared(layer, lt.blocks[size_t(bi)])) unshare_block(layer, lt.blocks, size_t(bi));
+    else drop_from_index(lt.blocks[size_t(bi)]);
+  }
+
+  // keep[h][i] >= i, so walking i upwards never overwrites a slot still to be read.
+  LayerStorage& store = alloc_.storage(layer);
+  for (int64_t h = 0; h < heads; ++h) {
+    auto& pos = lt.positions[size_t(h)];
+    for (int64_t i = 0; i < kept; ++i) {
+      const int64_t src = keep[h][size_t(i)];
+      if (src == i) continue;
+      const int32_t sb = lt.blocks[size_t(src / bs)], db = lt.blocks[size_t(i / bs)];
+      const int64_t so = (h * bs + src % bs) * hd, d = (h * bs + i % bs) * hd;
+      std::copy_n(store.k(sb) + so, hd, store.k(db) + d);
+      std::copy_n(store.v(sb) + so, hd, store.v(db) + d);
+      pos[size_t(i)] = pos[size_t(src)];
+    }
+    pos.resize(size_t(kept));
+  }
+  for (int64_t bi = int64_t(lt.blocks.size()) - 1; bi >= new_blocks; --bi) alloc_.unref(layer, lt.blocks[size_t(bi)]);
+  lt.blocks.resize(size_t(new_blocks));
+  lt.length = kept;
+}
+
+std::span<const int32_t> KvCacheManager::positions(SeqId s, int64_t layer, int64_t head) const {
+  const SequenceTable& t = seq(s);
+  if (!t.own[layer]) return {};
+  return t.own[layer]->positions[size_t(head)];
+}
+
+HeadCopy KvCacheManager::gather(SeqId s, int64_t layer, int64_t head) const {
+  const SequenceTable& t = seq(s);
+  const int64_t len = t.length(layer), bs = cfg_.block_size, hd = cfg_.head_dim;
+  const auto& blocks = t.blocks(layer);
+  const LayerStorage& store = alloc_.storage(layer);
+  HeadCopy out;
+  out.k.resize(size_t(len * hd));
+  out.v.resize(size_t(len * hd));
+  for (int64_t i = 0; i < len; ++i) {
+    const int32_t b = blocks[size_t(i / bs)];
+    const int64_t o = (head * bs + i % bs) * hd;
+    std::copy_n(store.k(b) + o, hd, out.k.begin() + i * hd);
+    std::copy_n(store.v(b) + o, hd, out.v.begin() + i * hd);
+  }
+  if (t.own[layer]) {
+    out.positions = t.own[layer]->positions[size_t(head)];
+  } else {
+    out.positions.resize(size_t(len));
+    std::iota(out.positions.begin(), out.positions.end(), 0);
+  }
+  return out;
+}
+
+}  // namespace mnemo::engine::kv
