@@ -52,6 +52,17 @@ TEST(Weights, IncrementalDecodeMatchesOneShotForward) {
   }
 }
 
+TEST(Weights, MappedAndResidentWeightsGiveIdenticalLogits) {
+  const auto dir = fresh_dir("residency");
+  TinyModel().write(dir);
+  const auto mapped = Model::load(dir, Residency::Mapped);
+  const auto resident = Model::load(dir, Residency::Resident);
+  EXPECT_NE(mapped->weights().embed.data, resident->weights().embed.data);
+  const std::vector<int32_t> toks{4, 8, 15, 16, 23, 42 % 40};
+  KvCache a = mapped->new_cache(), b = resident->new_cache();
+  EXPECT_EQ(mapped->forward(toks, a, true), resident->forward(toks, b, true));
+}
+
 TEST(Weights, MissingTensorIsNamed) {
   const auto dir = fresh_dir("missing");
   TinyModel t;
