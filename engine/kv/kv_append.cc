@@ -62,17 +62,17 @@ bool KvCacheManager::append(SeqId s, std::span<const int32_t> tokens) {
   add_need(need, &t, n);
   if (!fits(need)) return false;
   const int64_t first_pos = int64_t(t.tokens.size());
-  if (t.any_shared_layer()) grow_shared(t, first_pos + n);
+  if (t.any_shared_layer()) grow_shared(t, first_pos, first_pos + n);
   for (int64_t l = 0; l < cfg_.layers; ++l)
     if (t.own[l]) grow_layer(l, *t.own[l], t.own[l]->length + n, first_pos);
   t.tokens.insert(t.tokens.end(), tokens.begin(), tokens.end());
   return true;
 }
 
-void KvCacheManager::grow_shared(SequenceTable& t, int64_t new_len) {
+void KvCacheManager::grow_shared(SequenceTable& t, int64_t old_len, int64_t new_len) {
   const int64_t bs = cfg_.block_size;
   const std::vector<bool> use = t.shared_layers();
-  if (int64_t(t.tokens.size()) % bs != 0) {
+  if (old_len % bs != 0) {
     const int32_t old = t.shared.back();
     bool shared = false;
     for (int64_t l = 0; l < cfg_.layers; ++l) shared = shared || (use[l] && alloc_.shared(l, old));

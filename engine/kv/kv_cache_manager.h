@@ -139,7 +139,7 @@ class KvCacheManager {
   SeqId insert(SequenceTable t);
   void add_need(Need& need, const SequenceTable* t, int64_t n) const;
   bool fits(const Need& need) const;
-  void grow_shared(SequenceTable& t, int64_t new_len);
+  void grow_shared(SequenceTable& t, int64_t old_len, int64_t new_len);
   void grow_layer(int64_t l, LayerTable& lt, int64_t new_len, int64_t first_pos);
   void unshare_block(int64_t l, std::vector<int32_t>& blocks, size_t i);
   void index_full_blocks(SequenceTable& t);
