@@ -113,13 +113,13 @@ void rows_all_tokens(const typename L::T* w, int64_t ldw, int64_t cols, const fl
                      int64_t n, float* y, int64_t ldy) {
   if constexpr (R == kRows1) {  // only ever called with one token
     block<L, R, 1>(w, ldw, cols, xp, ldx, y, ldy);
-    return;
+  } else {
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) block<L, R, 4>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+    if (n - t == 3) block<L, R, 3>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+    if (n - t == 2) block<L, R, 2>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
+    if (n - t == 1) block<L, R, 1>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
   }
-  int64_t t = 0;
-  for (; t + 4 <= n; t += 4) block<L, R, 4>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
-  if (n - t == 3) block<L, R, 3>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
-  if (n - t == 2) block<L, R, 2>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
-  if (n - t == 1) block<L, R, 1>(w, ldw, cols, xp + t * ldx, ldx, y + t * ldy, ldy);
 }
 
 template <class L, int R>
