@@ -50,7 +50,8 @@ void Decoder::add(const nlohmann::json& j, const std::string& where) {
 
 bool Decoder::window_safe() const {
   for (const auto& step : steps_) {
-    if (const auto* s = std::get_if<Strip>(&step); s && s->start > 1) return false;
+    // A stripped tail is only known at the very end, so windows cannot restart.
+    if (const auto* s = std::get_if<Strip>(&step); s && (s->start > 1 || s->stop > 0)) return false;
   }
   return true;
 }
