@@ -79,7 +79,7 @@ class KvCacheManager {
   SeqId create(PrefixMatch&& match);
   // Grows the sequence by tokens.size() slots in every layer, copying a shared
   // partial last block first. All or nothing: false leaves it unchanged.
-  bool append(SeqId s, std::span<const int32_t> tokens);
+  [[nodiscard]] bool append(SeqId s, std::span<const int32_t> tokens);
   // Every appended token's K,V is now written in all layers: full blocks
   // become prefix-cache entries.
   void commit(SeqId s);
@@ -96,7 +96,9 @@ class KvCacheManager {
 
   // Keeps, for each KV head h, the slots keep[h] (strictly increasing, same
   // count for every head), moved to the front; frees blocks no longer needed.
-  void compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep);
+  // False, with nothing changed, when there is no room to copy a block that
+  // another holder shares (fork, prefix hit, pin).
+  [[nodiscard]] bool compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep);
 
   // --- forward pass
   // Writes k and v ([n][kv_heads][head_dim]) into the last n slots of the layer.

@@ -22,7 +22,7 @@ LayerTable& KvCacheManager::materialise(SequenceTable& t, int64_t layer) {
   return *t.own[layer];
 }
 
-void KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep) {
+bool KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep) {
   SequenceTable& t = seq(s);
   const int64_t bs = cfg_.block_size, hd = cfg_.head_dim, heads = cfg_.kv_heads;
   const int64_t len = t.length(layer);
@@ -34,18 +34,26 @@ void KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector
       MNEMO_KV_CHECK(k[i] >= 0 && k[i] < len && (i == 0 || k[i - 1] < k[i]),
                      "compact: keep lists must be strictly increasing slots of the layer");
   }
-  LayerTable& lt = materialise(t, layer);
-  t.compacted = true;
   const int64_t new_blocks = (kept + bs - 1) / bs;
-
   // Blocks that receive moved entries must be private and leave the index:
-  // their content stops matching any token prefix.
+  // their content stops matching any token prefix. Copies of shared ones
+  // need room, checked before anything changes.
+  std::vector<int64_t> rewritten;
+  Need need{0, std::vector<int64_t>(size_t(cfg_.layers), 0)};
   for (int64_t bi = 0; bi < new_blocks; ++bi) {
     bool moves = false;
     for (int64_t h = 0; h < heads && !moves; ++h)
       for (int64_t i = bi * bs; i < std::min(kept, (bi + 1) * bs); ++i)
         if (keep[h][size_t(i)] != i) moves = true;
     if (!moves) continue;
+    rewritten.push_back(bi);
+    need.per_layer[size_t(layer)] += alloc_.shared(layer, t.blocks(layer)[size_t(bi)]);
+  }
+  if (!fits(need)) return false;
+
+  LayerTable& lt = materialise(t, layer);
+  t.compacted = true;
+  for (int64_t bi : rewritten) {
     if (alloc_.shared(layer, lt.blocks[size_t(bi)])) unshare_block(layer, lt.blocks, size_t(bi));
     else drop_from_index(lt.blocks[size_t(bi)]);
   }
@@ -68,6 +76,7 @@ void KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector
   for (int64_t bi = int64_t(lt.blocks.size()) - 1; bi >= new_blocks; --bi) alloc_.unref(layer, lt.blocks[size_t(bi)]);
   lt.blocks.resize(size_t(new_blocks));
   lt.length = kept;
+  return true;
 }
 
 std::span<const int32_t> KvCacheManager::positions(SeqId s, int64_t layer, int64_t head) const {

@@ -132,7 +132,8 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
     if (own == 1 && !t.compacted) throw KvFormatError("kv snapshot: own layer table in an uncompacted sequence");
     const uint64_t per_head = len * uint64_t(sizeof(int32_t) + 2 * hd * sizeof(float));
     if (len > r.remaining() || per_head * uint64_t(heads) > r.remaining())
-      throw KvFormatError("kv snapshot: layer " + std::to_string(l) + " length exceeds the buffer");
+      throw KvFormatError("kv snapshot truncated: layer " + std::to_string(l) + " length " + std::to_string(len) +
+                          " exceeds the " + std::to_string(r.remaining()) + " bytes left");
     img.own = own == 1;
     img.length = int64_t(len);
     img.positions.assign(size_t(heads), std::vector<int32_t>(len));
