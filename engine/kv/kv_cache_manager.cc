@@ -1,5 +1,7 @@
 #include "engine/kv/kv_cache_manager.h"
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
 
 #include "engine/kv/check.h"
@@ -52,7 +54,12 @@ PrefixMatch KvCacheManager::match_prefix(std::span<const int32_t> tokens, uint64
     auto block_tokens = tokens.subspan(i * bs, bs);
     uint64_t h = cfg_.hash(parent_hash, block_tokens, salt);
     int32_t b = index_.find(h, parent, block_tokens, salt);
-    if (b < 0) break;
+    if (b < 0) {
+      // Say why reuse stopped: a rejected hit means a collision or a parent
+      // that was evicted since, a miss just means nobody computed it.
+      spdlog::debug("kv prefix: block {} {}", i, index_.contains_hash(h) ? "hash found but verification failed" : "not cached");
+      break;
+    }
     for (int64_t l = 0; l < cfg_.layers; ++l) alloc_.ref(l, b);
     parent = index_.link(b);
     parent_hash = h;
@@ -62,6 +69,7 @@ PrefixMatch KvCacheManager::match_prefix(std::span<const int32_t> tokens, uint64
   }
   m.num_tokens = int64_t(m.blocks.size()) * bs;
   m.tokens.assign(tokens.begin(), tokens.begin() + m.num_tokens);
+  spdlog::debug("kv prefix: reusing {} of {} tokens ({} blocks, salt {})", m.num_tokens, tokens.size(), m.blocks.size(), salt);
   return m;
 }
 
@@ -127,6 +135,9 @@ void KvCacheManager::drop_from_index(int32_t b) {
 
 SeqId KvCacheManager::fork(SeqId s) {
   SequenceTable child = seq(s);
+  // Sharing slots the forward pass has yet to write would make that write
+  // land in a shared block.
+  MNEMO_KV_CHECK(child.committed == int64_t(child.tokens.size()), "fork of a sequence with unwritten tokens");
   for_each_entry(child, [&](int64_t l, int32_t b) { alloc_.ref(l, b); });
   return insert(std::move(child));
 }
@@ -146,6 +157,7 @@ void KvCacheManager::free(SeqId s) {
 }
 
 void KvCacheManager::pin(SeqId s, uint64_t owner) {
+  MNEMO_KV_CHECK(seq(s).committed == int64_t(seq(s).tokens.size()), "pin of a sequence with unwritten tokens");
   auto& held = pins_[owner];
   for_each_entry(seq(s), [&](int64_t l, int32_t b) {
     alloc_.pin(l, b);

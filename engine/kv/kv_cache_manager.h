@@ -83,13 +83,15 @@ class KvCacheManager {
   // Every appended token's K,V is now written in all layers: full blocks
   // become prefix-cache entries.
   void commit(SeqId s);
-  // Copy-on-write child sharing all blocks; pins are not inherited.
+  // Copy-on-write child sharing all blocks; pins are not inherited. The
+  // parent must be committed (no appended-but-unwritten tokens).
   SeqId fork(SeqId s);
   // Releases the blocks tail first, so the prefix is evicted last.
   void free(SeqId s);
 
   // --- pins: pinned blocks are neither evicted nor reused nor written until
   // every owner that pinned them unpins (a later write copies the block).
+  // pin() takes a snapshot of a committed sequence's current blocks.
   void pin(SeqId s, uint64_t owner);
   void unpin(uint64_t owner);
   bool has_pins(uint64_t owner) const { return pins_.count(owner) != 0; }
