@@ -45,7 +45,7 @@ class Reader {
     if (n > in_.size() - pos_)
       throw KvFormatError(std::string("kv snapshot truncated while reading ") + what + " at byte " +
                           std::to_string(pos_) + " of " + std::to_string(in_.size()));
-    std::memcpy(p, in_.data() + pos_, n);
+    if (n > 0) std::memcpy(p, in_.data() + pos_, n);  // an empty span may have no data pointer
     pos_ += n;
   }
   size_t remaining() const { return in_.size() - pos_; }
