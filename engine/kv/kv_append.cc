@@ -105,7 +105,12 @@ void KvCacheManager::unshare_block(int64_t l, std::vector<int32_t>& blocks, size
 
 void KvCacheManager::grow_layer(int64_t l, LayerTable& lt, int64_t new_len, int64_t first_pos) {
   const int64_t bs = cfg_.block_size;
-  if (lt.length % bs != 0 && alloc_.shared(l, lt.blocks.back())) unshare_block(l, lt.blocks, lt.blocks.size() - 1);
+  if (lt.length % bs != 0) {
+    if (alloc_.shared(l, lt.blocks.back())) unshare_block(l, lt.blocks, lt.blocks.size() - 1);
+    // A compaction that kept a prefix can leave an indexed full block as
+    // this layer's partial tail: the write below changes its content.
+    else drop_from_index(lt.blocks.back());
+  }
   while (int64_t(lt.blocks.size()) * bs < new_len) {
     const int32_t b = alloc_.acquire_in_layer(l);
     MNEMO_KV_CHECK(b >= 0, "capacity check passed but no slot left");

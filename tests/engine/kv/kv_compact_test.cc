@@ -65,6 +65,20 @@ TEST(KvCompact, SharedBlocksAreCopiedAndCachedOnesLeaveTheIndex) {
   kv.check_invariants();
 }
 
+TEST(KvCompact, AppendAfterKeepingAPrefixUnindexesTheReopenedBlock) {
+  KvCacheManager kv(testing::small_config(8, 1));
+  auto tokens = iota_tokens(13);
+  SeqId s = kv.create();
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 12));
+  ASSERT_EQ(kv.prefix_index().size(), 3u);
+  ASSERT_TRUE(kv.compact(s, 0, std::vector<std::vector<int32_t>>{{0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4, 5}}));
+  EXPECT_EQ(kv.prefix_index().size(), 3u) << "nothing moved: contents still match";
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 12, 1));
+  EXPECT_EQ(kv.prefix_index().size(), 2u) << "the second block was written into";
+  EXPECT_EQ(kv.gather(s, 0, 1).positions, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 12}));
+  kv.check_invariants();
+}
+
 TEST(KvCompact, RefusesWithoutRoomToCopyASharedBlock) {
   KvCacheManager kv(testing::small_config(2, 1));
   SeqId a = kv.create();

@@ -177,13 +177,16 @@ class PropertyRun {
     if (len == 0) return;
     ++counts_["compact"];
     const int64_t count = pick(int(len) + 1);
+    // Keeping a prefix moves nothing, which takes other paths (no copies,
+    // indexed blocks reopened by the next append).
+    const bool prefix = pick(4) == 0;
     std::vector<std::vector<int32_t>> keep(size_t(cfg_.kv_heads));
     const auto& kept = seqs_[id].kept[size_t(layer)];
     auto next_kept = kept;
     for (int64_t h = 0; h < cfg_.kv_heads; ++h) {
       std::vector<int32_t> slots(static_cast<size_t>(len));
       for (int64_t i = 0; i < len; ++i) slots[size_t(i)] = int32_t(i);
-      std::shuffle(slots.begin(), slots.end(), rng_);
+      if (!prefix) std::shuffle(slots.begin(), slots.end(), rng_);
       slots.resize(size_t(count));
       std::sort(slots.begin(), slots.end());
       std::vector<int32_t> next;
