@@ -5,6 +5,7 @@
 // with write() and walks layer_blocks() + k_block()/v_block().
 // Not thread-safe: the engine's step loop owns it.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -159,3 +160,8 @@ class KvCacheManager {
 };
 
 }  // namespace mnemo::engine::kv
+
+template <>
+struct std::hash<mnemo::engine::kv::SeqId> {
+  size_t operator()(mnemo::engine::kv::SeqId s) const noexcept { return std::hash<uint32_t>{}(s.value); }
+};

@@ -270,6 +270,18 @@ TEST(KvPropertyCollisions, AllBlocksCollideAndNothingLeaks) {
   run.run(1500);
 }
 
+TEST(KvPropertyShapes, OddBlockSizesHeadCountsAndTinyPools) {
+  // (blocks, layers, kv_heads, head_dim, block_size)
+  const int64_t shapes[][5] = {{40, 1, 1, 2, 1}, {12, 4, 3, 2, 3}, {6, 2, 2, 4, 5}, {64, 2, 1, 8, 16}};
+  uint32_t seed = 10;
+  for (const auto& sh : shapes) {
+    SCOPED_TRACE("shape " + std::to_string(sh[0]) + "/" + std::to_string(sh[1]) + "/" + std::to_string(sh[2]) + "/" +
+                 std::to_string(sh[3]) + "/" + std::to_string(sh[4]));
+    PropertyRun run(seed++, testing::small_config(sh[0], sh[1], sh[2], sh[3], sh[4]));
+    run.run(1000);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, KvProperty, ::testing::Values(1u, 2u, 3u));
 
 }  // namespace
