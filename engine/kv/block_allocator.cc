@@ -1,6 +1,9 @@
 #include "engine/kv/block_allocator.h"
 
 #include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "engine/kv/check.h"
 
@@ -11,12 +14,30 @@ void LayerStorage::copy_block(int32_t from, int32_t to) {
   std::copy_n(v(from), half_, v(to));
 }
 
+namespace {
+
+// The budget and shapes come from flags and model files: a bad value is a
+// configuration error to report, not an invariant to abort on.
+int32_t checked_block_count(const KvConfig& cfg) {
+  if (cfg.layers <= 0 || cfg.kv_heads <= 0 || cfg.head_dim <= 0 || cfg.block_size <= 0)
+    throw std::invalid_argument("KV cache: layers, kv_heads, head_dim and block_size must be positive");
+  const int64_t blocks = cfg.blocks_per_layer();
+  if (blocks <= 0)
+    throw std::invalid_argument("KV cache: byte budget " + std::to_string(cfg.bytes_budget) +
+                                " is less than one block per layer (" +
+                                std::to_string(cfg.layers * cfg.bytes_per_block()) + " bytes)");
+  if (blocks > std::numeric_limits<int32_t>::max() / 2)
+    throw std::invalid_argument("KV cache: " + std::to_string(blocks) + " blocks per layer is too many");
+  return int32_t(blocks);
+}
+
+}  // namespace
+
 BlockAllocator::BlockAllocator(const KvConfig& cfg)
-    : num_blocks_(int32_t(cfg.blocks_per_layer())),
+    : num_blocks_(checked_block_count(cfg)),
       live_layers_(num_blocks_, 0),
       cached_(num_blocks_, false),
       lru_(num_blocks_) {
-  MNEMO_KV_CHECK(num_blocks_ > 0, "byte budget smaller than one block per layer");
   layers_.reserve(cfg.layers);
   for (int64_t l = 0; l < cfg.layers; ++l) layers_.emplace_back(cfg, num_blocks_);
   // Lowest ids on top of the stack, so allocation order is easy to read in tests.

@@ -47,6 +47,7 @@ class LayerStorage {
 
 class BlockAllocator {
  public:
+  // Throws std::invalid_argument for non-positive shapes or a budget below one block per layer.
   explicit BlockAllocator(const KvConfig& cfg);
 
   int32_t num_blocks() const { return num_blocks_; }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
 #include <utility>
 
 #include "engine/kv/check.h"
@@ -10,7 +11,7 @@ namespace mnemo::engine::kv {
 
 KvCacheManager::KvCacheManager(KvConfig cfg)
     : cfg_(std::move(cfg)), alloc_(cfg_), index_(alloc_.num_blocks()) {
-  MNEMO_KV_CHECK(cfg_.hash != nullptr, "no block hash function");
+  if (!cfg_.hash) throw std::invalid_argument("KV cache: no block hash function");
   // Eviction of a cached block forgets it in the index; the allocator then
   // treats the block as clean.
   alloc_.on_evict = [this](int32_t b) { index_.erase(b); };

@@ -64,6 +64,7 @@ class KvFormatError : public std::runtime_error {
 
 class KvCacheManager {
  public:
+  // Throws std::invalid_argument for a configuration that cannot hold one block per layer.
   explicit KvCacheManager(KvConfig cfg);
 
   const KvConfig& config() const { return cfg_; }

@@ -35,6 +35,15 @@ TEST(BlockAllocator, SizedFromByteBudget) {
   EXPECT_EQ(s.free, 10);
 }
 
+TEST(BlockAllocator, RejectsABudgetBelowOneBlockAndBadShapes) {
+  KvConfig c = testing::small_config(1, 2);
+  c.bytes_budget -= 1;
+  EXPECT_THROW(BlockAllocator{c}, std::invalid_argument);
+  KvConfig zero = testing::small_config(4);
+  zero.layers = 0;
+  EXPECT_THROW(BlockAllocator{zero}, std::invalid_argument);
+}
+
 TEST(BlockAllocator, ColumnUsedByOneLayerStrandsTheOthers) {
   BlockAllocator a(testing::small_config(4, 2));
   int32_t b = a.acquire_column({true, false});
