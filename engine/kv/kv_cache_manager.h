@@ -38,6 +38,8 @@ struct PrefixMatch {
 };
 
 // "Room for num_tokens more tokens of seq?"; an invalid seq means a new one.
+// For a new sequence with a prefix hit, ask after match_prefix (the hit's
+// blocks are then held) for the tokens past match.num_tokens.
 struct AllocRequest {
   SeqId seq;
   int64_t num_tokens = 0;

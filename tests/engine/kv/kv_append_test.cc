@@ -86,7 +86,7 @@ TEST(KvFork, ChildSharesBlocksAndCopiesThePartialLastBlockOnWrite) {
 }
 
 TEST(KvFree, BlocksOfAFinishedSequenceReturnTailFirst) {
-  KvCacheManager kv(testing::small_config(6, 1));
+  KvCacheManager kv(testing::small_config(6, /*layers=*/3));
   auto tokens = iota_tokens(12);
   SeqId s = kv.create();
   ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 12));
