@@ -18,9 +18,9 @@ namespace {
 
 // Copies the file mapping into 2 MB-aligned anonymous memory advised for
 // huge pages; returns nullptr when the memory cannot be had.
-uint8_t* resident_copy(const void* src, size_t size, size_t* mapped) {
+uint8_t* resident_copy(const void* src, size_t size, size_t shift, size_t* mapped) {
   constexpr size_t kHuge = size_t(2) << 20;
-  const size_t len = (size + kHuge - 1) / kHuge * kHuge;
+  const size_t len = (size + shift + kHuge - 1) / kHuge * kHuge;
   void* p = mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   // Trim to a 2 MB boundary so every huge page is fully inside.
@@ -34,11 +34,11 @@ uint8_t* resident_copy(const void* src, size_t size, size_t* mapped) {
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t off = size_t(c) * kHuge;
-    std::memcpy(aligned + off, static_cast<const uint8_t*>(src) + off, std::min(kHuge, size - off));
+    std::memcpy(aligned + shift + off, static_cast<const uint8_t*>(src) + off, std::min(kHuge, size - off));
   }
   mprotect(aligned, len, PROT_READ);
   *mapped = len;
-  return aligned;
+  return aligned + shift;
 }
 
 }  // namespace
@@ -63,11 +63,21 @@ MappedFile MappedFile::open(const std::filesystem::path& path, Residency r) {
     }
     f.data_ = static_cast<const uint8_t*>(p);
     if (r == Residency::Resident) {
+      // Shift the copy so a safetensors data section starts on a cache line:
+      // tensors then begin 64-byte aligned, which the AVX-512 GEMV reads
+      // faster than rows straddling lines.
+      size_t shift = 0;
+      if (f.size_ >= 8) {
+        uint64_t header = 0;
+        for (int i = 7; i >= 0; --i) header = header << 8 | f.data_[i];
+        if (header < f.size_) shift = (64 - (8 + header) % 64) % 64;
+      }
       size_t mapped = 0;
-      if (uint8_t* copy = resident_copy(p, f.size_, &mapped)) {
+      if (uint8_t* copy = resident_copy(p, f.size_, shift, &mapped)) {
         munmap(p, f.size_);
         f.data_ = copy;
         f.mapped_size_ = mapped;
+        f.map_base_ = copy - shift;
       }
     }
   }
@@ -79,17 +89,22 @@ MappedFile::MappedFile(MappedFile&& o) noexcept { *this = std::move(o); }
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (data_) munmap(const_cast<uint8_t*>(data_), mapped_size_ ? mapped_size_ : size_);
+    release();
     path_ = std::move(o.path_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
     mapped_size_ = std::exchange(o.mapped_size_, 0);
+    map_base_ = std::exchange(o.map_base_, nullptr);
   }
   return *this;
 }
 
-MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), mapped_size_ ? mapped_size_ : size_);
+void MappedFile::release() {
+  if (map_base_) munmap(const_cast<uint8_t*>(map_base_), mapped_size_);
+  else if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  data_ = map_base_ = nullptr;
 }
+
+MappedFile::~MappedFile() { release(); }
 
 }  // namespace mnemo::engine

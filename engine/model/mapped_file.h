@@ -30,7 +30,9 @@ class MappedFile {
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  size_t mapped_size_ = 0;  // of the anonymous copy's mapping, when resident
+  size_t mapped_size_ = 0;             // of the anonymous copy's mapping, when resident
+  const uint8_t* map_base_ = nullptr;  // start of that mapping (data_ may sit a few bytes in)
+  void release();
 };
 
 }  // namespace mnemo::engine
