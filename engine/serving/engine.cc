@@ -137,7 +137,9 @@ void Engine::step() {
   std::vector<Model::BatchItem> batch;
   for (const ScheduledItem& it : items) {
     Sequence& s = *it.seq;
-    if (!s.cache) s.cache = model_.new_cache(s.prompt_len() + std::min<int64_t>(s.request.options.max_tokens, 256));
+    // Small head room: the cache doubles as it grows, and a large zeroed
+    // allocation here would stall every sequence in the step.
+    if (!s.cache) s.cache = model_.new_cache(s.prompt_len() + std::min<int64_t>(s.request.options.max_tokens, 16));
     if (s.stats.prompt_tokens == 0) {
       s.stats.prompt_tokens = s.prompt_len();
       s.stats.queue_seconds = since(s.submitted);
