@@ -1,5 +1,7 @@
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/matmul.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +15,9 @@ namespace mnemo::kernels::cpu {
 // Below this many multiply-adds a parallel region costs more than it saves,
 // and far more when the machine is oversubscribed.
 constexpr int64_t kParallelWork = 1 << 16;
+
+// From this many query tokens on, attention runs as GEMMs.
+constexpr int64_t kAttentionGemmTokens = 32;
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
 #pragma omp parallel for schedule(static) if (n * dim > kParallelWork)
@@ -91,8 +96,47 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
     }
 }
 
+namespace {
+
+// Prefill: per query head, scores = Q_h K^T and out = P V as two GEMMs over
+// the whole chunk (future keys masked after), instead of one dot product per
+// (token, key): the GEMM kernels keep the vector units busy.
+void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
+                    float* out, int64_t window) {
+  const int64_t d = kv.head_dim, group = heads / kv.kv_heads, L = start + n;
+  std::vector<float> qh(size_t(n * d)), scores(size_t(n * L)), vt(size_t(d * L)), oh(size_t(n * d));
+  for (int64_t kvh = 0; kvh < kv.kv_heads; ++kvh) {
+    const MatrixView k{kv.k + kvh * kv.capacity * d, DType::F32, L, d};
+    const float* vb = kv.v + kvh * kv.capacity * d;
+    for (int64_t j = 0; j < L; ++j)
+      for (int64_t i = 0; i < d; ++i) vt[size_t(i * L + j)] = vb[j * d + i];
+    const MatrixView v_t{vt.data(), DType::F32, d, L};
+    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+      for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], q + (t * heads + h) * d, size_t(d) * sizeof(float));
+      matmul(qh.data(), n, k, scores.data());
+#pragma omp parallel for schedule(static)
+      for (int64_t t = 0; t < n; ++t) {
+        float* row = &scores[size_t(t * L)];
+        const int64_t end = start + t + 1;
+        const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
+        for (int64_t j = 0; j < L; ++j)
+          row[j] = j < first || j >= end ? -std::numeric_limits<float>::infinity() : row[j] * scale;
+        softmax(row, L);
+      }
+      matmul(scores.data(), n, v_t, oh.data());
+      for (int64_t t = 0; t < n; ++t) std::memcpy(out + (t * heads + h) * d, &oh[size_t(t * d)], size_t(d) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
                float* out, int64_t window) {
+  if (n >= kAttentionGemmTokens) {
+    attention_gemm(q, n, heads, start, kv, scale, out, window);
+    return;
+  }
   const int64_t d = kv.head_dim;
   const int64_t group = heads / kv.kv_heads;
   const int64_t work = n * heads * (start + n) * d;

@@ -107,3 +107,30 @@ TEST(OpsTest, AttentionMatchesNaive) {
 
 }  // namespace
 }  // namespace mnemo::kernels::cpu
+
+namespace mnemo::kernels::cpu {
+namespace {
+
+// Long chunks take the GEMM path; each row must equal the one-token path at
+// the same position, with and without a sliding window.
+TEST(OpsTest, AttentionGemmPathMatchesPerTokenPath) {
+  const int64_t heads = 8, kv_heads = 2, d = 16, start = 10, n = 45, cap = 64;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> k(size_t(kv_heads * cap * d)), v(k.size()), q(size_t(n * heads * d));
+  for (auto* buf : {&k, &v, &q})
+    for (float& x : *buf) x = dist(rng);
+  const KvView kv{k.data(), v.data(), cap, kv_heads, d};
+  for (int64_t window : {0, 7}) {
+    std::vector<float> whole(q.size()), one(size_t(heads * d));
+    attention(q.data(), n, heads, start, kv, 0.25f, whole.data(), window);
+    for (int64_t t = 0; t < n; ++t) {
+      attention(&q[size_t(t * heads * d)], 1, heads, start + t, kv, 0.25f, one.data(), window);
+      for (int64_t i = 0; i < heads * d; ++i)
+        ASSERT_NEAR(whole[size_t(t * heads * d + i)], one[size_t(i)], 1e-5f) << "t=" << t << " window=" << window;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::kernels::cpu
