@@ -46,12 +46,6 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -66,7 +60,7 @@ int main(int argc, char** argv) {
   const int prefill_n = std::stoi(bench::flag(argc, argv, "--prefill", "512"));
   const int decode_n = std::stoi(bench::flag(argc, argv, "--decode", "32"));
   const std::string only = bench::flag(argc, argv, "--only", "");
-  std::printf("load average before: %s (2 cores; other work on the machine skews results)\n", loadavg().c_str());
+  std::printf("load average before: %s (2 cores; other work on the machine skews results)\n", bench::loadavg().c_str());
 
   const double bw[3] = {0, bench::measure_triad_gbps(1), bench::measure_triad_gbps(2)};
   std::printf("STREAM triad: %.1f GB/s with 1 thread, %.1f GB/s with 2\n\n", bw[1], bw[2]);
@@ -118,7 +112,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
   table.print();
-  std::printf("load average after: %s\n", loadavg().c_str());
+  std::printf("load average after: %s\n", bench::loadavg().c_str());
   bench::write_json(json_path, {{"bandwidth_gbps", {{"1", bw[1]}, {"2", bw[2]}}}, {"rows", table.to_json()},
                                 {"reps", reps}, {"prefill_tokens", prefill_n}, {"decode_tokens", decode_n}});
   return 0;

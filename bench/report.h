@@ -67,6 +67,14 @@ inline std::string flag(int argc, char** argv, std::string_view name, std::strin
   return fallback;
 }
 
+// The 1, 5 and 15 minute load averages: how idle the shared machine was.
+inline std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 inline void write_json(const std::string& path, const nlohmann::json& j) {
   std::ofstream(path) << j.dump(2) << "\n";
   std::printf("\nwrote %s\n", path.c_str());

@@ -27,12 +27,6 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
 }
 
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 }  // namespace
 
@@ -41,7 +35,7 @@ int main(int argc, char** argv) {
   const std::string json_path = bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/serving_bench.json");
   const int gen_tokens = std::stoi(bench::flag(argc, argv, "--tokens", "32"));
   const int prompt_len = std::stoi(bench::flag(argc, argv, "--prompt", "64"));
-  std::printf("load average before: %s (2 cores)\n", loadavg().c_str());
+  std::printf("load average before: %s (2 cores)\n", bench::loadavg().c_str());
 
   engine::GeneratorOptions g;  // the 123M model of engine_bench
   g.hidden = 768, g.layers = 12, g.heads = 12, g.kv_heads = 12, g.intermediate = 2048, g.vocab = 32000;
@@ -89,7 +83,7 @@ int main(int argc, char** argv) {
   std::printf("\nllama-123M-bf16, %d threads, prompts of %d tokens, %d generated each\n\n", omp_get_max_threads(),
               prompt_len, gen_tokens);
   table.print();
-  std::printf("load average after: %s\n", loadavg().c_str());
+  std::printf("load average after: %s\n", bench::loadavg().c_str());
   bench::write_json(json_path, {{"rows", table.to_json()}, {"prompt_tokens", prompt_len}, {"generated_tokens", gen_tokens}});
   return 0;
 }
