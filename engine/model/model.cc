@@ -74,9 +74,9 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     cpu::rmsnorm(x.data(), L.attn_norm.data(), c.rms_norm_eps, n, H, h.data());
-    cpu::matmul(h.data(), n, L.q, q.data());
-    cpu::matmul(h.data(), n, L.k, k.data());
-    cpu::matmul(h.data(), n, L.v, v.data());
+    const kernels::MatrixView qkv_w[] = {L.q, L.k, L.v};
+    float* const qkv_y[] = {q.data(), k.data(), v.data()};
+    cpu::matmul_many(h.data(), n, qkv_w, qkv_y);
     if (c.attention_bias) {
       cpu::add_bias(q.data(), L.q_bias.data(), n, qd);
       cpu::add_bias(k.data(), L.k_bias.data(), n, kvd);
@@ -97,8 +97,9 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
     cpu::add_inplace(x.data(), h.data(), n * H);
 
     cpu::rmsnorm(x.data(), L.mlp_norm.data(), c.rms_norm_eps, n, H, h.data());
-    cpu::matmul(h.data(), n, L.gate, gate.data());
-    cpu::matmul(h.data(), n, L.up, up.data());
+    const kernels::MatrixView mlp_w[] = {L.gate, L.up};
+    float* const mlp_y[] = {gate.data(), up.data()};
+    cpu::matmul_many(h.data(), n, mlp_w, mlp_y);
     cpu::silu_mul(gate.data(), up.data(), n * I, gate.data());
     cpu::matmul(gate.data(), n, L.down, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);

@@ -27,6 +27,7 @@ bool supported() {
 void gemv(const float*, int64_t, const MatrixView&, float*) { __builtin_trap(); }
 void gemm_f32(const float*, int64_t, const MatrixView&, float*) { __builtin_trap(); }
 void gemm_bf16(const float*, int64_t, const MatrixView&, float*) { __builtin_trap(); }
+void gemv_many(const float*, int64_t, std::span<const MatrixView>, std::span<float* const>) { __builtin_trap(); }
 #endif
 
 }  // namespace mnemo::kernels::cpu::avx512

@@ -5,6 +5,8 @@
 // registers and FMA-ing them in f32, so precision matches an f32 dot product.
 #include <omp.h>
 
+#include <span>
+
 #include <algorithm>
 #include <vector>
 
@@ -139,6 +141,37 @@ void run_rows(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, floa
   }
 }
 
+// Several matrices sharing x in one parallel region: the R-row units of all
+// of them are split evenly across threads, so a layer's q/k/v (or gate/up)
+// cost one fork/join instead of one each.
+template <class L, int R>
+void run_rows_many(const float* xp, int64_t ldx, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
+  std::vector<int64_t> first_unit(ws.size() + 1, 0);
+  for (size_t m = 0; m < ws.size(); ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + R - 1) / R;
+  const int64_t units = first_unit.back();
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t u0 = units * id / nt, u1 = units * (id + 1) / nt;
+    for (size_t m = 0; m < ws.size(); ++m) {
+      const int64_t lo = std::max(u0, first_unit[m]), hi = std::min(u1, first_unit[m + 1]);
+      if (lo >= hi) continue;
+      const auto* wd = static_cast<const typename L::T*>(ws[m].data);
+      const int64_t rows = ws[m].rows, cols = ws[m].cols;
+      const int64_t r1 = std::min(rows, (hi - first_unit[m]) * R);
+      int64_t r = (lo - first_unit[m]) * R;
+      for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
+      for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
+    }
+  }
+}
+
+template <class L>
+void run_many(const float* xp, int64_t ldx, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
+  if (n == 1) run_rows_many<L, kRows1>(xp, ldx, n, ws, ys);
+  else run_rows_many<L, kRows>(xp, ldx, n, ws, ys);
+}
+
 template <class L>
 void run(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, float* y) {
   if (n == 1) run_rows<L, kRows1>(xp, ldx, n, w, y);
@@ -187,6 +220,17 @@ void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
     case DType::F32: run<LoadF32>(xp, ldx, n, w, y); break;
     case DType::F16: run<LoadF16>(xp, ldx, n, w, y); break;
     case DType::BF16: run<LoadBF16>(xp, ldx, n, w, y); break;
+  }
+}
+
+void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
+  thread_local std::vector<float> buf;
+  int64_t ldx = 0;
+  const float* xp = prepare_x(x, n, ws[0].cols, ws[0].dtype == DType::BF16, buf, ldx);
+  switch (ws[0].dtype) {
+    case DType::F32: run_many<LoadF32>(xp, ldx, n, ws, ys); break;
+    case DType::F16: run_many<LoadF16>(xp, ldx, n, ws, ys); break;
+    case DType::BF16: run_many<LoadBF16>(xp, ldx, n, ws, ys); break;
   }
 }
 

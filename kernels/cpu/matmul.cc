@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <atomic>
 #include <vector>
 
@@ -98,6 +99,18 @@ void matmul(const float* x, int64_t n, const MatrixView& w, float* y) {
   if (n <= kGemvMaxTokens) avx512::gemv(x, n, w, y);
   else if (matmul_rounds_x_to_bf16(w, n)) avx512::gemm_bf16(x, n, w, y);
   else avx512::gemm_f32(x, n, w, y);
+}
+
+void matmul_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
+  assert(ws.size() == ys.size());
+  bool fuse = !ws.empty() && n > 0 && n <= kGemvMaxTokens && avx512::supported();
+  for (const MatrixView& w : ws)
+    fuse = fuse && w.dtype == ws[0].dtype && w.cols == ws[0].cols && w.cols > 0 && w.rows > 0;
+  if (!fuse) {
+    for (size_t i = 0; i < ws.size(); ++i) matmul(x, n, ws[i], ys[i]);
+    return;
+  }
+  avx512::gemv_many(x, n, ws, ys);
 }
 
 }  // namespace mnemo::kernels::cpu

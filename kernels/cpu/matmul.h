@@ -2,6 +2,7 @@
 // Linear layers: y = x . W^T with W stored row-major as [out, in] in its
 // on-disk dtype (the Hugging Face nn.Linear layout), x and y in f32.
 #include <cstdint>
+#include <span>
 
 #include "kernels/dtype.h"
 
@@ -19,6 +20,10 @@ namespace cpu {
 // y[n, w.rows] = x[n, w.cols] . w^T. Uses the OpenMP thread count in force.
 // n == 1 is the memory-bound decode path (GEMV); larger n goes through GEMM.
 void matmul(const float* x, int64_t n, const MatrixView& w, float* y);
+
+// ys[i][n, ws[i].rows] = x . ws[i]^T for matrices that read the same x (a
+// layer's q/k/v, gate/up): in decode they share one parallel region.
+void matmul_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys);
 
 // Reference implementation: plain loops, double accumulation. For tests.
 void matmul_reference(const float* x, int64_t n, const MatrixView& w, float* y);

@@ -3,6 +3,7 @@
 // threads in force and splits the output rows (w.rows) between them, so every
 // weight byte is read by exactly one thread, once.
 #include <cstdint>
+#include <span>
 
 #include "kernels/cpu/matmul.h"
 
@@ -23,6 +24,9 @@ void force_portable(bool on);
 
 // n <= kGemvMaxTokens: streams w once, converting to f32 in registers.
 void gemv(const float* x, int64_t n, const MatrixView& w, float* y);
+
+// ys[i] = x . ws[i]^T; all ws share cols and dtype.
+void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys);
 
 // Blocked GEMM, f32 FMA on weights converted to f32 while packing.
 void gemm_f32(const float* x, int64_t n, const MatrixView& w, float* y);
