@@ -129,16 +129,13 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
   }
 }
 
-}  // namespace
-
-void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
-               float* out, int64_t window) {
-  if (n >= kAttentionGemmTokens) {
-    attention_gemm(q, n, heads, start, kv, scale, out, window);
-    return;
-  }
-  const int64_t d = kv.head_dim;
-  const int64_t group = heads / kv.kv_heads;
+// One dot product per (query, key): the decode path. key_at(kv_head, j) and
+// value_at(kv_head, j) locate position j, so contiguous and paged caches
+// share it.
+template <class KeyAt, class ValueAt>
+void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
+                    float* out, int64_t window, KeyAt key_at, ValueAt value_at) {
+  const int64_t group = heads / kv_heads;
   const int64_t work = n * heads * (start + n) * d;
 #pragma omp parallel if (work > kParallelWork)
   {
@@ -148,13 +145,11 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
       for (int64_t h = 0; h < heads; ++h) {
         const float* qv = q + (t * heads + h) * d;
         const int64_t kvh = h / group;
-        const float* kb = kv.k + kvh * kv.capacity * d;
-        const float* vb = kv.v + kvh * kv.capacity * d;
         const int64_t end = start + t + 1;  // causal: up to and including itself
         const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
         const int64_t len = end - first;
         for (int64_t j = 0; j < len; ++j) {
-          const float* kr = kb + (first + j) * d;
+          const float* kr = key_at(kvh, first + j);
           float dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
@@ -165,11 +160,33 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
         std::fill(o, o + d, 0.0f);
         for (int64_t j = 0; j < len; ++j) {
           const float p = scores[size_t(j)];
-          const float* vr = vb + (first + j) * d;
+          const float* vr = value_at(kvh, first + j);
           for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
         }
       }
   }
+}
+
+}  // namespace
+
+void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
+               float* out, int64_t window) {
+  if (n >= kAttentionGemmTokens) {
+    attention_gemm(q, n, heads, start, kv, scale, out, window);
+    return;
+  }
+  const int64_t d = kv.head_dim;
+  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window,
+                 [&](int64_t kvh, int64_t j) { return kv.k + (kvh * kv.capacity + j) * d; },
+                 [&](int64_t kvh, int64_t j) { return kv.v + (kvh * kv.capacity + j) * d; });
+}
+
+void paged_attention(const float* q, int64_t n, int64_t heads, int64_t start, const PagedKvView& kv, float scale,
+                     float* out, int64_t window) {
+  const int64_t d = kv.head_dim, bs = kv.block_size;
+  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window,
+                 [&](int64_t kvh, int64_t j) { return kv.k_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; },
+                 [&](int64_t kvh, int64_t j) { return kv.v_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; });
 }
 
 }  // namespace mnemo::kernels::cpu

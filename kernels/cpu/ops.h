@@ -46,4 +46,20 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
                float* out, int64_t window = 0);
 
+// A sequence's KV spread over fixed-size blocks (the paged cache): token j
+// of KV head h sits in block j / block_size at slot j % block_size; each
+// block holds [kv_heads][block_size][head_dim] keys (and values likewise).
+struct PagedKvView {
+  std::span<const float* const> k_blocks;
+  std::span<const float* const> v_blocks;
+  int64_t block_size = 16;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// attention() over a paged cache: the same contract, the keys of positions
+// 0 .. start+n-1 already written.
+void paged_attention(const float* q, int64_t n, int64_t heads, int64_t start, const PagedKvView& kv, float scale,
+                     float* out, int64_t window = 0);
+
 }  // namespace mnemo::kernels::cpu

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/ops.h"
@@ -130,6 +131,50 @@ TEST(OpsTest, AttentionGemmPathMatchesPerTokenPath) {
         ASSERT_NEAR(whole[size_t(t * heads * d + i)], one[size_t(i)], 1e-5f) << "t=" << t << " window=" << window;
     }
   }
+}
+
+}  // namespace
+}  // namespace mnemo::kernels::cpu
+
+namespace mnemo::kernels::cpu {
+namespace {
+
+// The paged cache holds the same keys in shuffled blocks: attention over it
+// equals attention over the contiguous layout, for decode and for chunks.
+TEST(OpsTest, PagedAttentionMatchesContiguous) {
+  const int64_t heads = 6, kv_heads = 3, d = 8, bs = 4, cap = 40;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> k(size_t(kv_heads * cap * d)), v(k.size()), q(size_t(7 * heads * d));
+  for (auto* buf : {&k, &v, &q})
+    for (float& x : *buf) x = dist(rng);
+  const KvView flat{k.data(), v.data(), cap, kv_heads, d};
+  // Blocks in reverse order in memory, as a pool hands them out.
+  const int64_t nblocks = cap / bs;
+  std::vector<std::vector<float>> kb(static_cast<size_t>(nblocks)), vb(static_cast<size_t>(nblocks));
+  std::vector<const float*> kp, vp;
+  for (int64_t b = 0; b < nblocks; ++b) {
+    auto& K = kb[size_t(nblocks - 1 - b)];
+    auto& V = vb[size_t(nblocks - 1 - b)];
+    K.resize(size_t(kv_heads * bs * d));
+    V.resize(K.size());
+    for (int64_t h = 0; h < kv_heads; ++h)
+      for (int64_t s = 0; s < bs; ++s)
+        for (int64_t i = 0; i < d; ++i) {
+          K[size_t((h * bs + s) * d + i)] = k[size_t((h * cap + b * bs + s) * d + i)];
+          V[size_t((h * bs + s) * d + i)] = v[size_t((h * cap + b * bs + s) * d + i)];
+        }
+    kp.push_back(K.data());
+    vp.push_back(V.data());
+  }
+  const PagedKvView paged{kp, vp, bs, kv_heads, d};
+  for (int64_t window : {0, 5})
+    for (auto [start, n] : {std::pair<int64_t, int64_t>{0, 7}, {13, 1}, {30, 3}}) {
+      std::vector<float> a(size_t(n * heads * d)), b(a.size());
+      attention(q.data(), n, heads, start, flat, 0.3f, a.data(), window);
+      paged_attention(q.data(), n, heads, start, paged, 0.3f, b.data(), window);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_FLOAT_EQ(a[i], b[i]) << "start " << start << " window " << window;
+    }
 }
 
 }  // namespace
