@@ -36,7 +36,6 @@ class Scheduler {
   size_t num_waiting() const { return waiting_.size(); }
   int64_t kv_tokens_used() const;
   int64_t preemptions() const { return preemptions_; }
-  const SchedulerOptions& options() const { return opt_; }
 
  private:
   void preempt(Sequence* s);

@@ -47,7 +47,6 @@ struct Sequence {
   RequestStats stats;
   Clock::time_point submitted;
   std::optional<Clock::time_point> last_token_at;
-  bool cancel_requested = false;
 };
 
 }  // namespace mnemo::engine
