@@ -1,0 +1,100 @@
+#include "daemon/config/flag_table.h"
+
+#include <cctype>
+#include <vector>
+
+namespace mnemo::daemon::config {
+
+namespace {
+
+std::string nonempty(const std::string& source, const std::string& value, const char* what) {
+  if (value.empty()) bad_value(source, what, value);
+  return value;
+}
+
+int64_t bytes_at_least(const std::string& source, const std::string& value, int64_t lo) {
+  const int64_t n = parse_byte_size(source, value);
+  if (n < lo) bad_value(source, "at least " + std::to_string(lo) + " bytes", value);
+  return n;
+}
+
+constexpr int64_t kMaxCount = int64_t(1) << 40;
+
+std::vector<FlagSpec> make_table() {
+  return {
+      {"model", "DIR", "the built-in small model",
+       "model directory in Hugging Face layout; without it the built-in model is generated into the data dir",
+       [](Options& o, const std::string& v, const std::string& s) { o.model = nonempty(s, v, "a directory"); }},
+      {"chat-template", "NAME|FILE", "chosen from the model files",
+       "chat template: a built-in family (llama3, llama3.1, chatml, mistral) or a template file",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.chat_template = nonempty(s, v, "a template name or file");
+       }},
+      {"threads", "N", "0", "engine threads; 0 uses every core",
+       [](Options& o, const std::string& v, const std::string& s) { o.threads = int(parse_integer(s, v, 0, 4096)); }},
+      {"weights", "resident|mapped", "resident",
+       "resident: copy weights into memory (fastest); mapped: serve them from the page cache (less memory)",
+       [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "resident") o.weights = Weights::Resident;
+         else if (v == "mapped") o.weights = Weights::Mapped;
+         else bad_value(s, "resident or mapped", v);
+       }},
+      {"kv-cache-bytes", "BYTES", "1G", "memory for the KV cache (suffixes K, M, G, T: 512M, 2G)",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.kv_cache_bytes = bytes_at_least(s, v, int64_t(1) << 20);
+       }},
+      {"token-budget", "N", "256", "tokens the scheduler runs per step (decode tokens plus prefill chunks)",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.token_budget = parse_integer(s, v, 1, int64_t(1) << 20);
+       }},
+      {"max-queued-requests", "N", "4096", "requests the engine holds (running or waiting); more get 'overloaded'",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.max_queued_requests = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"host", "ADDR", "127.0.0.1", "address to listen on",
+       [](Options& o, const std::string& v, const std::string& s) { o.host = nonempty(s, v, "an address"); }},
+      {"port", "N", "8420", "TCP port; 0 picks a free one",
+       [](Options& o, const std::string& v, const std::string& s) { o.port = uint16_t(parse_integer(s, v, 0, 65535)); }},
+      {"api-key", "KEY", "none",
+       "require 'Authorization: Bearer KEY' on the WebSocket upgrade and every HTTP route but /healthz",
+       [](Options& o, const std::string& v, const std::string&) { o.api_key = v; }},
+      {"max-connections", "N", "1024", "open connections (HTTP and WebSocket); more are refused",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.max_connections = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"max-frame-bytes", "BYTES", "4M", "largest WebSocket message a client may send",
+       [](Options& o, const std::string& v, const std::string& s) { o.max_frame_bytes = bytes_at_least(s, v, 1024); }},
+      {"max-body-bytes", "BYTES", "16M", "largest HTTP request body",
+       [](Options& o, const std::string& v, const std::string& s) { o.max_body_bytes = bytes_at_least(s, v, 1024); }},
+      {"outbound-queue", "N", "1024",
+       "messages queued to one WebSocket client; a reader slower than that is closed with code 1013",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.outbound_queue = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"data-dir", "DIR", "$MNEMO_HOME, else ~/.cache/mnemo", "where sessions (SQLite) and the built-in model live",
+       [](Options& o, const std::string& v, const std::string& s) { o.data_dir = nonempty(s, v, "a directory"); }},
+      {"max-sessions", "N", "4096", "sessions held in memory at once; more get 'overloaded'",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.max_sessions = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off",
+       [](Options& o, const std::string& v, const std::string& s) { o.log_level = parse_log_level(s, v); }},
+      {"log-file", "FILE", "none", "also write logs to FILE",
+       [](Options& o, const std::string& v, const std::string& s) { o.log_file = nonempty(s, v, "a file"); }},
+  };
+}
+
+}  // namespace
+
+std::span<const FlagSpec> flag_table() {
+  static const std::vector<FlagSpec> table = make_table();
+  return table;
+}
+
+std::string env_name(const std::string& flag) {
+  std::string out = "MNEMO_";
+  for (char c : flag) out += c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace mnemo::daemon::config

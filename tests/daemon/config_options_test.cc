@@ -1,0 +1,206 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "daemon/config/options.h"
+
+namespace mnemo::daemon::config {
+namespace {
+
+struct Env {
+  std::map<std::string, std::string> vars;
+  Getenv fn() const {
+    return [this](const std::string& name) -> std::optional<std::string> {
+      auto it = vars.find(name);
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+Options run(std::vector<std::string> args, const Env& env = {}) { return parse(args, env.fn()); }
+
+// The ConfigError message of a parse that must fail.
+std::string error_of(std::vector<std::string> args, const Env& env = {}) {
+  try {
+    run(std::move(args), env);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError";
+  return "";
+}
+
+TEST(ConfigOptions, DefaultsWithEmptyEnvironment) {
+  const Options o = run({});
+  EXPECT_FALSE(o.model.has_value());
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 8420);
+  EXPECT_EQ(o.kv_cache_bytes, int64_t(1) << 30);
+  EXPECT_EQ(o.threads, 0);
+  EXPECT_EQ(o.weights, Weights::Resident);
+  EXPECT_EQ(o.log_level, LogLevel::Info);
+  EXPECT_TRUE(o.api_key.empty());
+  EXPECT_FALSE(o.log_file.has_value());
+  EXPECT_EQ(o.max_frame_bytes, int64_t(4) << 20);
+  EXPECT_FALSE(o.help);
+}
+
+TEST(ConfigOptions, DataDirDefaultsToMnemoHomeThenHomeCache) {
+  Env env;
+  env.vars["HOME"] = "/home/ada";
+  EXPECT_EQ(run({}, env).data_dir, "/home/ada/.cache/mnemo");
+  env.vars["MNEMO_HOME"] = "/srv/mnemo";
+  EXPECT_EQ(run({}, env).data_dir, "/srv/mnemo");
+  env.vars["MNEMO_DATA_DIR"] = "/var/lib/mnemo";
+  EXPECT_EQ(run({}, env).data_dir, "/var/lib/mnemo");
+  EXPECT_EQ(run({"--data-dir", "/tmp/d"}, env).data_dir, "/tmp/d");
+}
+
+TEST(ConfigOptions, EveryFlagHasItsVariable) {
+  Env env;
+  env.vars = {{"MNEMO_MODEL", "/m"},           {"MNEMO_HOST", "0.0.0.0"},       {"MNEMO_PORT", "9000"},
+              {"MNEMO_DATA_DIR", "/d"},        {"MNEMO_API_KEY", "k1"},         {"MNEMO_KV_CACHE_BYTES", "2G"},
+              {"MNEMO_LOG_LEVEL", "debug"},    {"MNEMO_LOG_FILE", "/l.log"},    {"MNEMO_THREADS", "3"},
+              {"MNEMO_WEIGHTS", "mapped"},     {"MNEMO_CHAT_TEMPLATE", "chatml"}, {"MNEMO_MAX_SESSIONS", "7"},
+              {"MNEMO_MAX_CONNECTIONS", "8"},  {"MNEMO_MAX_FRAME_BYTES", "64K"}, {"MNEMO_MAX_BODY_BYTES", "1M"},
+              {"MNEMO_OUTBOUND_QUEUE", "9"},   {"MNEMO_MAX_QUEUED_REQUESTS", "10"}, {"MNEMO_TOKEN_BUDGET", "11"}};
+  const Options o = run({}, env);
+  EXPECT_EQ(o.model, std::filesystem::path("/m"));
+  EXPECT_EQ(o.host, "0.0.0.0");
+  EXPECT_EQ(o.port, 9000);
+  EXPECT_EQ(o.data_dir, "/d");
+  EXPECT_EQ(o.api_key, "k1");
+  EXPECT_EQ(o.kv_cache_bytes, int64_t(2) << 30);
+  EXPECT_EQ(o.log_level, LogLevel::Debug);
+  EXPECT_EQ(o.log_file, std::filesystem::path("/l.log"));
+  EXPECT_EQ(o.threads, 3);
+  EXPECT_EQ(o.weights, Weights::Mapped);
+  EXPECT_EQ(o.chat_template, "chatml");
+  EXPECT_EQ(o.max_sessions, 7);
+  EXPECT_EQ(o.max_connections, 8);
+  EXPECT_EQ(o.max_frame_bytes, 64 << 10);
+  EXPECT_EQ(o.max_body_bytes, 1 << 20);
+  EXPECT_EQ(o.outbound_queue, 9);
+  EXPECT_EQ(o.max_queued_requests, 10);
+  EXPECT_EQ(o.token_budget, 11);
+}
+
+TEST(ConfigOptions, FlagWinsOverVariable) {
+  Env env;
+  env.vars = {{"MNEMO_PORT", "9000"}, {"MNEMO_LOG_LEVEL", "debug"}, {"MNEMO_API_KEY", "from-env"}};
+  const Options o = run({"--port", "9001", "--log-level=warn"}, env);
+  EXPECT_EQ(o.port, 9001);
+  EXPECT_EQ(o.log_level, LogLevel::Warn);
+  EXPECT_EQ(o.api_key, "from-env");
+}
+
+TEST(ConfigOptions, OverriddenBadVariableIsNotAnError) {
+  Env env;
+  env.vars["MNEMO_PORT"] = "not-a-port";
+  EXPECT_EQ(run({"--port", "1234"}, env).port, 1234);
+}
+
+TEST(ConfigOptions, EmptyVariableCountsAsUnset) {
+  Env env;
+  env.vars = {{"MNEMO_PORT", ""}, {"MNEMO_HOST", ""}};
+  const Options o = run({}, env);
+  EXPECT_EQ(o.port, 8420);
+  EXPECT_EQ(o.host, "127.0.0.1");
+}
+
+TEST(ConfigOptions, LastRepeatedFlagWins) { EXPECT_EQ(run({"--port", "1", "--port", "2"}).port, 2); }
+
+TEST(ConfigOptions, PortZeroMeansAnyFreePort) { EXPECT_EQ(run({"--port", "0"}).port, 0); }
+
+TEST(ConfigOptions, HelpIsReportedNotThrown) {
+  EXPECT_TRUE(run({"--help"}).help);
+  EXPECT_TRUE(run({"--port", "1", "-h"}).help);
+}
+
+TEST(ConfigOptions, HelpListsEveryFlagWithItsVariableAndDefault) {
+  const std::string h = help_text();
+  for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "log-level", "log-file",
+                           "threads", "weights", "chat-template", "max-sessions", "max-connections",
+                           "max-frame-bytes", "max-body-bytes", "outbound-queue", "max-queued-requests",
+                           "token-budget"}) {
+    EXPECT_NE(h.find(std::string("--") + flag + " "), std::string::npos) << flag;
+    std::string var = std::string("MNEMO_") + flag;
+    for (char& c : var) c = c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_NE(h.find(var), std::string::npos) << var;
+  }
+  EXPECT_NE(h.find("(MNEMO_PORT; default: 8420)"), std::string::npos);
+  EXPECT_NE(h.find("MNEMO_HOME"), std::string::npos);
+}
+
+TEST(ConfigOptions, ByteSizeSuffixes) {
+  EXPECT_EQ(parse_byte_size("x", "1048576"), 1048576);
+  EXPECT_EQ(parse_byte_size("x", "512K"), 512 << 10);
+  EXPECT_EQ(parse_byte_size("x", "512M"), int64_t(512) << 20);
+  EXPECT_EQ(parse_byte_size("x", "2G"), int64_t(2) << 30);
+  EXPECT_EQ(parse_byte_size("x", "2g"), int64_t(2) << 30);
+  EXPECT_EQ(parse_byte_size("x", "3T"), int64_t(3) << 40);
+  EXPECT_EQ(parse_byte_size("x", "64KiB"), 64 << 10);
+  EXPECT_EQ(parse_byte_size("x", "64MB"), int64_t(64) << 20);
+  EXPECT_EQ(parse_byte_size("x", "100B"), 100);
+  for (const char* bad : {"", "G", "1.5G", "-1", "12X", "1GG", " 1G", "99999999999999999999", "16777216T"})
+    EXPECT_THROW(parse_byte_size("x", bad), ConfigError) << bad;
+  EXPECT_EQ(run({"--kv-cache-bytes", "512M"}).kv_cache_bytes, int64_t(512) << 20);
+}
+
+TEST(ConfigOptions, UnknownFlagIsNamed) {
+  EXPECT_EQ(error_of({"--prot", "1"}), "unknown flag '--prot' (see --help)");
+  EXPECT_NE(error_of({"serve"}).find("unexpected argument 'serve'"), std::string::npos);
+  EXPECT_NE(error_of({"--"}).find("unexpected argument '--'"), std::string::npos);
+}
+
+TEST(ConfigOptions, MissingValueIsNamed) {
+  EXPECT_NE(error_of({"--port"}).find("--port needs a value"), std::string::npos);
+  EXPECT_NE(error_of({"--api-key", "--port", "1"}).find("--api-key needs a value"), std::string::npos);
+}
+
+TEST(ConfigOptions, BadNumbersNameTheFlagAndValue) {
+  EXPECT_EQ(error_of({"--threads", "many"}), "--threads: expected an integer in [0, 4096], got 'many'");
+  EXPECT_EQ(error_of({"--token-budget=12abc"}), "--token-budget: expected an integer in [1, 1048576], got '12abc'");
+  EXPECT_NE(error_of({"--max-sessions", "0"}).find("--max-sessions"), std::string::npos);
+  EXPECT_NE(error_of({"--kv-cache-bytes", "lots"}).find("--kv-cache-bytes: expected a byte size"), std::string::npos);
+  EXPECT_NE(error_of({"--max-frame-bytes", "10"}).find("at least 1024 bytes"), std::string::npos);
+}
+
+TEST(ConfigOptions, PortOutOfRange) {
+  EXPECT_EQ(error_of({"--port", "65536"}), "--port: expected an integer in [0, 65535], got '65536'");
+  EXPECT_EQ(error_of({"--port", "-1"}), "--port: expected an integer in [0, 65535], got '-1'");
+  Env env;
+  env.vars["MNEMO_PORT"] = "70000";
+  EXPECT_EQ(error_of({}, env), "MNEMO_PORT: expected an integer in [0, 65535], got '70000'");
+}
+
+TEST(ConfigOptions, UnknownLogLevel) {
+  EXPECT_NE(error_of({"--log-level", "loud"}).find("--log-level: expected a log level"), std::string::npos);
+  Env env;
+  env.vars["MNEMO_LOG_LEVEL"] = "verbose";
+  const std::string e = error_of({}, env);
+  EXPECT_NE(e.find("MNEMO_LOG_LEVEL"), std::string::npos);
+  EXPECT_NE(e.find("'verbose'"), std::string::npos);
+  EXPECT_EQ(run({"--log-level", "warning"}).log_level, LogLevel::Warn);
+  EXPECT_EQ(run({"--log-level", "off"}).log_level, LogLevel::Off);
+}
+
+TEST(ConfigOptions, BadEnumAndEmptyValues) {
+  EXPECT_EQ(error_of({"--weights", "disk"}), "--weights: expected resident or mapped, got 'disk'");
+  EXPECT_NE(error_of({"--model="}).find("--model: expected a directory"), std::string::npos);
+  // An empty API key is allowed: it means no authentication.
+  EXPECT_TRUE(run({"--api-key="}).api_key.empty());
+}
+
+TEST(ConfigOptions, DescribeRedactsTheApiKey) {
+  const std::string d = describe(run({"--api-key", "s3cret"}));
+  EXPECT_EQ(d.find("s3cret"), std::string::npos);
+  EXPECT_NE(d.find("api_key=set"), std::string::npos);
+  EXPECT_NE(d.find("listen=127.0.0.1:8420"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnemo::daemon::config
