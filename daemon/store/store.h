@@ -1,0 +1,102 @@
+#pragma once
+// mnemod's persistent state in one SQLite file (WAL mode): sessions and
+// their messages, agent programs, tool calls with their timings, turns.
+// One connection guarded by a mutex, so every method may be called from any
+// thread; each write is one transaction, durable when the call returns.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/store/errors.h"
+#include "daemon/store/records.h"
+
+namespace mnemo::daemon::store {
+
+class Connection;
+
+enum class Durability {
+  // synchronous=FULL: every commit fsyncs the WAL; survives power loss.
+  Full,
+  // synchronous=NORMAL: survives a crash or kill -9 of mnemod, but an OS
+  // crash or power loss may drop the last commits.
+  Process,
+};
+
+struct StoreOptions {
+  Durability durability = Durability::Full;
+  int busy_timeout_ms = 5000;  // waiting for another process holding the file
+};
+
+class Store {
+ public:
+  // Creates the parent directories and the file when missing, turns on WAL
+  // and foreign keys, and migrates the schema. Throws SchemaTooNew for a
+  // file from a newer mnemod, StoreError when it cannot be opened.
+  explicit Store(const std::filesystem::path& path, StoreOptions opt = {});
+  static std::unique_ptr<Store> open(const std::filesystem::path& path, StoreOptions opt = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  int schema_version();
+  std::string journal_mode();  // "wal" once open
+
+  // Sessions. Conflict when the id exists; NotFound for unknown ids, except
+  // get_session, which returns nullopt.
+  void create_session(const SessionRecord& s);
+  std::optional<SessionRecord> get_session(std::string_view id);
+  // Oldest first (created_at, then id); `after` is the id of the last
+  // session of the previous page.
+  std::vector<SessionRecord> list_sessions(std::size_t limit, std::optional<std::string_view> after = {});
+  int64_t count_sessions();
+  // Also deletes the session's messages, programs, tool calls and turns.
+  void delete_session(std::string_view id);
+  void update_session_metadata(std::string_view id, const nlohmann::json& metadata, int64_t updated_at);
+  void touch_session(std::string_view id, int64_t updated_at);
+
+  // Messages. Returns the sequence number given to the message (1, 2, ...
+  // per session); m.seq is ignored. Bumps the session's updated_at.
+  int64_t append_message(std::string_view session_id, const MessageRecord& m);
+  std::vector<MessageRecord> history(std::string_view session_id);  // by seq
+  int64_t message_count(std::string_view session_id);
+
+  // Programs. A given session_id must exist (NotFound).
+  void begin_program(const ProgramRecord& p);
+  void end_program(std::string_view id, int64_t ended_at);  // Conflict if ended
+  std::optional<ProgramRecord> get_program(std::string_view id);
+  // The most recently started program with this Continuum job_id.
+  std::optional<ProgramRecord> find_program_by_job(std::string_view job_id);
+  std::vector<ProgramRecord> session_programs(std::string_view session_id);  // by start
+
+  // Tool calls. A given program_id or session_id must exist (NotFound).
+  void start_tool_call(const ToolCallRecord& c);
+  // Conflict if already ended; InvalidRecord if ended_at < started_at.
+  void end_tool_call(std::string_view id, int64_t ended_at, ToolStatus status, std::string_view result);
+  std::optional<ToolCallRecord> get_tool_call(std::string_view id);
+  // Durations in ms of the last `limit` finished calls of a tool, most
+  // recently ended first; what the TTL policy learns from.
+  std::vector<int64_t> tool_durations(std::string_view name, std::size_t limit);
+  std::vector<std::string> tool_names();  // tools with a finished call, sorted
+
+  // Turns: Continuum's per-request fields. Returns the id given to the turn.
+  int64_t record_turn(const TurnRecord& t);
+  void end_turn(int64_t id, int64_t ended_at);
+  std::vector<TurnRecord> program_turns(std::string_view program_id);  // by id
+
+ private:
+  void require_session(std::string_view id);
+  void require_program(std::string_view id);
+
+  std::filesystem::path path_;
+  std::mutex mu_;
+  std::unique_ptr<Connection> db_;
+};
+
+}  // namespace mnemo::daemon::store
