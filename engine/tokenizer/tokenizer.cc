@@ -6,6 +6,7 @@
 
 #include "engine/tokenizer/added_vocab.h"
 #include "engine/tokenizer/bpe_model.h"
+#include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/decoder.h"
 #include "engine/tokenizer/json_fields.h"
 #include "engine/tokenizer/normalizer.h"
@@ -24,9 +25,57 @@ struct Tokenizer::Impl {
   PostProcessor post;
   Decoder decoder;
   int32_t vocab_size = 0;
+  // The decoder's per-token steps, for token_bytes(): the steps that act
+  // on the whole text (Fuse, Strip) and Metaspace's first-token rule do
+  // not apply to a token in the middle of a text.
+  struct RawStep {
+    enum Kind { ByteLevel, ByteFallback, Replace } kind;
+    std::string from, to;
+  };
+  std::vector<RawStep> raw_steps;
 
   std::string decode(std::span<const int32_t> ids, bool skip_special) const;
 };
+
+namespace {
+
+// The decoder was validated by Decoder::from_json; this only collects the
+// steps that map one token to bytes.
+std::vector<Tokenizer::Impl::RawStep> raw_steps_of(const nlohmann::json& j) {
+  using Step = Tokenizer::Impl::RawStep;
+  std::vector<Step> steps;
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) return steps;
+  const std::string type = j["type"].get<std::string>();
+  if (type == "Sequence" && j.contains("decoders") && j["decoders"].is_array()) {
+    for (const auto& d : j["decoders"])
+      for (auto& s : raw_steps_of(d)) steps.push_back(std::move(s));
+  } else if (type == "ByteLevel") {
+    steps.push_back({Step::ByteLevel, {}, {}});
+  } else if (type == "ByteFallback") {
+    steps.push_back({Step::ByteFallback, {}, {}});
+  } else if (type == "Replace") {
+    const auto p = json_fields::pattern(j, "pattern", "decoder");
+    steps.push_back({Step::Replace, p.text, json_fields::string_or(j, "content", "decoder")});
+  } else if (type == "Metaspace") {
+    steps.push_back({Step::Replace, json_fields::string_or(j, "replacement", "decoder", "\xE2\x96\x81"), " "});
+  }
+  return steps;
+}
+
+// <0xXX> -> XX, or -1.
+int fallback_byte(const std::string& t) {
+  if (t.size() != 6 || !t.starts_with("<0x") || t[5] != '>') return -1;
+  int v = 0;
+  for (int k = 3; k < 5; ++k) {
+    const char c = t[k];
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+}  // namespace
 
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -63,6 +112,7 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, std::string_view source)
     impl->pre_tokenizer = PreTokenizer::from_json(field("pre_tokenizer"), src + ": pre_tokenizer");
     impl->post = PostProcessor::from_json(field("post_processor"), src + ": post_processor");
     impl->decoder = Decoder::from_json(field("decoder"), src + ": decoder");
+    impl->raw_steps = raw_steps_of(field("decoder"));
   } catch (const nlohmann::json::exception& e) {
     throw TokenizerError(src + ": malformed field: " + e.what());
   }
@@ -143,6 +193,35 @@ std::string Tokenizer::id_to_token(int32_t id) const {
 bool Tokenizer::is_special(int32_t id) const {
   const AddedToken* t = impl_->added.by_id(id);
   return t && t->special;
+}
+
+bool Tokenizer::is_added(int32_t id) const { return impl_->added.by_id(id) != nullptr; }
+
+std::string Tokenizer::token_bytes(int32_t id) const {
+  if (const AddedToken* t = impl_->added.by_id(id)) return t->content;
+  const std::string* s = impl_->model->id_to_token(id);
+  if (!s) return {};
+  std::string out = *s;
+  for (const auto& step : impl_->raw_steps) {
+    if (step.kind == Impl::RawStep::ByteLevel) {
+      std::string bytes;
+      byte_level::decode_token(out, bytes);
+      out = std::move(bytes);
+    } else if (step.kind == Impl::RawStep::ByteFallback) {
+      if (const int b = fallback_byte(out); b >= 0) out = std::string(1, static_cast<char>(b));
+    } else {
+      std::string next;
+      size_t i = 0;
+      for (size_t at = out.find(step.from); at != std::string::npos; at = out.find(step.from, i)) {
+        next.append(out, i, at - i);
+        next += step.to;
+        i = at + step.from.size();
+      }
+      next.append(out, i);
+      out = std::move(next);
+    }
+  }
+  return out;
 }
 
 Tokenizer::StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)

@@ -48,6 +48,14 @@ class Tokenizer {
   std::optional<int32_t> token_id(std::string_view token) const;  // added tokens first, then vocab
   std::string id_to_token(int32_t id) const;                     // "" for an unknown id
   bool is_special(int32_t id) const;
+  // Whether the id is an added token (special or not), as opposed to a
+  // token of the BPE model's vocabulary.
+  bool is_added(int32_t id) const;
+  // The raw bytes a token contributes in the middle of a decoded text,
+  // with no UTF-8 repair (a byte-level token may be part of a character)
+  // and no start-of-text stripping. Added tokens give their content; ""
+  // for an unknown id. What constrained decoding matches grammars against.
+  std::string token_bytes(int32_t id) const;
 
   // Incremental detokenization for streaming: each push returns the text
   // that became final with that id. Text whose UTF-8 is incomplete (a

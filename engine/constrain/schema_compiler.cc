@@ -1,0 +1,173 @@
+// JSON schema -> grammar nodes (Grammar::add_schema).
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "engine/constrain/grammar.h"
+
+namespace mnemo::engine {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Deep enough for real tool schemas, shallow enough that the recogniser's
+// fixed stack (recognizer.h) always holds the frames.
+constexpr int kMaxSchemaDepth = 24;
+
+std::string dump(const Json& v, const std::string& where) {
+  try {
+    return v.dump();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(where + ": " + e.what());
+  }
+}
+
+uint32_t count_or(const Json& s, const char* key, uint32_t fallback, const std::string& where) {
+  if (!s.contains(key) || s[key].is_null()) return fallback;
+  const Json& v = s[key];
+  if (!v.is_number_integer() && !v.is_number_unsigned()) throw std::invalid_argument(where + "." + key + ": must be an integer");
+  const auto n = v.get<int64_t>();
+  if (n < 0) throw std::invalid_argument(where + "." + key + ": must not be negative");
+  return static_cast<uint32_t>(std::min<int64_t>(n, UINT32_MAX));
+}
+
+}  // namespace
+
+class SchemaCompiler {
+ public:
+  explicit SchemaCompiler(Grammar& g) : g_(g) {}
+
+  uint32_t compile(const Json& s, const std::string& where, int depth) {
+    if (depth > kMaxSchemaDepth) throw std::invalid_argument(where + ": schema nested deeper than " + std::to_string(kMaxSchemaDepth));
+    if (s.is_boolean()) {
+      if (!s.get<bool>()) throw std::invalid_argument(where + ": schema false accepts nothing");
+      return g_.any_value(g_.limits_.any_depth);
+    }
+    if (!s.is_object()) throw std::invalid_argument(where + ": a schema must be an object or a boolean");
+    if (s.contains("const")) return g_.add_literal(dump(s["const"], where + ".const"));
+    if (s.contains("enum")) return enumeration(s["enum"], where + ".enum");
+    for (const char* key : {"anyOf", "oneOf"}) {
+      if (s.contains(key) && s[key].is_array() && !s[key].empty()) {
+        std::vector<uint32_t> alts;
+        for (size_t i = 0; i < s[key].size(); ++i)
+          alts.push_back(compile(s[key][i], where + "." + key + "[" + std::to_string(i) + "]", depth + 1));
+        return union_of(alts, where);
+      }
+    }
+    if (s.contains("allOf") && s["allOf"].is_array() && s["allOf"].size() == 1)
+      return compile(s["allOf"][0], where + ".allOf[0]", depth + 1);
+
+    std::vector<std::string> types;
+    if (s.contains("type")) {
+      const Json& t = s["type"];
+      if (t.is_string()) types.push_back(t.get<std::string>());
+      else if (t.is_array())
+        for (const auto& x : t)
+          if (x.is_string()) types.push_back(x.get<std::string>());
+    } else if (s.contains("properties")) {
+      types.push_back("object");
+    } else if (s.contains("items")) {
+      types.push_back("array");
+    }
+    if (s.value("nullable", false) && std::find(types.begin(), types.end(), "null") == types.end() && !types.empty())
+      types.push_back("null");
+    std::vector<uint32_t> alts;
+    for (const auto& t : types)
+      if (auto node = typed(s, t, where, depth)) alts.push_back(*node);
+    if (alts.empty()) return g_.any_value(g_.limits_.any_depth);
+    return alts.size() == 1 ? alts[0] : union_of(alts, where);
+  }
+
+ private:
+  std::optional<uint32_t> typed(const Json& s, const std::string& type, const std::string& where, int depth) {
+    const GrammarLimits& lim = g_.limits_;
+    if (type == "string") {
+      const uint32_t max = std::min(count_or(s, "maxLength", lim.max_string_chars, where), lim.max_string_chars);
+      const uint32_t min = count_or(s, "minLength", 0, where);
+      if (min > max) throw std::invalid_argument(where + ": minLength " + std::to_string(min) + " exceeds the usable maximum " + std::to_string(max));
+      return g_.string_node(min, max);
+    }
+    if (type == "number" || type == "integer") {
+      const bool non_negative = s.contains("minimum") && s["minimum"].is_number() && s["minimum"].get<double>() >= 0;
+      return g_.number_node(type == "integer", non_negative);
+    }
+    if (type == "boolean") return g_.add_choice({{"true", -1}, {"false", -1}});
+    if (type == "null") return g_.add_literal("null");
+    if (type == "array") {
+      const uint32_t item = s.contains("items") && (s["items"].is_object() || s["items"].is_boolean())
+                                ? compile(s["items"], where + ".items", depth + 1)
+                                : g_.any_value(std::max(0, lim.any_depth - 1));
+      const uint32_t min = count_or(s, "minItems", 0, where);
+      const uint32_t max = count_or(s, "maxItems", std::max(lim.max_array_items, min), where);
+      if (min > max) throw std::invalid_argument(where + ": minItems " + std::to_string(min) + " exceeds maxItems " + std::to_string(max));
+      return g_.add(GrammarNode{.kind = GrammarNode::Kind::Array, .item = item, .min_count = min, .max_count = max});
+    }
+    if (type == "object") return object(s, where, depth);
+    return std::nullopt;  // unknown type names are ignored
+  }
+
+  uint32_t object(const Json& s, const std::string& where, int depth) {
+    const GrammarLimits& lim = g_.limits_;
+    if (!s.contains("properties") || !s["properties"].is_object()) {
+      return g_.add(GrammarNode{.kind = GrammarNode::Kind::FreeObject,
+                                .item = g_.any_value(std::max(0, lim.any_depth - 1)),
+                                .key = g_.string_node(0, lim.max_key_chars),
+                                .max_count = lim.max_object_keys});
+    }
+    std::set<std::string> required;
+    if (s.contains("required") && s["required"].is_array())
+      for (const auto& r : s["required"])
+        if (r.is_string()) required.insert(r.get<std::string>());
+    GrammarNode n{.kind = GrammarNode::Kind::Object};
+    for (const auto& [name, sub] : s["properties"].items()) {
+      const std::string at = where + ".properties." + name;
+      const uint32_t value = compile(sub, at, depth + 1);
+      n.props.push_back({dump(Json(name), at), value, required.contains(name)});
+    }
+    n.required_from.assign(n.props.size() + 1, static_cast<uint32_t>(n.props.size()));
+    for (size_t i = n.props.size(); i-- > 0;)
+      n.required_from[i] = n.props[i].required ? static_cast<uint32_t>(i) : n.required_from[i + 1];
+    return g_.add(std::move(n));
+  }
+
+  uint32_t enumeration(const Json& values, const std::string& where) {
+    if (!values.is_array() || values.empty()) throw std::invalid_argument(where + ": must be a non-empty array");
+    std::vector<std::pair<std::string, int32_t>> texts;
+    std::set<std::string> seen;
+    for (const auto& v : values) {
+      std::string t = dump(v, where);
+      if (seen.insert(t).second) texts.emplace_back(std::move(t), -1);
+    }
+    return g_.add_choice(texts);
+  }
+
+  // Alternatives are told apart by their first byte; one that shares a
+  // first byte with an earlier alternative is dropped (the recogniser is
+  // deterministic), except a number that replaces an earlier integer.
+  uint32_t union_of(std::vector<uint32_t> alts, const std::string& where) {
+    GrammarNode u{.kind = GrammarNode::Kind::Union};
+    u.dispatch.assign(256, -1);
+    const GrammarNode* integer = nullptr;
+    for (const uint32_t a : alts) {
+      const GrammarNode& node = g_.nodes_[a];
+      const auto first = g_.first_bytes(a);
+      bool clash = false;
+      for (int b = 0; b < 256; ++b) clash |= first[static_cast<size_t>(b)] && u.dispatch[static_cast<size_t>(b)] >= 0;
+      const bool widen = clash && node.kind == GrammarNode::Kind::Number && !node.integer && integer;
+      if (clash && !widen) continue;
+      if (node.kind == GrammarNode::Kind::Number && node.integer) integer = &node;
+      for (int b = 0; b < 256; ++b)
+        if (first[static_cast<size_t>(b)]) u.dispatch[static_cast<size_t>(b)] = static_cast<int32_t>(a);
+    }
+    if (std::all_of(u.dispatch.begin(), u.dispatch.end(), [](int32_t d) { return d < 0; }))
+      throw std::invalid_argument(where + ": no alternative can be generated");
+    return g_.add(std::move(u));
+  }
+
+  Grammar& g_;
+};
+
+uint32_t Grammar::add_schema(const nlohmann::ordered_json& schema) { return SchemaCompiler(*this).compile(schema, "schema", 0); }
+
+}  // namespace mnemo::engine
