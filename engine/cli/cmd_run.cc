@@ -83,7 +83,7 @@ int cmd_run(const std::vector<std::string>& args) {
     std::cerr << "mnemo: warning: prompt plus --max-tokens exceeds the model's max_position_embeddings\n";
   // Through the Engine facade, as the daemon does: one request, streamed.
   engine::EngineOptions eopt;
-  eopt.scheduler.kv_token_capacity = std::max<int64_t>(eopt.scheduler.kv_token_capacity, int64_t(ids.size()) + opt.max_tokens);
+  eopt.kv_cache_tokens = int64_t(ids.size()) + opt.max_tokens;
   engine::Engine eng(*model, tok, eopt);
   const auto h = eng.submit(engine::Request{ids, opt});
   for (;;) {

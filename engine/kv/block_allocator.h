@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/kv/index_list.h"
+#include "engine/kv/lazy_buffer.h"
 #include "engine/kv/kv_config.h"
 
 namespace mnemo::engine::kv {
@@ -42,7 +43,7 @@ class LayerStorage {
 
  private:
   int64_t half_;
-  std::vector<float> k_, v_;
+  LazyBuffer k_, v_;
 };
 
 class BlockAllocator {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/model/model_error.h"
+#include "engine/model/paged_attention.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -32,7 +33,10 @@ KvCache Model::new_cache(int64_t capacity) const {
 }
 
 std::vector<float> Model::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits) const {
-  const BatchItem item{tokens, &cache, all_logits};
+  BatchItem item;
+  item.tokens = tokens;
+  item.cache = &cache;
+  item.all_logits = all_logits;
   return forward_batch(std::span(&item, 1));
 }
 
@@ -55,12 +59,23 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   }
   const int64_t n = offset.back();
   if (n == 0) throw std::invalid_argument("forward: no tokens");
+  // start: position of each item's first new token (the RoPE position).
   std::vector<int64_t> start(items.size());
   std::vector<int32_t> pos(static_cast<size_t>(n));
   for (size_t b = 0; b < items.size(); ++b) {
-    start[b] = items[b].cache->length();
-    items[b].cache->reserve_more(int64_t(items[b].tokens.size()));
-    for (int64_t j = 0; j < offset[b + 1] - offset[b]; ++j) pos[size_t(offset[b] + j)] = int32_t(start[b] + j);
+    const BatchItem& it = items[b];
+    const int64_t m = int64_t(it.tokens.size());
+    if ((it.cache == nullptr) == (it.paged == nullptr))
+      throw std::invalid_argument("forward: each item needs exactly one of a cache or a paged sequence");
+    if (it.cache) {
+      start[b] = it.cache->length();
+      it.cache->reserve_more(m);
+    } else {
+      start[b] = int64_t(it.paged->tokens(it.seq).size()) - m;
+      if (start[b] < 0 || it.paged->committed(it.seq) != start[b])
+        throw std::invalid_argument("forward: the paged sequence must hold exactly the item's tokens uncommitted");
+    }
+    for (int64_t j = 0; j < m; ++j) pos[size_t(offset[b] + j)] = int32_t(start[b] + j);
   }
 
   std::vector<float> x(size_t(n * H)), h(size_t(n * H)), q(size_t(n * qd)), k(size_t(n * kvd)), v(size_t(n * kvd));
@@ -89,9 +104,16 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
 #pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
-      const cpu::KvView kv = items[size_t(b)].cache->layer(l);
-      cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
-      cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)], c.sliding_window);
+      const BatchItem& it = items[size_t(b)];
+      if (it.cache) {
+        const cpu::KvView kv = it.cache->layer(l);
+        cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+        cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)], c.sliding_window);
+      } else {
+        it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+        paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
+                              c.sliding_window);
+      }
     }
     cpu::matmul(att.data(), n, L.o, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);
@@ -104,7 +126,8 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
     cpu::matmul(gate.data(), n, L.down, h.data());
     cpu::add_inplace(x.data(), h.data(), n * H);
   }
-  for (size_t b = 0; b < items.size(); ++b) items[b].cache->advance(offset[b + 1] - offset[b]);
+  for (size_t b = 0; b < items.size(); ++b)
+    if (items[b].cache) items[b].cache->advance(offset[b + 1] - offset[b]);
 
   // Gather the rows whose logits are wanted, then one LM-head GEMM.
   std::vector<int64_t> rows;

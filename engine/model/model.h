@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/kv/kv_cache_manager.h"
 #include "engine/model/config.h"
 #include "engine/model/kv_cache.h"
 #include "engine/model/weights.h"
@@ -28,11 +29,17 @@ class Model {
   std::vector<float> forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits = false) const;
 
   // One step over several sequences: every weight matrix is applied once to
-  // all of the step's tokens; attention runs per sequence over its own cache.
+  // all of the step's tokens; attention runs per sequence over its own cache,
+  // either a contiguous KvCache or a sequence of the paged cache whose
+  // `tokens` were already appended there (the forward pass writes their K,V;
+  // the caller commits). Paged sequences may be compacted: RoPE positions
+  // count tokens, attention runs over each layer's slots.
   struct BatchItem {
     std::span<const int32_t> tokens;
-    KvCache* cache;
+    KvCache* cache = nullptr;
     bool all_logits = false;  // rows for every token, else the last only
+    kv::KvCacheManager* paged = nullptr;
+    kv::SeqId seq;
   };
   // Logits rows of all items, in item order: [sum of rows, vocab].
   std::vector<float> forward_batch(std::span<const BatchItem> items) const;

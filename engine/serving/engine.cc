@@ -21,12 +21,30 @@ StreamEvent error_event(std::string msg) {
 }
 }  // namespace
 
+namespace {
+kv::KvConfig kv_config(const ModelConfig& c, const EngineOptions& opt) {
+  kv::KvConfig k;
+  k.layers = c.num_layers;
+  k.kv_heads = c.num_kv_heads;
+  k.head_dim = c.head_dim;
+  k.block_size = opt.kv_block_size;
+  k.bytes_budget = opt.kv_cache_bytes;
+  if (opt.kv_cache_tokens > 0)
+    k.bytes_budget = (opt.kv_cache_tokens + k.block_size - 1) / k.block_size * k.layers * k.bytes_per_block();
+  return k;
+}
+}  // namespace
+
 Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
     : model_(model),
       tok_(tok),
       opt_(opt),
-      scheduler_(opt.scheduler, std::make_unique<FcfsOrdering>(), std::make_unique<LatestArrivalVictim>()),
+      cache_(kv_config(model.config(), opt)),
+      scheduler_(opt.scheduler, cache_, std::make_unique<FcfsOrdering>(), std::make_unique<LatestArrivalVictim>()),
       stop_ids_(model.config().eos_token_ids) {
+  spdlog::info("engine: KV pool of {} tokens ({} blocks of {} tokens, {} MB)", kv_capacity_tokens(),
+               cache_.allocator().num_blocks(), cache_.config().block_size,
+               (cache_.allocator().num_blocks() * cache_.bytes_per_block() * cache_.config().layers) >> 20);
   // OpenMP's thread count is per thread: carry the caller's into the loop.
   const int threads = opt_.threads > 0 ? opt_.threads : omp_get_max_threads();
   thread_ = std::thread([this, threads] {
@@ -34,6 +52,8 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
     loop();
   });
 }
+
+int64_t Engine::kv_capacity_tokens() const { return int64_t(cache_.allocator().num_blocks()) * cache_.config().block_size; }
 
 Engine::~Engine() { shutdown(); }
 
@@ -51,9 +71,9 @@ RequestHandle Engine::submit(Request req) {
   for (int32_t t : req.prompt)
     if (t < 0 || t >= V) why = "prompt token " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V);
   if (req.options.max_tokens < 0) why = "max_tokens must be >= 0";
-  if (total > opt_.scheduler.kv_token_capacity)
+  if (total > kv_capacity_tokens())
     why = "prompt plus max_tokens (" + std::to_string(total) + ") exceeds the KV capacity of " +
-          std::to_string(opt_.scheduler.kv_token_capacity) + " tokens";
+          std::to_string(kv_capacity_tokens()) + " tokens";
   std::unique_lock lock(mu_);
   h.id = next_id_++;
   if (why.empty() && stopping_) why = "the engine is shutting down";
@@ -137,14 +157,16 @@ void Engine::step() {
   std::vector<Model::BatchItem> batch;
   for (const ScheduledItem& it : items) {
     Sequence& s = *it.seq;
-    // Small head room: the cache doubles as it grows, and a large zeroed
-    // allocation here would stall every sequence in the step.
-    if (!s.cache) s.cache = model_.new_cache(s.prompt_len() + std::min<int64_t>(s.request.options.max_tokens, 16));
     if (s.stats.prompt_tokens == 0) {
       s.stats.prompt_tokens = s.prompt_len();
       s.stats.queue_seconds = since(s.submitted);
     }
-    batch.push_back({std::span(s.tokens).subspan(size_t(s.num_computed), size_t(it.n_tokens)), &*s.cache, false});
+    Model::BatchItem b;
+    b.tokens = std::span(s.tokens).subspan(size_t(s.num_computed), size_t(it.n_tokens));
+    b.all_logits = s.request.logits == LogitsOutput::All && s.in_prompt();
+    b.paged = &cache_;
+    b.seq = s.kv;
+    batch.push_back(b);
   }
   const auto f0 = Clock::now();
   std::vector<float> logits = model_.forward_batch(batch);
@@ -152,33 +174,55 @@ void Engine::step() {
 
   const int64_t V = model_.config().vocab_size;
   std::vector<RequestId> done;
+  size_t row = 0;  // first logits row of item i
   for (size_t i = 0; i < items.size(); ++i) {
     Sequence& s = *items[i].seq;
+    const size_t rows = batch[i].all_logits ? size_t(items[i].n_tokens) : 1;
+    const size_t last = row + rows - 1;
+    cache_.commit(s.kv);
+    const int64_t first_pos = s.num_computed;
     s.num_computed += items[i].n_tokens;
+    if (batch[i].all_logits || (s.request.logits == LogitsOutput::Last && s.num_computed == s.prompt_len())) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::Logits;
+      const size_t first = batch[i].all_logits ? row : last;
+      e.first_row = batch[i].all_logits ? first_pos : s.prompt_len() - 1;
+      e.logits.assign(logits.begin() + std::ptrdiff_t(first * size_t(V)), logits.begin() + std::ptrdiff_t((last + 1) * size_t(V)));
+      s.stream->push(std::move(e));
+    }
+    row += rows;
     if (s.uncomputed() > 0) continue;  // mid-prefill: no token yet
-    if (s.generated() >= s.request.options.max_tokens) {
-      finish(s, "length");
-      done.push_back(s.id);
-      continue;
-    }
-    std::span<float> row(&logits[i * size_t(V)], size_t(V));
-    const int32_t next = s.sampler.sample(row, s.tokens);
-    const auto& extra = s.request.options.stop_ids;
-    if ((!s.request.options.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) ||
-        std::find(extra.begin(), extra.end(), next) != extra.end()) {
-      finish(s, "stop");
-      done.push_back(s.id);
-      continue;
-    }
-    emit_token(s, next);
-    if (s.state == SeqState::Finished) done.push_back(s.id);
+    if (!sample(s, std::span<float>(&logits[last * size_t(V)], size_t(V)))) done.push_back(s.id);
   }
   for (RequestId id : done) seqs_.erase(id);
   std::lock_guard lock(mu_);
   counters_.steps++;
-  counters_.preemptions = scheduler_.preemptions();
   counters_.forward_seconds += forward_s;
   counters_.step_seconds += since(t0);
+  counters_.scheduler = scheduler_.counters();
+  counters_.kv = cache_.stats(0);
+  counters_.running = int64_t(scheduler_.num_running());
+  counters_.waiting = int64_t(scheduler_.num_waiting());
+}
+
+bool Engine::sample(Sequence& s, std::span<float> row) {
+  if (s.generated() >= s.request.options.max_tokens) {
+    finish(s, "length");
+    return false;
+  }
+  LogitsConstraint* constraint = s.request.constraint.get();
+  if (constraint) constraint->mask(row);
+  const int32_t next = s.sampler.sample(row, s.tokens);
+  if (constraint) constraint->accept(next);
+  const auto& extra = s.request.options.stop_ids;
+  if (!constraint && ((!s.request.options.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) ||
+                      std::find(extra.begin(), extra.end(), next) != extra.end())) {
+    finish(s, "stop");
+    return false;
+  }
+  emit_token(s, next);
+  if (s.state != SeqState::Finished && constraint && constraint->done()) finish(s, "stop");
+  return s.state != SeqState::Finished;
 }
 
 void Engine::emit_token(Sequence& s, int32_t token) {
@@ -205,7 +249,6 @@ void Engine::finish(Sequence& s, std::string reason) {
   e.stats = s.stats;
   s.state = SeqState::Finished;
   scheduler_.remove(&s);
-  s.cache.reset();
   s.stream->push(std::move(e));
   spdlog::debug("request {} finished: {} ({} prompt, {} generated tokens)", s.id, e.finish_reason, s.stats.prompt_tokens,
                 s.stats.generated_tokens);

@@ -21,6 +21,11 @@ struct EngineOptions {
   SchedulerOptions scheduler;
   int64_t max_queued = 4096;  // submits beyond this many live requests are refused
   int threads = 0;  // OpenMP threads of the step loop; 0: the constructing thread's setting
+  // The paged KV pool (K and V of all layers, f32); its pages are committed
+  // as blocks are first used. kv_cache_tokens > 0 sizes it in tokens instead.
+  int64_t kv_cache_bytes = int64_t(512) << 20;
+  int64_t kv_cache_tokens = 0;
+  int64_t kv_block_size = 16;
 };
 
 struct RequestHandle {
@@ -30,9 +35,11 @@ struct RequestHandle {
 
 struct EngineCounters {
   int64_t steps = 0;
-  int64_t preemptions = 0;
   double forward_seconds = 0;  // inside Model::forward_batch
   double step_seconds = 0;     // whole steps, scheduling and sampling included
+  SchedulerCounters scheduler;
+  kv::PoolStats kv;  // of layer 0 (all layers alike while nothing is compacted)
+  int64_t running = 0, waiting = 0;
 };
 
 class Engine {
@@ -50,6 +57,8 @@ class Engine {
   // Stops the loop; live requests end with Done("shutdown"). Idempotent.
   void shutdown();
   EngineCounters counters() const;
+  // Tokens the KV pool holds; a request needing more is refused.
+  int64_t kv_capacity_tokens() const;
 
  private:
   void loop();
@@ -57,10 +66,13 @@ class Engine {
   void step();
   void finish(Sequence& s, std::string reason);
   void emit_token(Sequence& s, int32_t token);
+  // Returns false when the sequence finished.
+  bool sample(Sequence& s, std::span<float> row);
 
   const Model& model_;
   const Tokenizer& tok_;
   EngineOptions opt_;
+  kv::KvCacheManager cache_;
   Scheduler scheduler_;
   std::vector<int32_t> stop_ids_;
 

@@ -1,34 +1,51 @@
 #pragma once
 // What a client submits to the Engine and what comes back on its stream.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/generation/generate.h"
+#include "engine/generation/logits_constraint.h"
 
 namespace mnemo::engine {
 
 using RequestId = uint64_t;
 
+// Logits a request wants delivered besides its tokens.
+enum class LogitsOutput {
+  None,
+  Last,  // the last prompt position's row, once the prompt is computed
+  All,   // every prompt position (computes the whole prompt: no prefix-cache reuse)
+};
+
 struct Request {
   std::vector<int32_t> prompt;
   GenerateOptions options;
+  // Isolates tenants in the prefix cache: only requests with the same salt share cached blocks.
+  uint64_t cache_salt = 0;
+  LogitsOutput logits = LogitsOutput::None;
+  // When set, every sampled token obeys it and the request ends once it is done.
+  std::shared_ptr<LogitsConstraint> constraint;
 };
 
 struct RequestStats {
   double queue_seconds = 0;  // submit -> first scheduled
   double ttft_seconds = 0;   // submit -> first token
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;  // prompt tokens reused from a cache, not computed
+  int64_t cached_tokens = 0;  // prompt tokens reused from the prefix cache, not computed
   int64_t generated_tokens = 0;
+  int64_t preemptions = 0;
   std::vector<double> inter_token_seconds;
 };
 
 struct StreamEvent {
-  enum class Kind { Token, Done, Error };
+  enum class Kind { Token, Logits, Done, Error };
   Kind kind = Kind::Token;
   int32_t token = -1;   // Token
   std::string text;     // Token: newly completed text (may be empty mid-UTF-8)
+  int64_t first_row = 0;      // Logits: prompt position of the first row
+  std::vector<float> logits;  // Logits: rows of vocab_size values
   std::string finish_reason;  // Done: "stop", "length", "cancelled", "shutdown"
   std::string error;          // Error
   RequestStats stats;         // Done and Error

@@ -1,12 +1,15 @@
 #include "engine/serving/scheduler.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cassert>
 
 namespace mnemo::engine {
 
-Scheduler::Scheduler(SchedulerOptions opt, std::unique_ptr<OrderingPolicy> ordering, std::unique_ptr<VictimPolicy> victim)
-    : opt_(opt), ordering_(std::move(ordering)), victim_(std::move(victim)) {}
+Scheduler::Scheduler(SchedulerOptions opt, kv::KvCacheManager& cache, std::unique_ptr<OrderingPolicy> ordering,
+                     std::unique_ptr<VictimPolicy> victim)
+    : opt_(opt), cache_(cache), ordering_(std::move(ordering)), victim_(std::move(victim)) {}
 
 void Scheduler::add(Sequence* s) {
   s->state = SeqState::Waiting;
@@ -17,30 +20,88 @@ void Scheduler::remove(Sequence* s) {
   std::erase(running_, s);
   std::erase(waiting_, s);
   std::erase(preempted_, s);
+  if (s->kv.valid()) cache_.free(s->kv);
+  s->kv = {};
+  counters_.swapped_bytes -= int64_t(s->swapped.size());
+  s->swapped = {};
 }
 
-int64_t Scheduler::kv_tokens_used() const {
-  int64_t used = 0;
-  for (const Sequence* s : running_) used += s->num_computed;
-  return used;
+std::span<const int32_t> Scheduler::next_tokens(const Sequence& s, int64_t n) const {
+  return std::span(s.tokens).subspan(size_t(s.num_computed), size_t(n));
 }
 
 void Scheduler::preempt(Sequence* s) {
-  // Recompute on resume: the cache goes, the tokens (and sampler state) stay,
-  // so the resumed request continues exactly where it was.
+  // Tokens and sampler state stay, so the resumed request continues exactly
+  // where it was; only where its KV lives changes.
   std::erase(running_, s);
   s->state = SeqState::Waiting;
-  s->cache.reset();
-  s->num_computed = 0;
+  const kv::KvConfig& c = cache_.config();
+  const int64_t bytes = (cache_.committed(s->kv) + c.block_size - 1) / c.block_size * c.layers * c.bytes_per_block();
+  if (opt_.preempt == PreemptMode::Swap && counters_.swapped_bytes + bytes <= opt_.swap_bytes) {
+    s->swapped = cache_.export_sequence(s->kv);
+    counters_.swapped_bytes += int64_t(s->swapped.size());
+    ++counters_.swaps_out;
+  } else {
+    s->num_computed = 0;
+  }
+  cache_.free(s->kv);
+  s->kv = {};
+  ++s->stats.preemptions;
   preempted_.push_back(s);
   std::sort(preempted_.begin(), preempted_.end(), [&](auto* a, auto* b) { return ordering_->before(*a, *b); });
-  ++preemptions_;
+  ++counters_.preemptions;
+  spdlog::debug("preempted request {} ({}, {} tokens computed)", s->id, s->swapped.empty() ? "recompute" : "swapped",
+                s->num_computed);
+}
+
+// Gives s a cache sequence holding its computed tokens, then appends its next
+// chunk. False, with nothing held, when the cache has no room.
+bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items) {
+  if (!s->swapped.empty()) {
+    const int64_t n = std::min(s->uncomputed(), budget);
+    const kv::AllocRequest need{kv::SeqId{}, s->num_computed + n};
+    if (!cache_.can_allocate(std::span(&need, 1))) return false;
+    const std::optional<kv::SeqId> id = cache_.import_sequence(s->swapped);
+    if (!id) return false;
+    s->kv = *id;
+    counters_.swapped_bytes -= int64_t(s->swapped.size());
+    s->swapped = {};
+    ++counters_.swaps_in;
+    const bool ok = cache_.append(s->kv, next_tokens(*s, n));
+    assert(ok && "can_allocate promised room");
+    (void)ok;
+    items.push_back({s, n});
+    return true;
+  }
+  kv::PrefixMatch match;
+  // All prompt rows were asked for: every position must be computed.
+  if (s->request.logits != LogitsOutput::All) match = cache_.match_prefix(s->tokens, s->request.cache_salt);
+  const int64_t hit = match.num_tokens;
+  const int64_t n = std::min(int64_t(s->tokens.size()) - hit, budget);
+  const kv::AllocRequest need{kv::SeqId{}, n};
+  if (!cache_.can_allocate(std::span(&need, 1))) {
+    cache_.release(std::move(match));
+    return false;
+  }
+  if (hit > 0) {
+    ++counters_.prefix_hits;
+    counters_.cached_tokens += hit;
+    spdlog::debug("request {}: prefix cache hit, {} of {} tokens reused", s->id, hit, s->tokens.size());
+  }
+  s->kv = hit > 0 ? cache_.create(std::move(match)) : cache_.create(s->request.cache_salt);
+  if (hit == 0) cache_.release(std::move(match));
+  s->num_computed = hit;
+  if (!s->admitted_once) s->stats.cached_tokens = std::min(hit, s->prompt_len());
+  const bool ok = cache_.append(s->kv, next_tokens(*s, n));
+  assert(ok && "can_allocate promised room");
+  (void)ok;
+  items.push_back({s, n});
+  return true;
 }
 
 std::vector<ScheduledItem> Scheduler::schedule() {
   std::vector<ScheduledItem> items;
   int64_t budget = opt_.token_budget;
-  int64_t kv_used = kv_tokens_used();
 
   // Running sequences first, oldest first, so preemption hits the newest.
   std::sort(running_.begin(), running_.end(), [&](auto* a, auto* b) { return ordering_->before(*a, *b); });
@@ -51,35 +112,32 @@ std::vector<ScheduledItem> Scheduler::schedule() {
       ++i;
       continue;
     }
-    if (kv_used + n > opt_.kv_token_capacity) {
-      // Candidates: this sequence and the ones after it (not yet scheduled).
+    if (!cache_.append(s->kv, next_tokens(*s, n))) {
+      // Candidates: this sequence and the ones after it (not yet scheduled,
+      // so their caches hold only committed tokens).
       const std::span<Sequence* const> rest(running_.data() + i, running_.size() - i);
-      Sequence* v = victim_->choose(rest);
-      kv_used -= v->num_computed;
-      preempt(v);
+      preempt(victim_->choose(rest));
       continue;  // running_[i] is s again, or the next one if s was the victim
     }
     items.push_back({s, n});
     budget -= n;
-    kv_used += n;
     ++i;
   }
 
-  // Then admit: preempted sequences before new arrivals, each in policy order.
+  // Then admit: preempted sequences before new arrivals, each in policy
+  // order. Admission never preempts.
   std::sort(waiting_.begin(), waiting_.end(), [&](auto* a, auto* b) { return ordering_->before(*a, *b); });
   while (budget > 0 && int64_t(running_.size()) < opt_.max_running) {
     const bool from_preempted = !preempted_.empty();
     if (!from_preempted && waiting_.empty()) break;
     Sequence* s = from_preempted ? preempted_.front() : waiting_.front();
-    const int64_t n = std::min(s->uncomputed(), budget);
-    if (kv_used + n > opt_.kv_token_capacity) break;  // admission never preempts
+    if (!admit(s, budget, items)) break;
     if (from_preempted) preempted_.pop_front();
     else waiting_.erase(waiting_.begin());
     s->state = SeqState::Running;
+    s->admitted_once = true;
     running_.push_back(s);
-    items.push_back({s, n});
-    budget -= n;
-    kv_used += n;
+    budget -= items.back().n_tokens;
   }
   return items;
 }

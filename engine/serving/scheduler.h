@@ -1,52 +1,73 @@
 #pragma once
 // Decides what runs in each step: decode tokens of running sequences first,
-// then prefill chunks of waiting ones, under a token budget and a KV budget.
-// It only decides; the engine runs the step and reports back.
+// then prefill chunks of waiting ones, under a token budget, allocating their
+// KV slots in the paged cache as it goes. When the cache is full it preempts
+// (swap to host, or recompute) a victim the policy picks. It only decides and
+// allocates; the engine runs the step, commits the KV and reports back.
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
 
+#include "engine/kv/kv_cache_manager.h"
 #include "engine/serving/policies.h"
 
 namespace mnemo::engine {
 
+enum class PreemptMode {
+  Recompute,  // free the blocks; on resume, prefill again (the prefix cache often still has them)
+  Swap,       // copy the blocks to host memory and back, up to swap_bytes, else recompute
+};
+
 struct SchedulerOptions {
-  int64_t token_budget = 256;       // tokens per step (decode + prefill chunks)
-  int64_t max_running = 64;         // sequences in the running set
-  int64_t kv_token_capacity = 1 << 16;  // KV positions all caches may hold together
+  int64_t token_budget = 256;  // tokens per step (decode + prefill chunks)
+  int64_t max_running = 64;    // sequences in the running set
+  PreemptMode preempt = PreemptMode::Swap;
+  int64_t swap_bytes = int64_t(1) << 30;  // host memory all swapped-out caches may hold
 };
 
 struct ScheduledItem {
   Sequence* seq;
-  int64_t n_tokens;  // tokens[seq->num_computed, +n_tokens) run this step
+  int64_t n_tokens;  // tokens[seq->num_computed, +n_tokens) run this step, already appended to the cache
+};
+
+struct SchedulerCounters {
+  int64_t preemptions = 0;
+  int64_t swaps_out = 0;
+  int64_t swaps_in = 0;
+  int64_t prefix_hits = 0;    // admissions that reused cached blocks
+  int64_t cached_tokens = 0;  // tokens those hits reused
+  int64_t swapped_bytes = 0;  // now held on the host
 };
 
 class Scheduler {
  public:
-  Scheduler(SchedulerOptions opt, std::unique_ptr<OrderingPolicy> ordering, std::unique_ptr<VictimPolicy> victim);
+  Scheduler(SchedulerOptions opt, kv::KvCacheManager& cache, std::unique_ptr<OrderingPolicy> ordering,
+            std::unique_ptr<VictimPolicy> victim);
 
   void add(Sequence* s);
-  // Removes a finished or cancelled sequence wherever it is.
+  // Removes a finished or cancelled sequence wherever it is, freeing its cache.
   void remove(Sequence* s);
   std::vector<ScheduledItem> schedule();
 
-  bool idle() const { return running_.empty() && waiting_.empty(); }
+  bool idle() const { return running_.empty() && waiting_.empty() && preempted_.empty(); }
   size_t num_running() const { return running_.size(); }
-  size_t num_waiting() const { return waiting_.size(); }
-  int64_t kv_tokens_used() const;
-  int64_t preemptions() const { return preemptions_; }
+  size_t num_waiting() const { return waiting_.size() + preempted_.size(); }
+  const SchedulerCounters& counters() const { return counters_; }
 
  private:
   void preempt(Sequence* s);
+  bool admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items);
+  std::span<const int32_t> next_tokens(const Sequence& s, int64_t n) const;
 
   SchedulerOptions opt_;
+  kv::KvCacheManager& cache_;
   std::unique_ptr<OrderingPolicy> ordering_;
   std::unique_ptr<VictimPolicy> victim_;
   std::vector<Sequence*> running_;
   std::deque<Sequence*> preempted_;  // resumed before any new arrival
   std::vector<Sequence*> waiting_;
-  int64_t preemptions_ = 0;
+  SchedulerCounters counters_;
 };
 
 }  // namespace mnemo::engine

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "engine/generation/stop_matcher.h"
-#include "engine/model/kv_cache.h"
+#include "engine/kv/kv_cache_manager.h"
 #include "engine/sampling/sampler.h"
 #include "engine/serving/request.h"
 #include "engine/serving/token_stream.h"
@@ -14,6 +14,8 @@
 
 namespace mnemo::engine {
 
+// Waiting: never admitted, or preempted (its KV freed for recompute, or
+// swapped out to `swapped`). Running: holds a sequence in the paged cache.
 enum class SeqState { Waiting, Running, Finished };
 
 struct Sequence {
@@ -33,13 +35,16 @@ struct Sequence {
   int64_t generated() const { return int64_t(tokens.size()) - prompt_len(); }
   // Tokens not yet in the KV cache (a prefill remainder, or the last sample).
   int64_t uncomputed() const { return int64_t(tokens.size()) - num_computed; }
+  bool in_prompt() const { return num_computed < prompt_len(); }
 
   RequestId id;
   Request request;
   std::vector<int32_t> tokens;  // prompt then generated
-  int64_t num_computed = 0;
+  int64_t num_computed = 0;     // tokens whose K,V are in the cache (or in `swapped`)
   SeqState state = SeqState::Waiting;
-  std::optional<KvCache> cache;
+  kv::SeqId kv;                  // valid while running
+  std::vector<uint8_t> swapped;  // the exported cache while swapped out
+  bool admitted_once = false;
   Sampler sampler;
   StopMatcher stops;
   Tokenizer::StreamDecoder decoder;

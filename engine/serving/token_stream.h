@@ -1,9 +1,11 @@
 #pragma once
-// A request's event stream: the engine thread pushes, a client pops. After a
-// Done or Error event nothing more is pushed.
+// A request's event stream: the engine thread pushes, a client pops (blocking
+// with next(), or try_next() after a notify callback). After a Done or Error
+// event nothing more is pushed.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -14,13 +16,36 @@ namespace mnemo::engine {
 class TokenStream {
  public:
   void push(StreamEvent e) {
+    std::function<void()> notify;
     {
       std::lock_guard lock(mu_);
       if (closed_) return;
-      closed_ = e.kind != StreamEvent::Kind::Token;
+      closed_ = e.kind == StreamEvent::Kind::Done || e.kind == StreamEvent::Kind::Error;
       events_.push_back(std::move(e));
+      notify = notify_;
     }
     cv_.notify_all();
+    if (notify) notify();
+  }
+
+  // Called on the pushing (engine) thread after each event, for consumers
+  // that cannot block in next(): it should only schedule a try_next() drain.
+  void set_notify(std::function<void()> f) {
+    bool pending;
+    {
+      std::lock_guard lock(mu_);
+      notify_ = f;
+      pending = !events_.empty();
+    }
+    if (pending && f) f();
+  }
+
+  std::optional<StreamEvent> try_next() {
+    std::lock_guard lock(mu_);
+    if (events_.empty()) return std::nullopt;
+    StreamEvent e = std::move(events_.front());
+    events_.pop_front();
+    return e;
   }
 
   // Waits up to `timeout` for the next event; nullopt on timeout.
@@ -42,6 +67,7 @@ class TokenStream {
   std::condition_variable cv_;
   std::deque<StreamEvent> events_;
   bool closed_ = false;
+  std::function<void()> notify_;
 };
 
 }  // namespace mnemo::engine

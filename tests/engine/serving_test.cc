@@ -88,7 +88,7 @@ void expect_same_as_alone(const EngineOptions& opt, int n, int max_tokens, int64
       EXPECT_EQ(o.stats.inter_token_seconds.size(), o.tokens.size() - 1);
     }
   }
-  if (preemptions) *preemptions = engine.counters().preemptions;
+  if (preemptions) *preemptions = engine.counters().scheduler.preemptions;
 }
 
 TEST(Serving, ConcurrentGreedyRequestsMatchEachRunAlone) {
@@ -101,13 +101,20 @@ TEST(Serving, ChunkedPrefillUnderASmallTokenBudget) {
   expect_same_as_alone(opt, 6, 8);
 }
 
-TEST(Serving, PreemptedRequestsResumeWithTheSameTokens) {
+class Preemption : public ::testing::TestWithParam<PreemptMode> {};
+
+TEST_P(Preemption, PreemptedRequestsResumeWithTheSameTokens) {
   EngineOptions opt;
-  opt.scheduler.kv_token_capacity = 60;  // six requests of up to 36 tokens cannot all fit
+  opt.kv_block_size = 4;
+  opt.kv_cache_tokens = 60;  // six requests of up to 36 tokens cannot all fit
+  opt.scheduler.preempt = GetParam();
   int64_t preemptions = 0;
   expect_same_as_alone(opt, 6, 16, &preemptions);
   EXPECT_GT(preemptions, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, Preemption, ::testing::Values(PreemptMode::Recompute, PreemptMode::Swap),
+                         [](const auto& info) { return info.param == PreemptMode::Swap ? "Swap" : "Recompute"; });
 
 TEST(Serving, SeededSamplingIsReproducibleAcrossBatching) {
   Request r = make_request(2, 10);
@@ -152,7 +159,7 @@ TEST(Serving, ShutdownEndsEveryStreamWithATerminalEvent) {
 
 TEST(Serving, BadRequestsGetAnErrorAndTheEngineKeepsServing) {
   EngineOptions opt;
-  opt.scheduler.kv_token_capacity = 256;
+  opt.kv_cache_tokens = 256;
   Engine engine(*fx().model, *fx().tok, opt);
   Request empty;
   EXPECT_NE(collect(engine.submit(empty)).finish.find("no tokens"), std::string::npos);

@@ -1,0 +1,52 @@
+#include "engine/model/paged_attention.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/ops.h"
+
+namespace mnemo::engine {
+
+namespace cpu = kernels::cpu;
+
+namespace {
+// Below this many query tokens, reading K,V in place beats copying them.
+constexpr int64_t kGatherMinTokens = 32;
+}  // namespace
+
+void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64_t layer, const float* q, int64_t m,
+                           int64_t heads, float scale, float* out, int64_t window) {
+  const kv::LayerBlocks lb = cache.layer_blocks(seq, layer);
+  const int64_t bs = cache.config().block_size, kvh = cache.config().kv_heads, d = cache.config().head_dim;
+  const int64_t len = lb.length, start = len - m;
+  // A compacted layer's slots are no longer consecutive positions: a window
+  // over slots would be meaningless there.
+  if (cache.compacted(seq)) window = 0;
+  if (m >= kGatherMinTokens) {
+    thread_local std::vector<float> k, v;
+    k.resize(size_t(kvh * len * d));
+    v.resize(size_t(kvh * len * d));
+    for (int64_t h = 0; h < kvh; ++h)
+      for (size_t i = 0; i < lb.blocks.size(); ++i) {
+        const int64_t first = int64_t(i) * bs, rows = std::min(bs, len - first);
+        if (rows <= 0) break;
+        const int64_t src = h * bs * d, dst = (h * len + first) * d;
+        std::copy_n(cache.k_block(layer, lb.blocks[i]) + src, rows * d, &k[size_t(dst)]);
+        std::copy_n(cache.v_block(layer, lb.blocks[i]) + src, rows * d, &v[size_t(dst)]);
+      }
+    const cpu::KvView kv{k.data(), v.data(), len, kvh, d};
+    cpu::attention(q, m, heads, start, kv, scale, out, window);
+    return;
+  }
+  thread_local std::vector<const float*> kp, vp;
+  kp.clear();
+  vp.clear();
+  for (int32_t b : lb.blocks) {
+    kp.push_back(cache.k_block(layer, b));
+    vp.push_back(cache.v_block(layer, b));
+  }
+  const cpu::PagedKvView kv{kp, vp, bs, kvh, d};
+  cpu::paged_attention(q, m, heads, start, kv, scale, out, window);
+}
+
+}  // namespace mnemo::engine
