@@ -4,75 +4,12 @@
 
 #include <thread>
 
-#include "engine/generation/generate.h"
-#include "engine/model/generator.h"
-#include "engine/serving/engine.h"
-#include "tests/engine/test_model_dir.h"
+#include "tests/engine/serving_fixture.h"
 
 namespace mnemo::engine {
 namespace {
 
-struct Fixture {
-  std::filesystem::path dir = testing::fresh_dir("serving");
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tok;
-  Fixture() {
-    GeneratorOptions o;
-    o.hidden = 64, o.layers = 2, o.heads = 4, o.kv_heads = 2, o.intermediate = 96, o.vocab = 400, o.seed = 3;
-    o.dtype = kernels::DType::F32;
-    generate_model(o, dir);
-    model = Model::load(dir);
-    tok = std::make_unique<Tokenizer>(Tokenizer::load(dir / "tokenizer.json"));
-  }
-  ~Fixture() { std::filesystem::remove_all(dir); }
-};
-
-Fixture& fx() {
-  static Fixture f;
-  return f;
-}
-
-struct Outcome {
-  std::vector<int32_t> tokens;
-  std::string text, finish;
-  RequestStats stats;
-  bool error = false;
-};
-
-Outcome collect(const RequestHandle& h) {
-  Outcome o;
-  for (;;) {
-    auto e = h.stream->next(std::chrono::seconds(60));
-    if (!e) {
-      o.error = true;
-      o.finish = "timeout";
-      return o;
-    }
-    o.text += e->text;
-    if (e->kind == StreamEvent::Kind::Token) o.tokens.push_back(e->token);
-    if (e->kind == StreamEvent::Kind::Done) {
-      o.finish = e->finish_reason;
-      o.stats = e->stats;
-      return o;
-    }
-    if (e->kind == StreamEvent::Kind::Error) {
-      o.error = true;
-      o.finish = e->error;
-      return o;
-    }
-  }
-}
-
-Request make_request(int i, int max_tokens) {
-  Request r;
-  for (int j = 0; j < 5 + 3 * i; ++j) r.prompt.push_back(int32_t((i * 31 + j * 7) % 250));
-  r.options.max_tokens = max_tokens;
-  return r;
-}
-
-std::vector<int32_t> alone(const Request& r) {
-  return generate(*fx().model, *fx().tok, r.prompt, r.options).tokens;
-}
+using namespace serving_testing;
 
 void expect_same_as_alone(const EngineOptions& opt, int n, int max_tokens, int64_t* preemptions = nullptr) {
   Engine engine(*fx().model, *fx().tok, opt);
