@@ -26,7 +26,7 @@ struct GrammarLimits {
   uint32_t max_object_keys = 8;     // free-form objects
   uint16_t max_int_digits = 15;
   uint16_t max_frac_digits = 15;
-  uint16_t max_exp_digits = 3;
+  uint16_t max_exp_digits = 2;  // 15 digits and e99 stay within a double
   int any_depth = 3;  // nesting allowed where the schema says nothing
   // No "</" inside strings: Hermes tool calls end at the first
   // "</tool_call>", even one inside a JSON string.
