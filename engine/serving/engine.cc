@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 namespace mnemo::engine {
 
@@ -116,7 +117,9 @@ void Engine::loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || !inbox_.empty() || !cancels_.empty() || !scheduler_.idle(); });
+      wake_.wait(lock, [&] {
+        return stopping_ || !inbox_.empty() || !cancels_.empty() || !tasks_.empty() || !scheduler_.idle();
+      });
       if (stopping_) break;
     }
     drain_inbox();
@@ -132,10 +135,12 @@ void Engine::loop() {
 void Engine::drain_inbox() {
   std::vector<std::unique_ptr<Sequence>> fresh;
   std::vector<RequestId> cancels;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(mu_);
     fresh.swap(inbox_);
     cancels.swap(cancels_);
+    tasks.swap(tasks_);
   }
   for (auto& s : fresh) {
     Sequence* p = s.get();
@@ -148,6 +153,30 @@ void Engine::drain_inbox() {
     finish(*it->second, "cancelled");
     seqs_.erase(it);
   }
+  for (auto& t : tasks) t();
+  if (!cancels.empty()) publish_counters();
+}
+
+void Engine::publish_counters() {
+  std::lock_guard lock(mu_);
+  counters_.scheduler = scheduler_.counters();
+  counters_.kv = cache_.stats(0);
+  counters_.running = int64_t(scheduler_.num_running());
+  counters_.waiting = int64_t(scheduler_.num_waiting());
+}
+
+void Engine::inspect_kv(const std::function<void(const kv::KvCacheManager&)>& f) {
+  std::promise<void> done;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back([&] {
+      f(cache_);
+      done.set_value();
+    });
+  }
+  wake_.notify_one();
+  done.get_future().wait();
 }
 
 void Engine::step() {
@@ -195,14 +224,13 @@ void Engine::step() {
     if (!sample(s, std::span<float>(&logits[last * size_t(V)], size_t(V)))) done.push_back(s.id);
   }
   for (RequestId id : done) seqs_.erase(id);
-  std::lock_guard lock(mu_);
-  counters_.steps++;
-  counters_.forward_seconds += forward_s;
-  counters_.step_seconds += since(t0);
-  counters_.scheduler = scheduler_.counters();
-  counters_.kv = cache_.stats(0);
-  counters_.running = int64_t(scheduler_.num_running());
-  counters_.waiting = int64_t(scheduler_.num_waiting());
+  {
+    std::lock_guard lock(mu_);
+    counters_.steps++;
+    counters_.forward_seconds += forward_s;
+    counters_.step_seconds += since(t0);
+  }
+  publish_counters();
 }
 
 bool Engine::sample(Sequence& s, std::span<float> row) {
@@ -249,9 +277,9 @@ void Engine::finish(Sequence& s, std::string reason) {
   e.stats = s.stats;
   s.state = SeqState::Finished;
   scheduler_.remove(&s);
+  spdlog::debug("request {} finished: {} ({} prompt, {} cached, {} generated tokens)", s.id, e.finish_reason,
+                s.stats.prompt_tokens, s.stats.cached_tokens, s.stats.generated_tokens);
   s.stream->push(std::move(e));
-  spdlog::debug("request {} finished: {} ({} prompt, {} generated tokens)", s.id, e.finish_reason, s.stats.prompt_tokens,
-                s.stats.generated_tokens);
   std::lock_guard lock(mu_);
   --live_;
 }

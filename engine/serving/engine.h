@@ -4,6 +4,7 @@
 // shutdown that ends every stream with a terminal event.
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -59,10 +60,14 @@ class Engine {
   EngineCounters counters() const;
   // Tokens the KV pool holds; a request needing more is refused.
   int64_t kv_capacity_tokens() const;
+  // Runs f on the step loop's thread between steps (the KV cache is only
+  // touched there) and waits for it. For inspection and tests.
+  void inspect_kv(const std::function<void(const kv::KvCacheManager&)>& f);
 
  private:
   void loop();
   void drain_inbox();
+  void publish_counters();
   void step();
   void finish(Sequence& s, std::string reason);
   void emit_token(Sequence& s, int32_t token);
@@ -80,6 +85,7 @@ class Engine {
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Sequence>> inbox_;
   std::vector<RequestId> cancels_;
+  std::vector<std::function<void()>> tasks_;
   bool stopping_ = false;
   RequestId next_id_ = 1;
   int64_t live_ = 0;
