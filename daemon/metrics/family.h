@@ -22,6 +22,7 @@ class FamilyBase {
   virtual ~FamilyBase() = default;
 
   const std::string& name() const { return name_; }
+  const std::string& type() const { return type_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
   // # HELP, # TYPE, then every child's samples.
   void render(std::string& out) const {

@@ -1,6 +1,7 @@
 #include "daemon/metrics/registry.h"
 
 #include <stdexcept>
+#include <vector>
 
 namespace mnemo::daemon::metrics {
 
@@ -21,10 +22,16 @@ Family<T>& Registry::add(const std::string& name, const std::string& help, const
   auto family = std::make_unique<Family<T>>(name, help, type, std::move(label_names), std::move(make));
   Family<T>& ref = *family;
   std::lock_guard lock(mu_);
-  // A histogram's _bucket/_sum/_count or a counter's name reused elsewhere
-  // would make the scrape ambiguous: every name must be new.
+  // Every sample name must be new, a histogram's _bucket/_sum/_count
+  // included, or the scrape would be ambiguous.
+  const auto sample_names = [](const std::string& n, bool histogram) {
+    return histogram ? std::vector<std::string>{n, n + "_bucket", n + "_sum", n + "_count"} : std::vector<std::string>{n};
+  };
+  const bool is_histogram = std::string(type) == "histogram";
   for (const auto& f : families_)
-    if (f->name() == name) throw std::invalid_argument("metric " + name + " registered twice");
+    for (const std::string& mine : sample_names(name, is_histogram))
+      for (const std::string& theirs : sample_names(f->name(), f->type() == "histogram"))
+        if (mine == theirs) throw std::invalid_argument("metric " + name + " clashes with " + f->name());
   families_.push_back(std::move(family));
   return ref;
 }

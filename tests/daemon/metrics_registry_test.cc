@@ -173,6 +173,9 @@ TEST(MetricsRegistry, RejectsBadNamesAndDuplicates) {
   EXPECT_THROW(r.histogram("mnemo_h", "x", {2, 1}), std::invalid_argument);
   EXPECT_THROW(r.histogram("mnemo_h", "x", {1, INFINITY}), std::invalid_argument);
   EXPECT_NO_THROW(r.histogram("mnemo_h", "x", {1, 2}));
+  EXPECT_THROW(r.counter("mnemo_h_count", "a histogram's sample name"), std::invalid_argument);
+  r.counter("mnemo_c_sum", "x");
+  EXPECT_THROW(r.histogram("mnemo_c", "x", {1}), std::invalid_argument);
   EXPECT_NO_THROW(r.counter("ns:sub_total", "colons are allowed"));
 }
 
