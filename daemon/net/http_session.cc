@@ -145,6 +145,7 @@ class HttpSession final : public Session,
   }
 
   void on_read_error(error_code ec) {
+    if (closed_) return;
     if (ec == http::error::body_limit)
       return reply(error_response(413,
                                   "request body exceeds " +
@@ -241,8 +242,9 @@ class HttpSession final : public Session,
       if (!in_exchange_) next_request();
       return;
     }
-    ctx_.log->debug("conn {}: client gone before its answer was complete: {}", id_,
-                    ec.message());
+    if (in_exchange_)
+      ctx_.log->debug("conn {}: client gone before its answer was complete: {}", id_,
+                      ec.message());
     hard_close();
   }
 

@@ -95,7 +95,9 @@ class WsSession final : public Session,
 
   void on_read(error_code ec) {
     if (ec) {
-      if (ec == websocket::error::closed)
+      if (closing_)
+        ctx_.log->debug("ws {}: closed by the server ({})", id_, close_code_);
+      else if (ec == websocket::error::closed)
         ctx_.log->debug("ws {}: closed by the client ({})", id_, ws_.reason().code);
       else
         ctx_.log->debug("ws {}: read ended: {}", id_, ec.message());
@@ -133,7 +135,7 @@ class WsSession final : public Session,
     handle_->message_done(out_.front().size());
     out_.pop_front();
     if (ec) {
-      ctx_.log->debug("ws {}: write failed: {}", id_, ec.message());
+      if (!closing_) ctx_.log->debug("ws {}: write failed: {}", id_, ec.message());
       return cut();
     }
     if (!out_.empty())
@@ -162,6 +164,7 @@ class WsSession final : public Session,
   void begin_close(uint16_t code, std::string reason) {
     if (closing_) return;
     closing_ = true;
+    close_code_ = code;
     handle_->mark_closed();
     arm_close_timer();
     if (!ws_.is_open()) return;
@@ -217,6 +220,7 @@ class WsSession final : public Session,
   std::shared_ptr<WsHandle> handle_;
   std::deque<std::string> out_;
   std::optional<std::pair<uint16_t, std::string>> pending_close_;
+  uint16_t close_code_ = 0;  // the one we sent
   bool opened_ = false;
   bool writing_ = false;
   bool closing_ = false;   // no more writes: a close is under way

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/beast/core.hpp>
@@ -422,8 +423,14 @@ TEST_F(NetServer, WsEchoRoundTrip) {
   start();
   {
     WsClient c(port_);
+    bool pong = false;
+    c.ws.control_callback([&](websocket::frame_type kind, beast::string_view payload) {
+      if (kind == websocket::frame_type::pong && payload == "p1") pong = true;
+    });
+    c.ws.ping("p1");
     c.write("hello");
     EXPECT_EQ(c.read(), "echo:hello");
+    EXPECT_TRUE(pong);  // the pong came back before the echo
     c.ws.close(websocket::close_code::normal);
   }
   EXPECT_TRUE(ws_.events.wait([&] { return ws_.closed == 1; }));
@@ -495,6 +502,35 @@ TEST_F(NetServer, ClientVanishingMidStreamFiresOnClose) {
   ex->on_close([&] { late = true; });
   EXPECT_TRUE(late);
   EXPECT_EQ(http_.held_close_calls, 1);
+}
+
+TEST_F(NetServer, SlowRequestIsCutAfterTheTimeout) {
+  ServerOptions o = test_options();
+  o.request_timeout_s = 1;
+  start(o);
+  HttpClient c(port_);
+  const std::string partial = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n";  // never finished
+  asio::write(c.socket, asio::buffer(partial));
+  char byte;
+  beast::error_code ec;
+  c.socket.read_some(asio::buffer(&byte, 1), ec);  // returns when the server gives up
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_TRUE(http_.held_closed.wait([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(NetServer, ConnectionsOverTheLimitGet503) {
+  ServerOptions o = test_options();
+  o.max_connections = 1;
+  start(o);
+  WsClient first(port_);
+  first.write("hi");
+  ASSERT_EQ(first.read(), "echo:hi");
+  HttpClient second(port_);
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(second.socket, second.buffer, res, ec);
+  EXPECT_EQ(res.result_int(), 503);
+  EXPECT_NE(res.body().find("too many connections"), std::string::npos);
 }
 
 TEST_F(NetServer, StopWithOpenConnectionsReturnsPromptly) {
