@@ -4,6 +4,8 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/model/model.h"
+#include "engine/serving/engine.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace mnemo::cli {
 
@@ -27,8 +29,25 @@ int cmd_logits(const std::vector<std::string>& args) {
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) throw UsageError("--tokens: id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(V));
-  engine::KvCache cache = model->new_cache(int64_t(ids.size()));
-  const std::vector<float> logits = model->forward(ids, cache, f.on("all"));
+  if (ids.empty()) throw UsageError("--tokens: no token ids");
+  // Through the Engine facade, as served requests run.
+  const engine::Tokenizer tok = engine::Tokenizer::load(model->dir() / "tokenizer.json");
+  engine::EngineOptions eopt;
+  eopt.kv_cache_tokens = int64_t(ids.size());
+  engine::Engine eng(*model, tok, eopt);
+  engine::Request req;
+  req.prompt = ids;
+  req.options.max_tokens = 0;
+  req.logits = f.on("all") ? engine::LogitsOutput::All : engine::LogitsOutput::Last;
+  const auto h = eng.submit(std::move(req));
+  std::vector<float> logits;
+  for (;;) {
+    auto e = h.stream->next();
+    if (!e) continue;
+    if (e->kind == engine::StreamEvent::Kind::Error) throw std::runtime_error(e->error);
+    if (e->kind == engine::StreamEvent::Kind::Logits) logits.insert(logits.end(), e->logits.begin(), e->logits.end());
+    if (e->kind == engine::StreamEvent::Kind::Done) break;
+  }
   // %.9g round-trips every f32 exactly.
   std::string out = "{\"logits\": [";
   char buf[32];
