@@ -2,7 +2,9 @@
 // and time to first token at 1, 4 and 16 concurrent requests, and the share
 // of each step spent outside the forward pass (scheduling, sampling,
 // streaming), against DESIGN.md's 2% target.
-//   mnemo_serving_bench [--models DIR] [--json PATH] [--tokens N] [--prompt N]
+// Then time to first token with and without a prefix-cache hit on a long
+// shared prefix. Medians of --reps runs.
+//   mnemo_serving_bench [--models DIR] [--json PATH] [--tokens N] [--prompt N] [--reps R] [--prefix N]
 #include <omp.h>
 
 #include <algorithm>
@@ -28,6 +30,58 @@ double percentile(std::vector<double> v, double p) {
 }
 
 
+double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+
+struct Ttft {
+  double seconds = 0;
+  int64_t cached = 0;
+};
+
+// Submits one request and waits for its first token.
+Ttft first_token(engine::Engine& eng, std::vector<int32_t> prompt, uint64_t salt) {
+  engine::Request r;
+  r.prompt = std::move(prompt);
+  r.options.max_tokens = 1;
+  r.options.ignore_eos = true;
+  r.cache_salt = salt;
+  auto h = eng.submit(std::move(r));
+  for (;;) {
+    auto e = h.stream->next();
+    if (!e) continue;
+    if (e->kind == engine::StreamEvent::Kind::Error) throw std::runtime_error(e->error);
+    if (e->kind == engine::StreamEvent::Kind::Done) return {e->stats.ttft_seconds, e->stats.cached_tokens};
+  }
+}
+
+// Time to first token for a prompt that shares a long prefix with an earlier
+// request (a prefix-cache hit) against the same prompt under a fresh salt
+// (nothing cached), alternating, reps times each.
+nlohmann::json prefix_hit_section(const engine::Model& model, const engine::Tokenizer& tok, int prefix_len, int reps) {
+  engine::EngineOptions opt;
+  opt.scheduler.token_budget = 512;
+  engine::Engine eng(model, tok, opt);
+  std::vector<int32_t> prefix;
+  for (int j = 0; j < prefix_len; ++j) prefix.push_back(int32_t((j * 7919 + 13) % 31000));
+  first_token(eng, prefix, 1);  // primes the cache under salt 1
+  std::vector<double> cold, warm;
+  int64_t cached = 0;
+  for (int r = 0; r < reps; ++r) {
+    std::vector<int32_t> p = prefix;
+    for (int j = 0; j < 16; ++j) p.push_back(int32_t((r * 131 + j * 17) % 31000));
+    cold.push_back(first_token(eng, p, 1000 + uint64_t(r)).seconds);
+    const Ttft w = first_token(eng, p, 1);
+    warm.push_back(w.seconds);
+    cached = w.cached;
+  }
+  bench::Table t({"prefix tokens", "cold TTFT ms (median)", "hit TTFT ms (median)", "cached tokens", "speed-up",
+                  "target"});
+  const double c = median(cold), w = median(warm);
+  t.add({prefix_len, 1e3 * c, 1e3 * w, cached, c / w, ">= 10x"});
+  std::printf("\nprefix-cache hit, %d reps each, alternating\n\n", reps);
+  t.print();
+  return t.to_json();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,6 +89,8 @@ int main(int argc, char** argv) {
   const std::string json_path = bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/serving_bench.json");
   const int gen_tokens = std::stoi(bench::flag(argc, argv, "--tokens", "32"));
   const int prompt_len = std::stoi(bench::flag(argc, argv, "--prompt", "64"));
+  const int reps = std::stoi(bench::flag(argc, argv, "--reps", "3"));
+  const int prefix_len = std::stoi(bench::flag(argc, argv, "--prefix", "2000"));
   std::printf("load average before: %s (2 cores)\n", bench::loadavg().c_str());
 
   engine::GeneratorOptions g;  // the 123M model of engine_bench
@@ -49,41 +105,50 @@ int main(int argc, char** argv) {
                       "step overhead %", "target %", "steps"});
   double base = 0;
   for (int n : {1, 4, 16}) {
-    engine::EngineOptions opt;
-    opt.scheduler.token_budget = 512;
-    engine::Engine eng(*model, tok, opt);
-    std::vector<engine::RequestHandle> hs;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < n; ++i) {
-      engine::Request r;
-      for (int j = 0; j < prompt_len; ++j) r.prompt.push_back(int32_t((i * 7919 + j * 104729) % 31000));
-      r.options.max_tokens = gen_tokens;
-      r.options.ignore_eos = true;
-      hs.push_back(eng.submit(std::move(r)));
-    }
-    std::vector<double> itl, ttft;
-    int64_t generated = 0;
-    for (auto& h : hs)
-      for (;;) {
-        auto e = h.stream->next();
-        if (!e || e->kind == engine::StreamEvent::Kind::Token) continue;
-        itl.insert(itl.end(), e->stats.inter_token_seconds.begin(), e->stats.inter_token_seconds.end());
-        ttft.push_back(e->stats.ttft_seconds);
-        generated += e->stats.generated_tokens;
-        break;
+    std::vector<double> tps_v, mean_itl, p99_itl, mean_ttft, overhead;
+    int64_t steps = 0;
+    for (int rep = 0; rep < reps; ++rep) {
+      engine::EngineOptions opt;
+      opt.scheduler.token_budget = 512;
+      engine::Engine eng(*model, tok, opt);
+      std::vector<engine::RequestHandle> hs;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) {
+        engine::Request r;
+        for (int j = 0; j < prompt_len; ++j) r.prompt.push_back(int32_t((i * 7919 + j * 104729 + rep) % 31000));
+        r.options.max_tokens = gen_tokens;
+        r.options.ignore_eos = true;
+        hs.push_back(eng.submit(std::move(r)));
       }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto c = eng.counters();
-    const double tps = double(generated) / wall;
+      std::vector<double> itl, ttft;
+      int64_t generated = 0;
+      for (auto& h : hs)
+        for (;;) {
+          auto e = h.stream->next();
+          if (!e || e->kind == engine::StreamEvent::Kind::Token) continue;
+          itl.insert(itl.end(), e->stats.inter_token_seconds.begin(), e->stats.inter_token_seconds.end());
+          ttft.push_back(e->stats.ttft_seconds);
+          generated += e->stats.generated_tokens;
+          break;
+        }
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const auto c = eng.counters();
+      tps_v.push_back(double(generated) / wall);
+      mean_itl.push_back(1e3 * std::accumulate(itl.begin(), itl.end(), 0.0) / double(std::max<size_t>(1, itl.size())));
+      p99_itl.push_back(1e3 * percentile(itl, 0.99));
+      mean_ttft.push_back(1e3 * std::accumulate(ttft.begin(), ttft.end(), 0.0) / double(ttft.size()));
+      overhead.push_back(100.0 * (c.step_seconds - c.forward_seconds) / c.step_seconds);
+      steps = c.steps;
+    }
+    const double tps = median(tps_v);
     if (n == 1) base = tps;
-    table.add({n, tps, tps / base, 1e3 * std::accumulate(itl.begin(), itl.end(), 0.0) / double(std::max<size_t>(1, itl.size())),
-               1e3 * percentile(itl, 0.99), 1e3 * std::accumulate(ttft.begin(), ttft.end(), 0.0) / double(ttft.size()),
-               100.0 * (c.step_seconds - c.forward_seconds) / c.step_seconds, 2, c.steps});
+    table.add({n, tps, tps / base, median(mean_itl), median(p99_itl), median(mean_ttft), median(overhead), 2, steps});
   }
-  std::printf("\nllama-123M-bf16, %d threads, prompts of %d tokens, %d generated each\n\n", omp_get_max_threads(),
-              prompt_len, gen_tokens);
+  std::printf("\nllama-123M-bf16, %d threads, prompts of %d tokens, %d generated each, medians of %d runs\n\n",
+              omp_get_max_threads(), prompt_len, gen_tokens, reps);
   table.print();
+  const nlohmann::json prefix = prefix_hit_section(*model, tok, prefix_len, reps);
   std::printf("load average after: %s\n", bench::loadavg().c_str());
-  bench::write_json(json_path, {{"rows", table.to_json()}, {"prompt_tokens", prompt_len}, {"generated_tokens", gen_tokens}});
+  bench::write_json(json_path, {{"rows", table.to_json()}, {"prefix_hit", prefix}, {"reps", reps}, {"prompt_tokens", prompt_len}, {"generated_tokens", gen_tokens}});
   return 0;
 }
