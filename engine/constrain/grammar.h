@@ -69,7 +69,9 @@ class Grammar {
 
   // A JSON schema compiled to nodes; returns its node. Supported: type
   // (also as a list), enum, const, properties with required (emitted in the
-  // schema's order, optional ones skippable, no other keys), items,
+  // schema's order, optional ones skippable, no other keys; without
+  // properties, free-form keys with additionalProperties typing the
+  // values), items,
   // minItems/maxItems, minLength/maxLength, minimum >= 0 on numbers,
   // anyOf/oneOf and nullable (alternatives told apart by their first byte;
   // one that cannot be is dropped), allOf with one schema. Other keywords

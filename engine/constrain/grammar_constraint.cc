@@ -22,7 +22,6 @@ GrammarConstraint::GrammarConstraint(std::shared_ptr<const TokenTrie> vocab, std
     else if (i > 0 && !parts_[i - 1].token) throw std::invalid_argument("grammar constraint: two grammar parts in a row");
   }
   for (const int32_t id : end_tokens_) check_id(id, "end token");
-  allowed_.resize(static_cast<size_t>(vocab_->vocab_size()));
   enter(0);
 }
 
@@ -37,7 +36,7 @@ std::optional<int32_t> GrammarConstraint::token_after_grammar() const {
   return parts_[part_ + 1].token;
 }
 
-void GrammarConstraint::mark_grammar_tokens() const {
+void GrammarConstraint::mark_grammar_tokens(std::vector<uint8_t>& allowed) const {
   const TokenTrie::Trie* trie = &vocab_->all();
   uint32_t chars_left = 0;
   bool after_lt = false;
@@ -46,41 +45,43 @@ void GrammarConstraint::mark_grammar_tokens() const {
     // it fits: no need to walk it.
     for (const auto& p : vocab_->plain()) {
       if (p.chars > chars_left) break;
-      if (!(after_lt && p.slash_first)) allowed_[static_cast<size_t>(p.id)] = 1;
+      if (!(after_lt && p.slash_first)) allowed[static_cast<size_t>(p.id)] = 1;
     }
     trie = &vocab_->non_plain();
   }
-  if (walk_.size() < static_cast<size_t>(trie->max_depth) + 1) walk_.assign(static_cast<size_t>(trie->max_depth) + 1, *state_);
-  walk_[0].assign(*state_);
+  thread_local std::vector<Recognizer> walk;  // the state after each depth of the current path
+  if (walk.size() < static_cast<size_t>(trie->max_depth) + 1) walk.assign(static_cast<size_t>(trie->max_depth) + 1, *state_);
+  walk[0].assign(*state_);
   const auto& nodes = trie->nodes;
   for (size_t i = 1; i < nodes.size();) {
     const TokenTrie::Node& n = nodes[i];
-    Recognizer& r = walk_[n.depth];
-    r.assign(walk_[n.depth - 1u]);
+    Recognizer& r = walk[n.depth];
+    r.assign(walk[n.depth - 1u]);
     if (!r.feed(n.byte)) {
       i = n.end;  // no token with this prefix can come next
       continue;
     }
-    for (uint32_t k = n.tokens_begin; k < n.tokens_end; ++k) allowed_[static_cast<size_t>(trie->ids[k])] = 1;
+    for (uint32_t k = n.tokens_begin; k < n.tokens_end; ++k) allowed[static_cast<size_t>(trie->ids[k])] = 1;
     ++i;
   }
 }
 
 void GrammarConstraint::mask(std::span<float> logits) const {
   if (done()) return;
-  std::fill(allowed_.begin(), allowed_.end(), 0);
+  thread_local std::vector<uint8_t> allowed;
+  allowed.assign(static_cast<size_t>(vocab_->vocab_size()), 0);
   const ConstraintPart& p = parts_[part_];
   if (p.token) {
-    allowed_[static_cast<size_t>(*p.token)] = 1;
+    allowed[static_cast<size_t>(*p.token)] = 1;
   } else {
-    mark_grammar_tokens();
-    if (auto t = token_after_grammar()) allowed_[static_cast<size_t>(*t)] = 1;
+    mark_grammar_tokens(allowed);
+    if (auto t = token_after_grammar()) allowed[static_cast<size_t>(*t)] = 1;
     if (part_ + 1 == parts_.size() && state_->complete())
-      for (const int32_t id : end_tokens_) allowed_[static_cast<size_t>(id)] = 1;
+      for (const int32_t id : end_tokens_) allowed[static_cast<size_t>(id)] = 1;
   }
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < logits.size(); ++i)
-    if (i >= allowed_.size() || !allowed_[i]) logits[i] = kNegInf;
+    if (i >= allowed.size() || !allowed[i]) logits[i] = kNegInf;
 }
 
 bool GrammarConstraint::allowed(int32_t token) const {

@@ -4,8 +4,9 @@
 // a grammar's end the next part's token (or, after the last part, one of
 // the end tokens) is allowed too. done() once every part is produced.
 //
-// One object per request; mask() keeps scratch state, so one object must
-// not be used from two threads at once.
+// One object per request, used from one thread at a time. The scratch
+// space of mask() (a recogniser per trie depth, a flag per token) is per
+// thread, not per request, so idle constraints stay small.
 #pragma once
 
 #include <cstdint>
@@ -45,7 +46,7 @@ class GrammarConstraint : public LogitsConstraint {
 
  private:
   void enter(size_t part);
-  void mark_grammar_tokens() const;
+  void mark_grammar_tokens(std::vector<uint8_t>& allowed) const;
   std::optional<int32_t> token_after_grammar() const;  // the next part's token, when it may come now
 
   std::shared_ptr<const TokenTrie> vocab_;
@@ -53,10 +54,6 @@ class GrammarConstraint : public LogitsConstraint {
   std::vector<int32_t> end_tokens_;
   size_t part_ = 0;
   std::optional<Recognizer> state_;  // while in a grammar part
-
-  // Scratch for mask(): one recogniser per trie depth, the allowed flags.
-  mutable std::vector<Recognizer> walk_;
-  mutable std::vector<uint8_t> allowed_;
 };
 
 // Any JSON text valid against the schema (within the limits), ended by one

@@ -1,5 +1,6 @@
 // JSON schema -> grammar nodes (Grammar::add_schema).
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -110,10 +111,15 @@ class SchemaCompiler {
   uint32_t object(const Json& s, const std::string& where, int depth) {
     const GrammarLimits& lim = g_.limits_;
     if (!s.contains("properties") || !s["properties"].is_object()) {
+      // Free-form keys; additionalProperties, when a schema, types the values.
+      const Json extra = s.contains("additionalProperties") ? s["additionalProperties"] : Json(true);
+      const bool none = extra.is_boolean() && !extra.get<bool>();
+      const uint32_t value = extra.is_object() ? compile(extra, where + ".additionalProperties", depth + 1)
+                                               : g_.any_value(std::max(0, lim.any_depth - 1));
       return g_.add(GrammarNode{.kind = GrammarNode::Kind::FreeObject,
-                                .item = g_.any_value(std::max(0, lim.any_depth - 1)),
+                                .item = value,
                                 .key = g_.string_node(0, lim.max_key_chars),
-                                .max_count = lim.max_object_keys});
+                                .max_count = none ? 0 : lim.max_object_keys});
     }
     std::set<std::string> required;
     if (s.contains("required") && s["required"].is_array())

@@ -31,6 +31,7 @@ const char* const kSchemas[] = {
     R"({})",
     R"({"type": "string", "maxLength": 6})",
     R"({"type": "object", "properties": {}})",
+    R"({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "boolean"}, "maxItems": 2}})",
     R"({"type": "object", "properties": {"x": {"type": "null"}, "y": {"type": "string", "nullable": true, "maxLength": 3}}})",
 };
 

@@ -63,6 +63,10 @@ const Case kCases[] = {
     // free-form objects
     {R"({"type": "object"})", R"({"x": 1, "y": "z", "x": [true]})", kComplete},
     {R"({"type": "object"})", R"({"x" 1})", kReject},
+    {R"({"type": "object", "additionalProperties": {"type": "integer"}})", R"({"x": 1, "y": 2})", kComplete},
+    {R"({"type": "object", "additionalProperties": {"type": "integer"}})", R"({"x": "1")", kReject},
+    {R"({"type": "object", "additionalProperties": false})", R"({})", kComplete},
+    {R"({"type": "object", "additionalProperties": false})", R"({")", kReject},
     // strings
     {R"({"type": "string", "maxLength": 3})", R"("abc")", kComplete},
     {R"({"type": "string", "maxLength": 3})", R"("abcd")", kReject},

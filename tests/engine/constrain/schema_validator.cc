@@ -39,7 +39,14 @@ std::string check_type(const Json& v, const Json& s, const std::string& type, co
   }
   if (type == "object") {
     if (!v.is_object()) return where + ": not an object";
-    if (!s.contains("properties")) return "";
+    if (!s.contains("properties")) {
+      if (!s.contains("additionalProperties")) return "";
+      const Json& extra = s["additionalProperties"];
+      if (extra.is_boolean()) return extra.get<bool>() || v.empty() ? "" : where + ": no properties allowed";
+      for (const auto& [k, x] : v.items())
+        if (auto e = validate(x, extra, where + "." + k); !e.empty()) return e;
+      return "";
+    }
     const Json& props = s["properties"];
     for (const auto& [k, x] : v.items()) {
       if (!props.contains(k)) return where + ": unexpected property '" + k + "'";
