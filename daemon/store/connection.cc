@@ -51,10 +51,10 @@ Query& Query::bind_opt_text(int i, const std::optional<std::string>& v) {
   return *this;
 }
 
-Query& Query::bind_json(int i, const nlohmann::json& v) {
+Query& Query::bind_json(int i, const nlohmann::ordered_json& v) {
   if (v.is_null()) return bind_opt_text(i, std::nullopt);
   // replace: a client string with invalid UTF-8 must not fail the write.
-  return bind_text(i, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return bind_text(i, v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 bool Query::next() {
@@ -89,9 +89,9 @@ std::optional<std::string> Query::get_opt_text(int col) const {
   return get_text(col);
 }
 
-nlohmann::json Query::get_json(int col) const {
+nlohmann::ordered_json Query::get_json(int col) const {
   if (is_null(col)) return nullptr;
-  auto j = nlohmann::json::parse(get_text(col), nullptr, /*allow_exceptions=*/false);
+  auto j = nlohmann::ordered_json::parse(get_text(col), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
     throw StoreError(std::string("stored JSON in column ") + sqlite3_column_name(stmt_, col) + " is unreadable: \"" +
                      sqlite3_sql(stmt_) + "\"");

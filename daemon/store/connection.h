@@ -31,7 +31,7 @@ class Query {
   Query& bind_text(int i, std::string_view v);
   Query& bind_opt_int(int i, const std::optional<int64_t>& v);
   Query& bind_opt_text(int i, const std::optional<std::string>& v);
-  Query& bind_json(int i, const nlohmann::json& v);  // null -> SQL NULL
+  Query& bind_json(int i, const nlohmann::ordered_json& v);  // null -> SQL NULL
 
   bool next();  // steps; true while a row is available
   void run();   // steps to completion; for statements without rows
@@ -41,7 +41,7 @@ class Query {
   std::string get_text(int col) const;
   std::optional<int64_t> get_opt_int(int col) const;
   std::optional<std::string> get_opt_text(int col) const;
-  nlohmann::json get_json(int col) const;  // SQL NULL -> null
+  nlohmann::ordered_json get_json(int col) const;  // SQL NULL -> null
 
  private:
   [[noreturn]] void fail(int rc, std::string_view what) const;

@@ -17,9 +17,9 @@ struct SessionRecord {
   int64_t updated_at = 0;  // 0 on create means created_at; bumped by appends and touches
   std::string model;
   std::string system_prompt;
-  nlohmann::json sampling;  // default sampling parameters for responses
-  nlohmann::json tools;     // tool definitions, OpenAI shape
-  nlohmann::json metadata;  // opaque to the daemon
+  nlohmann::ordered_json sampling;  // default sampling parameters for responses
+  nlohmann::ordered_json tools;     // tool definitions, OpenAI shape
+  nlohmann::ordered_json metadata;  // opaque to the daemon
 };
 
 enum class Role { System, User, Assistant, Tool };
@@ -30,11 +30,11 @@ struct MessageRecord {
   int64_t seq = 0;  // 1, 2, 3... within a session; assigned by append
   Role role = Role::User;
   std::string content;
-  nlohmann::json tool_calls;             // assistant: array of calls (id, name, arguments)
+  nlohmann::ordered_json tool_calls;             // assistant: array of calls (id, name, arguments)
   std::optional<std::string> tool_call_id;  // tool: the call this result answers
   std::optional<std::string> name;          // tool: the tool's name
   int64_t created_at = 0;
-  nlohmann::json usage;  // assistant: token counts, optional
+  nlohmann::ordered_json usage;  // assistant: token counts, optional
 };
 
 // One agent program (Continuum): a chain of LLM turns and tool calls.
@@ -44,7 +44,7 @@ struct ProgramRecord {
   std::optional<std::string> job_id;      // Continuum's job_id, when given
   int64_t started_at = 0;
   std::optional<int64_t> ended_at;  // set by end_program
-  nlohmann::json metadata;
+  nlohmann::ordered_json metadata;
 };
 
 enum class ToolStatus { Ok, Error };
@@ -56,7 +56,7 @@ struct ToolCallRecord {
   std::optional<std::string> program_id;
   std::optional<std::string> session_id;
   std::string name;
-  nlohmann::json arguments;
+  nlohmann::ordered_json arguments;
   int64_t started_at = 0;
   // Set by end_tool_call.
   std::optional<int64_t> ended_at;

@@ -105,7 +105,7 @@ void Store::delete_session(std::string_view id) {
   tx.commit();
 }
 
-void Store::update_session_metadata(std::string_view id, const nlohmann::json& metadata, int64_t updated_at) {
+void Store::update_session_metadata(std::string_view id, const nlohmann::ordered_json& metadata, int64_t updated_at) {
   std::lock_guard lock(mu_);
   Transaction tx(*db_);
   {

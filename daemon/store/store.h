@@ -58,7 +58,7 @@ class Store {
   int64_t count_sessions();
   // Also deletes the session's messages, programs, tool calls and turns.
   void delete_session(std::string_view id);
-  void update_session_metadata(std::string_view id, const nlohmann::json& metadata, int64_t updated_at);
+  void update_session_metadata(std::string_view id, const nlohmann::ordered_json& metadata, int64_t updated_at);
   void touch_session(std::string_view id, int64_t updated_at);
 
   // Messages. Returns the sequence number given to the message (1, 2, ...

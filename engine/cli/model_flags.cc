@@ -8,7 +8,7 @@
 
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
-#include "engine/model/generator.h"
+#include "engine/model/builtin_model.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -28,20 +28,10 @@ void add_model_flags(Flags& f) {
 // the first run needs nothing downloaded.
 fs::path model_dir(const Flags& f) {
   if (f.has("model")) return f.str("model");
-  fs::path home;
-  if (const char* h = std::getenv("MNEMO_HOME")) home = h;
-  else if (const char* u = std::getenv("HOME")) home = fs::path(u) / ".cache" / "mnemo";
-  else home = fs::temp_directory_path() / "mnemo";
-  const fs::path dir = home / "models" / "default";
-  if (!fs::exists(dir / "config.json")) {
-    std::cerr << "mnemo: generating the built-in model into " << dir.string() << " (one time)\n";
-    const fs::path tmp = home / "models" / ("default.tmp" + std::to_string(::getpid()));
-    engine::GeneratorOptions o;  // the defaults are the built-in model
-    engine::generate_model(o, tmp);
-    fs::remove_all(dir);
-    fs::rename(tmp, dir);
-  }
-  return dir;
+  const fs::path home = engine::default_home();
+  if (!fs::exists(home / "models" / "default" / "config.json"))
+    std::cerr << "mnemo: generating the built-in model into " << (home / "models" / "default").string() << " (one time)\n";
+  return engine::ensure_builtin_model(home);
 }
 
 engine::Residency weights_residency(const Flags& f) {

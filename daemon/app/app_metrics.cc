@@ -1,0 +1,40 @@
+#include "daemon/app/app_metrics.h"
+
+namespace mnemo::daemon::app {
+
+namespace {
+// Engine counters for the scrape; counters() takes the engine's lock briefly.
+void add_engine_gauges(metrics::Registry& r, const engine::Engine& e) {
+  auto gauge = [&](const char* name, const char* help, std::function<double(const engine::EngineCounters&)> f) {
+    r.gauge(name, help).set_callback([&e, f] { return f(e.counters()); });
+  };
+  gauge("mnemo_kv_blocks_total", "KV cache blocks per layer", [](const auto& c) { return double(c.kv.blocks); });
+  gauge("mnemo_kv_blocks_used", "KV cache blocks holding live sequences", [](const auto& c) { return double(c.kv.used); });
+  gauge("mnemo_kv_blocks_cached", "free KV blocks whose content the prefix cache can reuse",
+        [](const auto& c) { return double(c.kv.cached); });
+  gauge("mnemo_kv_blocks_pinned", "KV blocks pinned by programs", [](const auto& c) { return double(c.kv.pinned); });
+  gauge("mnemo_prefix_cache_hit_tokens", "prompt tokens reused from the prefix cache since start",
+        [](const auto& c) { return double(c.scheduler.cached_tokens); });
+  gauge("mnemo_preemptions", "sequences preempted since start", [](const auto& c) { return double(c.scheduler.preemptions); });
+  gauge("mnemo_engine_running", "sequences running", [](const auto& c) { return double(c.running); });
+  gauge("mnemo_engine_waiting", "sequences waiting", [](const auto& c) { return double(c.waiting); });
+  gauge("mnemo_engine_steps", "engine steps since start", [](const auto& c) { return double(c.steps); });
+}
+}  // namespace
+
+AppMetrics::AppMetrics(const engine::Engine& engine)
+    : requests(registry.counter_family("mnemo_requests_total", "requests by API", {"api"})),
+      responses(registry.counter("mnemo_responses_total", "model responses finished")),
+      prompt_tokens(registry.counter("mnemo_prompt_tokens_total", "prompt tokens of finished responses")),
+      cached_tokens(registry.counter("mnemo_cached_tokens_total", "prompt tokens served from the prefix cache")),
+      completion_tokens(registry.counter("mnemo_completion_tokens_total", "tokens generated")),
+      errors(registry.counter("mnemo_errors_total", "requests answered with an error")),
+      ws_connections(registry.gauge("mnemo_ws_connections", "open WebSocket connections")),
+      ttft_seconds(registry.histogram("mnemo_time_to_first_token_seconds", "submit to first token",
+                                      metrics::latency_buckets())),
+      itl_seconds(registry.histogram("mnemo_inter_token_latency_seconds", "time between streamed tokens",
+                                     metrics::latency_buckets())) {
+  add_engine_gauges(registry, engine);
+}
+
+}  // namespace mnemo::daemon::app

@@ -1,0 +1,139 @@
+// mnemod: the Mnemo daemon. Loads a model (the built-in one by default),
+// opens the session store, and serves the WebSocket session protocol and the
+// OpenAI-compatible HTTP API until SIGINT or SIGTERM.
+#include <omp.h>
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "daemon/app/app_metrics.h"
+#include "daemon/app/http_api.h"
+#include "daemon/app/responder.h"
+#include "daemon/app/session_api.h"
+#include "daemon/app/worker_pool.h"
+#include "daemon/config/options.h"
+#include "daemon/net/server.h"
+#include "daemon/store/store.h"
+#include "engine/model/builtin_model.h"
+#include "engine/model/model.h"
+#include "engine/serving/engine.h"
+#include "engine/tokenizer/chat_template.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace {
+
+using namespace mnemo;
+namespace fs = std::filesystem;
+
+void setup_logging(const daemon::config::Options& o) {
+  std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stderr_color_sink_mt>()};
+  if (o.log_file) sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(o.log_file->string()));
+  auto logger = std::make_shared<spdlog::logger>("mnemod", sinks.begin(), sinks.end());
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(daemon::config::to_string(o.log_level)));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+engine::ChatTemplate chat_template(const daemon::config::Options& o, const fs::path& model_dir) {
+  if (o.chat_template.empty()) return engine::ChatTemplate::for_model(model_dir);
+  if (fs::exists(o.chat_template)) return engine::ChatTemplate::from_file(o.chat_template);
+  return engine::ChatTemplate::builtin(o.chat_template);
+}
+
+int serve(const daemon::config::Options& o) {
+  // Signals are taken by sigwait below, in this thread only.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  spdlog::info("mnemod starting: {}", daemon::config::describe(o));
+  fs::create_directories(o.data_dir);
+  const fs::path model_dir = o.model ? *o.model : engine::ensure_builtin_model(o.data_dir);
+  const std::string model_name = o.model ? fs::absolute(*o.model).filename().string() : "mnemo-builtin";
+  const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+
+  const auto model = engine::Model::load(model_dir, o.weights == daemon::config::Weights::Resident
+                                                        ? engine::Residency::Resident
+                                                        : engine::Residency::Mapped);
+  const auto tok = engine::Tokenizer::load(model_dir / "tokenizer.json");
+  engine::ChatTemplate tmpl = chat_template(o, model_dir);
+  engine::EngineOptions eopt;
+  eopt.kv_cache_bytes = o.kv_cache_bytes;
+  eopt.scheduler.token_budget = o.token_budget;
+  eopt.max_queued = o.max_queued_requests;
+  eopt.threads = threads;
+  engine::Engine engine(*model, tok, eopt);
+
+  auto store = daemon::store::Store::open(o.data_dir / "mnemo.db");
+  spdlog::info("store {} (schema v{}, {} sessions)", store->path().string(), store->schema_version(),
+               store->count_sessions());
+  daemon::app::WorkerPool pool(4);
+  daemon::app::AppMetrics metrics(engine);
+  daemon::app::Responder responder(engine, *model, tok, tmpl, pool);
+  daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics);
+  daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
+
+  daemon::net::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.api_key = o.api_key;
+  so.max_connections = size_t(o.max_connections);
+  so.max_frame_bytes = size_t(o.max_frame_bytes);
+  so.max_body_bytes = size_t(o.max_body_bytes);
+  so.max_outbound_messages = size_t(o.outbound_queue);
+  daemon::net::Server server(so, http, sessions);
+  server.start();
+  spdlog::info("model {} ({}, chat template {}), {} threads, KV pool of {} tokens", model_dir.string(),
+               model->config().architecture, responder.family(), threads, engine.kv_capacity_tokens());
+  // The one line on stdout: scripts and tests wait for it.
+  std::printf("mnemod listening on http://%s:%u\n", o.host.c_str(), unsigned(server.port()));
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sessions.stop_accepting();
+  http.stop_accepting();
+  engine.shutdown();  // running responses end with finish_reason "shutdown"
+  pool.wait_idle();   // ... and their last events are queued on the connections
+  server.stop();      // written out, then the sockets close (WebSocket: 1001)
+  pool.wait_idle();
+  spdlog::info("mnemod stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  daemon::config::Options o;
+  try {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    o = daemon::config::parse(args, daemon::config::process_env);
+  } catch (const daemon::config::ConfigError& e) {
+    std::fprintf(stderr, "mnemod: error: %s\n(see mnemod --help)\n", e.what());
+    return 2;
+  }
+  if (o.help) {
+    std::cout << daemon::config::help_text();
+    return 0;
+  }
+  setup_logging(o);
+  try {
+    return serve(o);
+  } catch (const std::exception& e) {
+    spdlog::critical("mnemod: {}", e.what());
+    std::fprintf(stderr, "mnemod: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,179 @@
+#include "daemon/app/responder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "engine/constrain/tool_call_constraint.h"
+#include "engine/tokenizer/error.h"
+
+namespace mnemo::daemon::app {
+
+struct Responder::Running {
+  engine::RequestHandle handle;
+  std::shared_ptr<ResponseSink> sink;
+  std::optional<engine::ToolCallParser> parser;
+  std::shared_ptr<SerialQueue> queue;
+  ResponseOutcome outcome;
+  bool done = false;
+};
+
+Responder::Responder(engine::Engine& engine, const engine::Model& model, const engine::Tokenizer& tok,
+                     engine::ChatTemplate tmpl, WorkerPool& pool)
+    : engine_(engine),
+      model_(model),
+      tok_(tok),
+      tmpl_(std::move(tmpl)),
+      family_(tmpl_.family()),
+      syntax_(engine::tool_call_syntax_for_family(family_)),
+      vocab_(engine::TokenTrie::build(tok)),
+      pool_(pool) {
+  for (const std::string& s : tmpl_.stop_tokens())
+    if (auto id = tok_.token_id(s)) stop_ids_.push_back(*id);
+}
+
+std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
+  const bool with_tools = spec.tool_choice != ToolChoiceMode::None && !spec.tools.empty();
+  try {
+    const std::string text =
+        tmpl_.render(spec.messages, with_tools ? spec.tools : nlohmann::ordered_json::array(), true);
+    // The template writes its own special tokens (BOS included).
+    return tok_.encode(text, false);
+  } catch (const engine::TokenizerError& e) {
+    throw BadRequest(std::string("the conversation cannot be rendered: ") + e.what(), "messages");
+  }
+}
+
+int64_t Responder::count_prompt_tokens(const ResponseSpec& spec) const { return int64_t(render(spec).size()); }
+
+namespace {
+
+engine::SamplingParams sampling_params(const protocol::Sampling& s) {
+  engine::SamplingParams p;
+  p.temperature = float(s.temperature.value_or(protocol::kDefaultTemperature));
+  p.top_p = float(s.top_p.value_or(protocol::kDefaultTopP));
+  p.top_k = int32_t(s.top_k.value_or(protocol::kDefaultTopK));
+  p.min_p = float(s.min_p.value_or(protocol::kDefaultMinP));
+  p.repetition_penalty = float(s.repetition_penalty.value_or(protocol::kDefaultRepetitionPenalty));
+  p.seed = s.seed ? *s.seed : std::random_device{}() * 0x100000001ull;
+  try {
+    p.validate();
+  } catch (const std::invalid_argument& e) {
+    throw BadRequest(e.what(), "sampling");
+  }
+  return p;
+}
+
+}  // namespace
+
+engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink) {
+  const bool tools = !spec.tools.empty() && spec.tool_choice != ToolChoiceMode::None;
+  if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
+      spec.tools.empty())
+    throw BadRequest("tool_choice asks for a tool call but no tools were given", "tool_choice");
+  if (tools && !syntax_)
+    throw BadRequest("the model's chat template (" + family_ + ") has no tool-calling format", "tools");
+
+  engine::Request req;
+  req.prompt = render(spec);
+  req.cache_salt = spec.cache_salt;
+  req.options.sampling = sampling_params(spec.sampling);
+  req.options.stop_ids = stop_ids_;
+  if (spec.sampling.stop) req.options.stop_strings = *spec.sampling.stop;
+  const int64_t room = std::min<int64_t>(model_.config().max_position_embeddings, engine_.kv_capacity_tokens()) -
+                       int64_t(req.prompt.size());
+  if (room < 1)
+    throw BadRequest("the conversation (" + std::to_string(req.prompt.size()) +
+                         " tokens) leaves no room to generate in the context of " +
+                         std::to_string(model_.config().max_position_embeddings) + " tokens",
+                     "messages");
+  req.options.max_tokens = int32_t(std::min<int64_t>(spec.sampling.max_tokens.value_or(room), room));
+  if (spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) {
+    try {
+      req.constraint = engine::make_tool_call_constraint(
+          vocab_, tok_, *syntax_, spec.tools,
+          spec.tool_choice == ToolChoiceMode::Function ? std::optional(spec.function) : std::nullopt);
+    } catch (const std::invalid_argument& e) {
+      throw BadRequest(e.what(), "tools");
+    }
+  }
+
+  auto r = std::make_shared<Running>();
+  r->sink = std::move(sink);
+  if (tools) r->parser.emplace(*syntax_);
+  r->queue = std::make_shared<SerialQueue>(pool_);
+  r->outcome.prompt_tokens = int64_t(req.prompt.size());
+  r->handle = engine_.submit(std::move(req));
+  {
+    std::lock_guard lock(mu_);
+    running_[r->handle.id] = r;
+  }
+  // The engine thread only schedules a drain; parsing runs on the workers.
+  std::weak_ptr<Running> weak = r;
+  r->handle.stream->set_notify([this, weak] {
+    if (auto self = weak.lock()) self->queue->post([this, self] { drain(self); });
+  });
+  return r->handle.id;
+}
+
+void Responder::cancel(engine::RequestId id) { engine_.cancel(id); }
+
+void Responder::warm(const ResponseSpec& spec) {
+  engine::Request req;
+  req.prompt = render(spec);
+  req.cache_salt = spec.cache_salt;
+  req.options.max_tokens = 0;
+  if (int64_t(req.prompt.size()) < engine_.kv_capacity_tokens()) engine_.submit(std::move(req));
+}
+
+void Responder::drain(const std::shared_ptr<Running>& r) {
+  if (r->done) return;
+  auto deliver = [&](engine::ToolCallDelta d) {
+    if (!d.text.empty()) {
+      r->outcome.content += d.text;
+      r->sink->on_delta(d.text);
+    }
+    for (auto& c : d.calls) {
+      r->sink->on_tool_call(c);
+      r->outcome.tool_calls.push_back(std::move(c));
+    }
+    for (const auto& e : d.errors) {
+      // A malformed call stays visible as text rather than vanishing.
+      spdlog::debug("response {}: unparsable tool call: {}", r->handle.id, e.message);
+      r->outcome.content += e.text;
+      r->sink->on_delta(e.text);
+    }
+  };
+  while (auto e = r->handle.stream->try_next()) {
+    using Kind = engine::StreamEvent::Kind;
+    if (e->kind == Kind::Token || e->kind == Kind::Done) {
+      if (!e->text.empty()) {
+        if (r->parser) deliver(r->parser->push(e->text));
+        else deliver(engine::ToolCallDelta{e->text, {}, {}});
+      }
+    }
+    if (e->kind == Kind::Token || e->kind == Kind::Logits) continue;
+    if (r->parser) deliver(r->parser->finish());
+    ResponseOutcome& o = r->outcome;
+    o.stats = e->stats;
+    o.cached_tokens = e->stats.cached_tokens;
+    o.completion_tokens = e->stats.generated_tokens;
+    if (e->kind == Kind::Error) {
+      o.finish_reason = "error";
+      o.error = e->error;
+    } else {
+      o.finish_reason = e->finish_reason;
+      if (!o.tool_calls.empty() && (o.finish_reason == "stop" || o.finish_reason == "length"))
+        o.finish_reason = "tool_calls";
+    }
+    r->done = true;
+    {
+      std::lock_guard lock(mu_);
+      running_.erase(r->handle.id);
+    }
+    r->sink->on_done(o);
+    return;
+  }
+}
+
+}  // namespace mnemo::daemon::app

@@ -1,0 +1,101 @@
+#pragma once
+// Turns a conversation into an engine request and its token stream into
+// what clients see: text deltas, parsed tool calls, and a final outcome with
+// usage. Shared by the WebSocket session protocol and the OpenAI endpoint.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/app/worker_pool.h"
+#include "daemon/protocol/sampling.h"
+#include "engine/constrain/token_trie.h"
+#include "engine/serving/engine.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/tool_call_parser.h"
+
+namespace mnemo::daemon::app {
+
+// A request that cannot be served as asked (the client's mistake).
+class BadRequest : public std::runtime_error {
+ public:
+  BadRequest(std::string message, std::string field = "")
+      : std::runtime_error(std::move(message)), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
+enum class ToolChoiceMode { None, Auto, Required, Function };
+
+struct ResponseSpec {
+  std::vector<engine::ChatMessage> messages;
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // OpenAI tool definitions
+  ToolChoiceMode tool_choice = ToolChoiceMode::Auto;
+  std::string function;  // ToolChoiceMode::Function
+  protocol::Sampling sampling;
+  uint64_t cache_salt = 0;
+};
+
+struct ResponseOutcome {
+  std::string content;                      // text outside tool calls
+  std::vector<engine::ToolCall> tool_calls;  // arguments as JSON text
+  std::string finish_reason;  // stop, length, tool_calls, cancelled, shutdown, error
+  std::string error;          // finish_reason "error"
+  int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  engine::RequestStats stats;
+};
+
+// Callbacks of one response, called in order from one thread at a time.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void on_delta(const std::string& text) = 0;
+  virtual void on_tool_call(const engine::ToolCall& call) = 0;
+  virtual void on_done(const ResponseOutcome& outcome) = 0;
+};
+
+class Responder {
+ public:
+  Responder(engine::Engine& engine, const engine::Model& model, const engine::Tokenizer& tok,
+            engine::ChatTemplate tmpl, WorkerPool& pool);
+
+  // Renders and submits; the sink hears the rest. Throws BadRequest for a
+  // conversation, tools or sampling that cannot be served.
+  engine::RequestId start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink);
+  // Prefills the conversation into the prefix cache without generating, so
+  // the next response on it starts from cached blocks.
+  void warm(const ResponseSpec& spec);
+  // The response ends with finish_reason "cancelled" (unless already done).
+  void cancel(engine::RequestId id);
+  // Tokens the prompt of these messages would have (for limits and tests).
+  int64_t count_prompt_tokens(const ResponseSpec& spec) const;
+  bool supports_tools() const { return syntax_.has_value(); }
+  const std::string& family() const { return family_; }
+
+ private:
+  struct Running;
+  std::vector<int32_t> render(const ResponseSpec& spec) const;
+  void drain(const std::shared_ptr<Running>& r);
+
+  engine::Engine& engine_;
+  const engine::Model& model_;
+  const engine::Tokenizer& tok_;
+  engine::ChatTemplate tmpl_;
+  std::string family_;
+  std::optional<engine::ToolCallSyntax> syntax_;
+  std::vector<int32_t> stop_ids_;
+  std::shared_ptr<const engine::TokenTrie> vocab_;
+  WorkerPool& pool_;
+  std::mutex mu_;
+  // Alive until their Done: the stream callbacks only hold weak references.
+  std::unordered_map<engine::RequestId, std::shared_ptr<Running>> running_;
+};
+
+}  // namespace mnemo::daemon::app

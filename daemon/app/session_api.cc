@@ -1,0 +1,364 @@
+#include "daemon/app/session_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/app/event_gate.h"
+#include "daemon/app/records.h"
+
+namespace mnemo::daemon::app {
+
+using protocol::ErrorCode;
+using protocol::ProtocolError;
+
+struct SessionApi::Connection {
+  std::shared_ptr<net::WsConnection> ws;
+  std::shared_ptr<SerialQueue> queue;
+};
+
+namespace {
+
+ProtocolError not_found(const std::string& what, const std::string& field) {
+  return ProtocolError(ErrorCode::NotFound, what, field);
+}
+
+protocol::FinishReason finish_reason(const std::string& r) {
+  if (r == "stop") return protocol::FinishReason::Stop;
+  if (r == "length") return protocol::FinishReason::Length;
+  if (r == "tool_calls") return protocol::FinishReason::ToolCalls;
+  if (r == "cancelled") return protocol::FinishReason::Cancelled;
+  if (r == "shutdown") return protocol::FinishReason::Shutdown;
+  return protocol::FinishReason::Error;
+}
+
+}  // namespace
+
+// Streams one response to its connection and stores the final message.
+class SessionApi::Sink : public ResponseSink {
+ public:
+  Sink(SessionApi& api, std::shared_ptr<Connection> c, std::string response_id, std::string session_id,
+       std::optional<std::string> event_id)
+      : api_(api), c_(std::move(c)), response_id_(std::move(response_id)), session_id_(std::move(session_id)),
+        event_id_(std::move(event_id)) {}
+
+  void on_delta(const std::string& text) override {
+    run([=, this] { api_.send(*c_, protocol::ResponseDelta{response_id_, text}); });
+  }
+  void on_tool_call(const engine::ToolCall& call) override {
+    run([=, this] { api_.send(*c_, protocol::ResponseToolCall{response_id_, to_protocol(call)}); });
+  }
+  void on_done(const ResponseOutcome& o) override {
+    run([=, this] { done(o); });
+  }
+  // Events wait until the request is accepted, so response.created comes first.
+  void open(const std::function<void()>& first) { gate_.open(first); }
+
+ private:
+  void run(std::function<void()> f) { gate_.run(std::move(f)); }
+  void done(const ResponseOutcome& o) {
+    protocol::ResponseDone done;
+    done.event_id = event_id_;
+    done.response_id = response_id_;
+    done.session_id = session_id_;
+    done.finish_reason = finish_reason(o.finish_reason);
+    done.message.role = protocol::Role::Assistant;
+    done.message.content = o.content;
+    for (const auto& c : o.tool_calls) done.message.tool_calls.push_back(to_protocol(c));
+    done.message.created_at = now_ms();
+    done.usage = {o.prompt_tokens, o.cached_tokens, o.completion_tokens};
+    if (done.finish_reason == protocol::FinishReason::Error)
+      done.error = protocol::ErrorBody{ErrorCode::Internal, o.error};
+    if (protocol::stores_message(done.finish_reason)) {
+      try {
+        store::MessageRecord rec = to_record(done.message);
+        rec.usage = {{"prompt_tokens", o.prompt_tokens},
+                     {"cached_tokens", o.cached_tokens},
+                     {"completion_tokens", o.completion_tokens}};
+        done.message.index = api_.store_.append_message(session_id_, rec);
+      } catch (const store::NotFound&) {
+        // The session was deleted while the response ran: nothing to keep.
+      }
+    }
+    AppMetrics& m = api_.metrics_;
+    m.responses.inc();
+    m.prompt_tokens.inc(uint64_t(o.prompt_tokens));
+    m.cached_tokens.inc(uint64_t(o.cached_tokens));
+    m.completion_tokens.inc(uint64_t(o.completion_tokens));
+    if (o.completion_tokens > 0) m.ttft_seconds.observe(o.stats.ttft_seconds);
+    for (double s : o.stats.inter_token_seconds) m.itl_seconds.observe(s);
+    api_.finish_response(response_id_);
+    spdlog::info("response {} on {}: {} ({} prompt tokens, {} cached, {} generated)", response_id_, session_id_,
+                 o.finish_reason, o.prompt_tokens, o.cached_tokens, o.completion_tokens);
+    api_.send(*c_, done);
+  }
+
+  SessionApi& api_;
+  std::shared_ptr<Connection> c_;
+  std::string response_id_, session_id_;
+  std::optional<std::string> event_id_;
+  EventGate gate_;
+};
+
+SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
+                       AppMetrics& metrics)
+    : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics) {}
+
+void SessionApi::on_open(std::shared_ptr<net::WsConnection> ws) {
+  auto c = std::make_shared<Connection>();
+  c->ws = ws;
+  c->queue = std::make_shared<SerialQueue>(pool_);
+  std::lock_guard lock(mu_);
+  connections_[ws->id()] = c;
+  metrics_.ws_connections.inc();
+}
+
+void SessionApi::on_close(const std::shared_ptr<net::WsConnection>& ws) {
+  std::vector<engine::RequestId> cancel;
+  {
+    std::lock_guard lock(mu_);
+    if (connections_.erase(ws->id()) == 0) return;
+    metrics_.ws_connections.dec();
+    // A client that vanished mid-response: stop generating for nobody.
+    for (const auto& [_, r] : running_)
+      if (r.connection == ws->id()) cancel.push_back(r.request);
+  }
+  for (auto id : cancel) responder_.cancel(id);
+}
+
+void SessionApi::on_message(const std::shared_ptr<net::WsConnection>& ws, std::string text) {
+  std::shared_ptr<Connection> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = connections_.find(ws->id());
+    if (it == connections_.end()) return;
+    c = it->second;
+  }
+  metrics_.requests.labels({"ws_event"}).inc();
+  c->queue->post([this, c, text = std::move(text)] {
+    std::optional<std::string> event_id;
+    try {
+      protocol::ParseOptions po;
+      po.max_frame_bytes = opt_.max_frame_bytes;
+      const protocol::ClientEvent e = protocol::parse_client_event(text, po);
+      event_id = protocol::event_id_of(e);
+      if (stopping_) throw ProtocolError(ErrorCode::ShuttingDown, "the daemon is stopping");
+      handle(*c, e);
+    } catch (ProtocolError& e) {
+      if (!e.event_id()) e.set_event_id(event_id);
+      metrics_.errors.inc();
+      send(*c, protocol::error_event(e));
+    } catch (const BadRequest& e) {
+      metrics_.errors.inc();
+      send(*c, protocol::ErrorEvent{event_id, ErrorCode::InvalidRequest, e.what(), e.field()});
+    } catch (const store::NotFound& e) {
+      send(*c, protocol::ErrorEvent{event_id, ErrorCode::NotFound, e.what(), ""});
+    } catch (const store::Conflict& e) {
+      send(*c, protocol::ErrorEvent{event_id, ErrorCode::Conflict, e.what(), ""});
+    } catch (const store::InvalidRecord& e) {
+      send(*c, protocol::ErrorEvent{event_id, ErrorCode::InvalidRequest, e.what(), ""});
+    } catch (const std::exception& e) {
+      spdlog::error("ws event failed: {}", e.what());
+      metrics_.errors.inc();
+      send(*c, protocol::ErrorEvent{event_id, ErrorCode::Internal, "internal error", ""});
+    }
+  });
+}
+
+void SessionApi::send(Connection& c, const protocol::ServerEvent& e) { c.ws->send(protocol::to_json(e)); }
+
+protocol::Session SessionApi::load_session(const std::string& id) {
+  const auto rec = store_.get_session(id);
+  if (!rec) throw not_found("no session '" + id + "'", "session_id");
+  return to_protocol(*rec, store_.message_count(id));
+}
+
+ResponseSpec SessionApi::spec_for(const protocol::Session& s, const protocol::Sampling& overrides) {
+  ResponseSpec spec;
+  if (!s.system.empty()) {
+    engine::ChatMessage sys;
+    sys.role = "system";
+    sys.content = s.system;
+    spec.messages.push_back(sys);
+  }
+  for (const auto& m : store_.history(s.id)) spec.messages.push_back(to_chat(to_protocol(m)));
+  spec.tools = tools_json(s.tools);
+  spec.tool_choice = s.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
+  spec.sampling = protocol::merge(s.sampling, overrides);
+  return spec;
+}
+
+void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
+  if (auto* e = std::get_if<protocol::SessionCreate>(&event)) {
+    if (store_.count_sessions() >= opt_.max_sessions)
+      throw ProtocolError(ErrorCode::Overloaded, "the daemon holds its maximum of " +
+                                                     std::to_string(opt_.max_sessions) + " sessions");
+    protocol::Session s;
+    s.id = make_id("sess_");
+    s.created_at = s.updated_at = now_ms();
+    s.system = e->system;
+    s.sampling = e->sampling;
+    s.tools = e->tools;
+    s.metadata = e->metadata;
+    store_.create_session(to_record(s));
+    spdlog::info("session {} created ({} tools)", s.id, s.tools.size());
+    send(c, protocol::SessionCreated{e->event_id, s});
+  } else if (auto* e = std::get_if<protocol::SessionResume>(&event)) {
+    const protocol::Session s = load_session(e->session_id);
+    // Rebuild the KV cache now (a prefill into the prefix cache) so the next
+    // response starts from cached blocks.
+    if (s.message_count > 0) {
+      try {
+        ResponseSpec spec = spec_for(s, {});
+        spec.tool_choice = s.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
+        responder_.warm(spec);
+      } catch (const std::exception& ex) {
+        spdlog::warn("session {}: KV rebuild skipped: {}", s.id, ex.what());
+      }
+    }
+    send(c, protocol::SessionResumed{e->event_id, s});
+  } else if (auto* e = std::get_if<protocol::SessionList>(&event)) {
+    const auto recs = store_.list_sessions(size_t(e->limit) + 1,
+                                           e->after ? std::optional<std::string_view>(*e->after) : std::nullopt);
+    protocol::SessionListed out{e->event_id, {}, recs.size() > size_t(e->limit)};
+    for (size_t i = 0; i < recs.size() && i < size_t(e->limit); ++i)
+      out.sessions.push_back(to_protocol(recs[i], store_.message_count(recs[i].id)));
+    send(c, out);
+  } else if (auto* e = std::get_if<protocol::SessionGet>(&event)) {
+    protocol::SessionHistory out{e->event_id, load_session(e->session_id), {}};
+    for (const auto& m : store_.history(e->session_id)) out.messages.push_back(to_protocol(m));
+    send(c, out);
+  } else if (auto* e = std::get_if<protocol::SessionDelete>(&event)) {
+    load_session(e->session_id);
+    std::optional<engine::RequestId> cancel;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = busy_.find(e->session_id); it != busy_.end()) cancel = running_.at(it->second).request;
+    }
+    if (cancel) responder_.cancel(*cancel);
+    store_.delete_session(e->session_id);
+    spdlog::info("session {} deleted", e->session_id);
+    send(c, protocol::SessionDeleted{e->event_id, e->session_id});
+  } else if (auto* e = std::get_if<protocol::MessageAppend>(&event)) {
+    {
+      std::lock_guard lock(mu_);
+      if (busy_.count(e->session_id))
+        throw ProtocolError(ErrorCode::Busy, "session '" + e->session_id + "' has a response running");
+    }
+    if (!store_.get_session(e->session_id)) throw not_found("no session '" + e->session_id + "'", "session_id");
+    protocol::MessageAppended out{e->event_id, e->session_id, {}, 0};
+    for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)));
+    out.message_count = store_.message_count(e->session_id);
+    send(c, out);
+  } else if (auto* e = std::get_if<protocol::ResponseCreate>(&event)) {
+    create_response(c, *e);
+  } else if (auto* e = std::get_if<protocol::ResponseCancel>(&event)) {
+    std::optional<engine::RequestId> id;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = running_.find(e->response_id); it != running_.end()) id = it->second.request;
+    }
+    if (!id) throw not_found("no running response '" + e->response_id + "'", "response_id");
+    responder_.cancel(*id);
+  } else if (auto* e = std::get_if<protocol::ProgramBegin>(&event)) {
+    if (e->session_id && !store_.get_session(*e->session_id))
+      throw not_found("no session '" + *e->session_id + "'", "session_id");
+    store::ProgramRecord p;
+    p.id = e->program_id.value_or(make_id("prog_"));
+    p.session_id = e->session_id;
+    p.started_at = now_ms();
+    p.metadata = e->metadata;
+    store_.begin_program(p);
+    send(c, protocol::ProgramBegun{e->event_id, p.id, p.session_id, p.started_at});
+  } else if (auto* e = std::get_if<protocol::ProgramEnd>(&event)) {
+    const auto p = store_.get_program(e->program_id);
+    if (!p || p->ended_at) throw not_found("no running program '" + e->program_id + "'", "program_id");
+    const int64_t end = now_ms();
+    store_.end_program(e->program_id, end);
+    send(c, protocol::ProgramEnded{e->event_id, e->program_id, double(end - p->started_at)});
+  } else if (auto* e = std::get_if<protocol::ToolStart>(&event)) {
+    if (e->program_id) {
+      const auto p = store_.get_program(*e->program_id);
+      if (!p || p->ended_at) throw not_found("no running program '" + *e->program_id + "'", "program_id");
+    }
+    if (e->session_id && !store_.get_session(*e->session_id))
+      throw not_found("no session '" + *e->session_id + "'", "session_id");
+    store::ToolCallRecord t;
+    t.id = e->call_id;
+    t.program_id = e->program_id;
+    t.session_id = e->session_id;
+    t.name = e->name;
+    t.arguments = e->arguments ? *e->arguments : protocol::Json();
+    t.started_at = now_ms();
+    store_.start_tool_call(t);
+    send(c, protocol::ToolStarted{e->event_id, t.id, t.started_at});
+  } else if (auto* e = std::get_if<protocol::ToolEnd>(&event)) {
+    const auto t = store_.get_tool_call(e->call_id);
+    if (!t || t->ended_at) throw not_found("no running tool call '" + e->call_id + "'", "call_id");
+    const int64_t end = now_ms();
+    store_.end_tool_call(e->call_id, end, e->status == protocol::ToolStatus::Ok ? store::ToolStatus::Ok : store::ToolStatus::Error,
+                         e->result.value_or(""));
+    send(c, protocol::ToolEnded{e->event_id, e->call_id, e->status, double(end - t->started_at)});
+  } else if (auto* e = std::get_if<protocol::Ping>(&event)) {
+    send(c, protocol::Pong{e->event_id});
+  }
+}
+
+void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& e) {
+  const protocol::Session s = load_session(e.session_id);
+  if (e.program_id) {
+    const auto p = store_.get_program(*e.program_id);
+    if (!p || p->ended_at) throw not_found("no running program '" + *e.program_id + "'", "program_id");
+  }
+  ResponseSpec spec = spec_for(s, e.sampling);
+  if (e.tool_choice) {
+    using M = protocol::ToolChoice::Mode;
+    switch (e.tool_choice->mode) {
+      case M::None: spec.tool_choice = ToolChoiceMode::None; break;
+      case M::Auto: spec.tool_choice = ToolChoiceMode::Auto; break;
+      case M::Required: spec.tool_choice = ToolChoiceMode::Required; break;
+      case M::Function:
+        spec.tool_choice = ToolChoiceMode::Function;
+        spec.function = e.tool_choice->function;
+        break;
+    }
+    if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
+        s.tools.empty())
+      throw BadRequest("tool_choice asks for a tool call but the session has no tools", "tool_choice");
+    if (spec.tool_choice == ToolChoiceMode::Function &&
+        std::none_of(s.tools.begin(), s.tools.end(), [&](const auto& t) { return t.name == spec.function; }))
+      throw BadRequest("the session has no tool named '" + spec.function + "'", "tool_choice");
+  }
+  const std::string response_id = make_id("resp_");
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu_);
+    if (busy_.count(s.id)) throw ProtocolError(ErrorCode::Busy, "session '" + s.id + "' has a response running");
+    auto it = connections_.find(c.ws->id());
+    if (it == connections_.end()) return;  // the client is gone
+    conn = it->second;
+    busy_[s.id] = response_id;
+    running_[response_id] = Running{response_id, s.id, 0, c.ws->id()};
+  }
+  auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id);
+  engine::RequestId id = 0;
+  try {
+    id = responder_.start(spec, sink);
+  } catch (...) {
+    finish_response(response_id);
+    throw;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = running_.find(response_id); it != running_.end()) it->second.request = id;
+  }
+  sink->open([&] { send(c, protocol::ResponseCreated{e.event_id, response_id, s.id}); });
+}
+
+void SessionApi::finish_response(const std::string& response_id) {
+  std::lock_guard lock(mu_);
+  auto it = running_.find(response_id);
+  if (it == running_.end()) return;
+  busy_.erase(it->second.session_id);
+  running_.erase(it);
+}
+
+}  // namespace mnemo::daemon::app
