@@ -75,7 +75,9 @@ int serve(const daemon::config::Options& o) {
   eopt.threads = threads;
   engine::Engine engine(*model, tok, eopt);
 
-  auto store = daemon::store::Store::open(o.data_dir / "mnemo.db");
+  daemon::store::StoreOptions sopt;
+  sopt.durability = o.sync_full ? daemon::store::Durability::Full : daemon::store::Durability::Process;
+  auto store = daemon::store::Store::open(o.data_dir / "mnemo.db", sopt);
   spdlog::info("store {} (schema v{}, {} sessions)", store->path().string(), store->schema_version(),
                store->count_sessions());
   daemon::app::WorkerPool pool(4);

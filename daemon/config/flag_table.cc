@@ -73,7 +73,15 @@ std::vector<FlagSpec> make_table() {
        }},
       {"data-dir", "DIR", "$MNEMO_HOME, else ~/.cache/mnemo", "where sessions (SQLite) and the built-in model live",
        [](Options& o, const std::string& v, const std::string& s) { o.data_dir = nonempty(s, v, "a directory"); }},
-      {"max-sessions", "N", "4096", "sessions held in memory at once; more get 'overloaded'",
+      {"sync", "full|process", "full",
+       "when an acknowledged message is durable: full: on disk (fsync per write, survives power loss); "
+       "process: survives a crash of mnemod (kill -9) but not of the machine, and writes are much faster",
+       [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "full") o.sync_full = true;
+         else if (v == "process") o.sync_full = false;
+         else bad_value(s, "full or process", v);
+       }},
+      {"max-sessions", "N", "4096", "sessions stored at once; session.create beyond that gets 'overloaded'",
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_sessions = parse_integer(s, v, 1, kMaxCount);
        }},

@@ -102,7 +102,7 @@ std::string describe(const Options& o) {
       << " listen=" << o.host << ':' << o.port << " api_key=" << (o.api_key.empty() ? "none" : "set")
       << " max_connections=" << o.max_connections << " max_frame_bytes=" << o.max_frame_bytes
       << " max_body_bytes=" << o.max_body_bytes << " outbound_queue=" << o.outbound_queue
-      << " data_dir=" << o.data_dir.string() << " max_sessions=" << o.max_sessions
+      << " data_dir=" << o.data_dir.string() << " sync=" << (o.sync_full ? "full" : "process") << " max_sessions=" << o.max_sessions
       << " log_level=" << to_string(o.log_level) << " log_file=" << (o.log_file ? o.log_file->string() : "none");
   return out.str();
 }

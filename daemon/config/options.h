@@ -38,7 +38,8 @@ struct Options {
 
   // State.
   std::filesystem::path data_dir;  // $MNEMO_HOME, else ~/.cache/mnemo
-  int64_t max_sessions = 4096;     // sessions held in memory at once
+  int64_t max_sessions = 4096;     // sessions stored at once
+  bool sync_full = true;           // fsync each acknowledged write (else: survives kill -9 only)
 
   // Logs.
   LogLevel log_level = LogLevel::Info;
