@@ -8,11 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/net/auth.h"
 #include "daemon/net/detail/beast.h"
 #include "daemon/net/detail/http_exchange.h"
 #include "daemon/net/error_body.h"
 #include "daemon/net/http_wire.h"
+#include "daemon/net/routing.h"
 
 namespace mnemo::daemon::net::detail {
 namespace {
@@ -31,14 +31,6 @@ std::string lowercase(std::string_view s) {
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
-}
-
-HttpResponse unauthorized() {
-  HttpResponse r = error_response(
-      401, "Incorrect or missing API key: send the header 'Authorization: Bearer KEY'",
-      "invalid_request_error", "invalid_api_key");
-  r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
 }
 
 class HttpSession final : public Session,
@@ -163,31 +155,25 @@ class HttpSession final : public Session,
 
   void route(HttpRequestMessage req) {
     keep_alive_ = req.keep_alive();
-    const auto& o = ctx_.options;
     const std::string_view target = sv(req.target());
     const std::string_view path = target.substr(0, target.find('?'));
-    const bool authorized =
-        o.api_key.empty() || bearer_matches(sv(req[http::field::authorization]), o.api_key);
-    if (websocket::is_upgrade(req)) {
-      if (path != o.ws_path)
-        return reply(error_response(404, "no WebSocket endpoint at " + std::string(path),
-                                    "invalid_request_error", "not_found"),
-                     true);
-      if (!authorized) return reply(unauthorized(), true);
-      if (stopping_)
-        return reply(error_response(503, "server is shutting down", "server_error"), true);
-      closed_ = true;  // the socket now belongs to the WebSocket session
-      start_ws_session(ctx_, id_, stream_.release_socket(), std::move(req));
-      return;
+    const Route route = route_request(path, websocket::is_upgrade(req),
+                                      sv(req[http::field::authorization]), ctx_.options);
+    switch (route) {
+      case Route::kHandler:
+        return dispatch(std::move(req));
+      case Route::kWebSocket:
+        if (stopping_)
+          return reply(error_response(503, "server is shutting down", "server_error"), true);
+        closed_ = true;  // the socket now belongs to the WebSocket session
+        return start_ws_session(ctx_, id_, stream_.release_socket(), std::move(req));
+      case Route::kUpgradeRequired:
+        return reply(route_error(route, path), false);
+      case Route::kUnauthorized:
+      case Route::kNoSuchSocket:
+        // A refused upgrade leaves the client expecting a different protocol: close.
+        return reply(route_error(route, path), websocket::is_upgrade(req));
     }
-    if (path == o.ws_path) {
-      HttpResponse r = error_response(426, "this endpoint speaks WebSocket: send an upgrade",
-                                      "invalid_request_error", "upgrade_required");
-      r.headers.emplace_back("Upgrade", "websocket");
-      return reply(std::move(r), false);
-    }
-    if (!authorized && path != "/healthz") return reply(unauthorized(), false);
-    dispatch(std::move(req));
   }
 
   void dispatch(HttpRequestMessage req) {

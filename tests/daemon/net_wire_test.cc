@@ -1,4 +1,5 @@
-// The Beast-free pieces of daemon/net: response bytes, chunk framing, auth, error bodies.
+// The Beast-free pieces of daemon/net: response bytes, chunk framing, auth, routing, error
+// bodies.
 
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 #include "daemon/net/error_body.h"
 #include "daemon/net/http_message.h"
 #include "daemon/net/http_wire.h"
+#include "daemon/net/routing.h"
 
 namespace mnemo::daemon::net {
 namespace {
@@ -119,6 +121,40 @@ TEST(NetHttpRequest, HeaderLookupAndPath) {
   EXPECT_EQ(r.header("missing"), "");
   r.target = "/healthz";
   EXPECT_EQ(r.path(), "/healthz");
+}
+
+TEST(NetRouting, WithoutKey) {
+  ServerOptions o;
+  EXPECT_EQ(route_request("/v1/models", false, "", o), Route::kHandler);
+  EXPECT_EQ(route_request("/v1/ws", true, "", o), Route::kWebSocket);
+  EXPECT_EQ(route_request("/v1/ws", false, "", o), Route::kUpgradeRequired);
+  EXPECT_EQ(route_request("/v1/other", true, "", o), Route::kNoSuchSocket);
+}
+
+TEST(NetRouting, WithKey) {
+  ServerOptions o;
+  o.api_key = "k";
+  EXPECT_EQ(route_request("/v1/models", false, "", o), Route::kUnauthorized);
+  EXPECT_EQ(route_request("/v1/models", false, "Bearer x", o), Route::kUnauthorized);
+  EXPECT_EQ(route_request("/v1/models", false, "Bearer k", o), Route::kHandler);
+  EXPECT_EQ(route_request("/healthz", false, "", o), Route::kHandler);
+  EXPECT_EQ(route_request("/healthz/x", false, "", o), Route::kUnauthorized);
+  EXPECT_EQ(route_request("/v1/ws", true, "", o), Route::kUnauthorized);
+  EXPECT_EQ(route_request("/v1/ws", true, "Bearer k", o), Route::kWebSocket);
+  // Where a socket does not exist says so whatever the credentials.
+  EXPECT_EQ(route_request("/nope", true, "", o), Route::kNoSuchSocket);
+}
+
+TEST(NetRouting, ErrorAnswers) {
+  const HttpResponse unauthorized = route_error(Route::kUnauthorized, "/x");
+  EXPECT_EQ(unauthorized.status, 401);
+  const auto j = nlohmann::json::parse(unauthorized.body);
+  EXPECT_EQ(j["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(route_error(Route::kUpgradeRequired, "/v1/ws").status, 426);
+  const HttpResponse missing = route_error(Route::kNoSuchSocket, "/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("/nope"), std::string::npos);
 }
 
 }  // namespace
