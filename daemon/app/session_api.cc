@@ -100,7 +100,8 @@ class SessionApi::Sink : public ResponseSink {
 
 SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
                        AppMetrics& metrics)
-    : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics) {}
+    : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics),
+      session_count_(store.count_sessions()) {}
 
 void SessionApi::on_open(std::shared_ptr<net::WsConnection> ws) {
   auto c = std::make_shared<Connection>();
@@ -188,7 +189,7 @@ ResponseSpec SessionApi::spec_for(const protocol::Session& s, const protocol::Sa
 
 void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
   if (auto* e = std::get_if<protocol::SessionCreate>(&event)) {
-    if (store_.count_sessions() >= opt_.max_sessions)
+    if (session_count_.load() >= opt_.max_sessions)
       throw ProtocolError(ErrorCode::Overloaded, "the daemon holds its maximum of " +
                                                      std::to_string(opt_.max_sessions) + " sessions");
     protocol::Session s;
@@ -199,6 +200,7 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     s.tools = e->tools;
     s.metadata = e->metadata;
     store_.create_session(to_record(s));
+    ++session_count_;
     spdlog::info("session {} created ({} tools)", s.id, s.tools.size());
     send(c, protocol::SessionCreated{e->event_id, s});
   } else if (auto* e = std::get_if<protocol::SessionResume>(&event)) {
@@ -235,6 +237,7 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     }
     if (cancel) responder_.cancel(*cancel);
     store_.delete_session(e->session_id);
+    --session_count_;
     spdlog::info("session {} deleted", e->session_id);
     send(c, protocol::SessionDeleted{e->event_id, e->session_id});
   } else if (auto* e = std::get_if<protocol::MessageAppend>(&event)) {
@@ -243,10 +246,14 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       if (busy_.count(e->session_id))
         throw ProtocolError(ErrorCode::Busy, "session '" + e->session_id + "' has a response running");
     }
-    if (!store_.get_session(e->session_id)) throw not_found("no session '" + e->session_id + "'", "session_id");
     protocol::MessageAppended out{e->event_id, e->session_id, {}, 0};
-    for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)));
-    out.message_count = store_.message_count(e->session_id);
+    try {
+      for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)));
+    } catch (const store::NotFound&) {
+      throw not_found("no session '" + e->session_id + "'", "session_id");
+    }
+    // Indices run 1, 2, 3... and messages are never removed one by one.
+    out.message_count = out.indices.back();
     send(c, out);
   } else if (auto* e = std::get_if<protocol::ResponseCreate>(&event)) {
     create_response(c, *e);

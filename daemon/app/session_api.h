@@ -56,6 +56,7 @@ class SessionApi : public net::WsHandler {
   WorkerPool& pool_;
   AppMetrics& metrics_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> session_count_;  // stored sessions, for --max-sessions
 
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
