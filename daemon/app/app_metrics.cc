@@ -1,5 +1,7 @@
 #include "daemon/app/app_metrics.h"
 
+#include "daemon/app/responder.h"
+
 namespace mnemo::daemon::app {
 
 namespace {
@@ -35,6 +37,15 @@ AppMetrics::AppMetrics(const engine::Engine& engine)
       itl_seconds(registry.histogram("mnemo_inter_token_latency_seconds", "time between streamed tokens",
                                      metrics::latency_buckets())) {
   add_engine_gauges(registry, engine);
+}
+
+void AppMetrics::record(const ResponseOutcome& o) {
+  responses.inc();
+  prompt_tokens.inc(uint64_t(o.prompt_tokens));
+  cached_tokens.inc(uint64_t(o.cached_tokens));
+  completion_tokens.inc(uint64_t(o.completion_tokens));
+  if (o.completion_tokens > 0) ttft_seconds.observe(o.stats.ttft_seconds);
+  for (double s : o.stats.inter_token_seconds) itl_seconds.observe(s);
 }
 
 }  // namespace mnemo::daemon::app

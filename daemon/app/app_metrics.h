@@ -5,8 +5,12 @@
 
 namespace mnemo::daemon::app {
 
+struct ResponseOutcome;
+
 struct AppMetrics {
   explicit AppMetrics(const engine::Engine& engine);
+  // Counts a finished response: tokens, time to first token, inter-token gaps.
+  void record(const ResponseOutcome& o);
 
   metrics::Registry registry;
   metrics::Family<metrics::Counter>& requests;  // label api: ws_event, chat_completions, ...

@@ -81,13 +81,7 @@ class HttpApi::Sink : public ResponseSink {
 
  private:
   void done(const ResponseOutcome& o) {
-    AppMetrics& m = api_.metrics_;
-    m.responses.inc();
-    m.prompt_tokens.inc(uint64_t(o.prompt_tokens));
-    m.cached_tokens.inc(uint64_t(o.cached_tokens));
-    m.completion_tokens.inc(uint64_t(o.completion_tokens));
-    if (o.completion_tokens > 0) m.ttft_seconds.observe(o.stats.ttft_seconds);
-    for (double s : o.stats.inter_token_seconds) m.itl_seconds.observe(s);
+    api_.metrics_.record(o);
     try {
       if (turn_) api_.store_.end_turn(*turn_, now_ms());
       if (last_step_ && !program_id_.empty()) api_.store_.end_program(program_id_, now_ms());
@@ -97,7 +91,7 @@ class HttpApi::Sink : public ResponseSink {
     spdlog::info("completion {}: {} ({} prompt tokens, {} cached, {} generated)", id_, o.finish_reason, o.prompt_tokens,
                  o.cached_tokens, o.completion_tokens);
     if (o.finish_reason == "error") {
-      m.errors.inc();
+      api_.metrics_.errors.inc();
       const std::string err = net::openai_error_json(o.error, "server_error", "");
       if (stream_) {
         ex_->write("data: " + err + "\n\n");

@@ -78,13 +78,7 @@ class SessionApi::Sink : public ResponseSink {
         // The session was deleted while the response ran: nothing to keep.
       }
     }
-    AppMetrics& m = api_.metrics_;
-    m.responses.inc();
-    m.prompt_tokens.inc(uint64_t(o.prompt_tokens));
-    m.cached_tokens.inc(uint64_t(o.cached_tokens));
-    m.completion_tokens.inc(uint64_t(o.completion_tokens));
-    if (o.completion_tokens > 0) m.ttft_seconds.observe(o.stats.ttft_seconds);
-    for (double s : o.stats.inter_token_seconds) m.itl_seconds.observe(s);
+    api_.metrics_.record(o);
     api_.finish_response(response_id_);
     spdlog::info("response {} on {}: {} ({} prompt tokens, {} cached, {} generated)", response_id_, session_id_,
                  o.finish_reason, o.prompt_tokens, o.cached_tokens, o.completion_tokens);
