@@ -29,6 +29,13 @@ def test_plain_completion_shape(daemon):
     assert json.loads(body)["usage"]["prompt_tokens_details"]["cached_tokens"] >= 16
     st, body = daemon.request("GET", "/v1/models")
     assert st == 200 and json.loads(body)["data"][0]["object"] == "model"
+    st, metrics = daemon.request("GET", "/metrics")
+    values = {l.split(" ")[0]: float(l.split(" ")[1]) for l in metrics.splitlines() if l and not l.startswith("#")}
+    assert values["mnemo_responses_total"] == 2
+    assert values["mnemo_cached_tokens_total"] >= 16
+    assert values['mnemo_requests_total{api="chat_completions"}'] == 2
+    assert values["mnemo_time_to_first_token_seconds_count"] == 2
+    assert values["mnemo_kv_blocks_cached"] > 0
 
 
 def test_streamed_tool_call(daemon):
