@@ -95,7 +95,13 @@ class SessionApi::Sink : public ResponseSink {
 SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
                        AppMetrics& metrics)
     : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics),
-      session_count_(store.count_sessions()) {}
+      session_count_(store.count_sessions()) {
+  metrics_.registry.gauge("mnemo_sessions", "sessions stored").set_callback([this] { return double(session_count_.load()); });
+  metrics_.registry.gauge("mnemo_sessions_responding", "sessions with a response running").set_callback([this] {
+    std::lock_guard lock(mu_);
+    return double(busy_.size());
+  });
+}
 
 void SessionApi::on_open(std::shared_ptr<net::WsConnection> ws) {
   auto c = std::make_shared<Connection>();

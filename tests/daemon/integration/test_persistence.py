@@ -47,7 +47,7 @@ def test_kill_9_loses_no_acknowledged_message(daemon_factory, tmp_path):
     data = tmp_path / "crash"
     rng = random.Random(7)
     acked = {}  # session id -> contents acknowledged, in order
-    for round_ in range(6):
+    for round_ in range(10):
         d = daemon_factory(data_dir=data)
 
         async def writers():

@@ -36,6 +36,8 @@ def test_session_lifecycle_and_streamed_response(daemon):
         assert h["session"]["metadata"] == {"user": "ada"} and h["session"]["message_count"] == 4
         listed = await c.rpc({"type": "session.list", "limit": 10})
         assert sid in [s["id"] for s in listed["sessions"]]
+        st, metrics = daemon.request("GET", "/metrics")
+        assert "mnemo_sessions 1" in metrics and "mnemo_sessions_responding 0" in metrics
         d = await c.rpc({"type": "session.delete", "session_id": sid})
         assert d["type"] == "session.deleted"
         gone = await c.rpc({"type": "session.get", "session_id": sid})
