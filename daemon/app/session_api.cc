@@ -134,6 +134,20 @@ void SessionApi::on_message(const std::shared_ptr<net::WsConnection>& ws, std::s
     c = it->second;
   }
   metrics_.requests.labels({"ws_event"}).inc();
+  // A ping on a connection with nothing in flight is answered here, on the
+  // network thread: the control path never waits behind store writes of
+  // other connections for a worker.
+  if (text.size() < 256 && text.find("\"ping\"") != std::string::npos && c->queue->idle()) {
+    try {
+      const protocol::ClientEvent e = protocol::parse_client_event(text);
+      if (auto* ping = std::get_if<protocol::Ping>(&e)) {
+        send(*c, protocol::Pong{ping->event_id});
+        return;
+      }
+    } catch (const ProtocolError&) {
+      // Not a valid ping: the queued path reports it.
+    }
+  }
   c->queue->post([this, c, text = std::move(text)] {
     std::optional<std::string> event_id;
     try {

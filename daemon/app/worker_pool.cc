@@ -64,6 +64,11 @@ void SerialQueue::post(std::function<void()> job) {
   pool_.post([self = shared_from_this()] { self->drain(); });
 }
 
+bool SerialQueue::idle() {
+  std::lock_guard lock(mu_);
+  return !running_ && jobs_.empty();
+}
+
 void SerialQueue::drain() {
   for (;;) {
     std::function<void()> job;

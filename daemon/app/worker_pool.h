@@ -41,6 +41,9 @@ class SerialQueue : public std::enable_shared_from_this<SerialQueue> {
  public:
   explicit SerialQueue(WorkerPool& pool) : pool_(pool) {}
   void post(std::function<void()> job);
+  // Nothing queued or running: work done now, on the caller's thread, keeps
+  // the queue's order (when only one thread posts).
+  bool idle();
 
  private:
   void drain();
