@@ -54,6 +54,21 @@ def test_oversized_frame_closes_only_that_connection(daemon_factory):
     run(go())
 
 
+def test_binary_message_closes_with_1003(daemon):
+    async def go():
+        c = await Conn.open(daemon.ws)
+        await c.ws.send(b"\x00\x01")
+        try:
+            await c.recv()
+            assert False, "a binary message was accepted"
+        except websockets.ConnectionClosed as e:
+            assert e.code == 1003
+        c2 = await Conn.open(daemon.ws)
+        assert (await c2.rpc({"type": "ping"}))["type"] == "pong"
+        await c2.close()
+    run(go())
+
+
 def test_bad_http_requests(daemon):
     st, body = daemon.request("POST", "/v1/chat/completions", raw=b"{nope")
     assert st == 400 and json.loads(body)["error"]["code"] == "invalid_json"
