@@ -249,7 +249,12 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       std::lock_guard lock(mu_);
       if (auto it = busy_.find(e->session_id); it != busy_.end()) cancel = running_.at(it->second).request;
     }
-    if (cancel) responder_.cancel(*cancel);
+    if (cancel) {
+      // The response ends (response.done "cancelled") before the session goes.
+      responder_.cancel(*cancel);
+      std::unique_lock lock(mu_);
+      finished_.wait_for(lock, std::chrono::seconds(5), [&] { return busy_.count(e->session_id) == 0; });
+    }
     store_.delete_session(e->session_id);
     --session_count_;
     spdlog::info("session {} deleted", e->session_id);
@@ -380,6 +385,7 @@ void SessionApi::finish_response(const std::string& response_id) {
   if (it == running_.end()) return;
   busy_.erase(it->second.session_id);
   running_.erase(it);
+  finished_.notify_all();
 }
 
 }  // namespace mnemo::daemon::app

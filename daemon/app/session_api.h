@@ -3,6 +3,7 @@
 // events run in arrival order on the worker pool (SQLite commits block), and
 // responses stream back from the Responder.
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +60,7 @@ class SessionApi : public net::WsHandler {
   std::atomic<int64_t> session_count_;  // stored sessions, for --max-sessions
 
   std::mutex mu_;
+  std::condition_variable finished_;  // a response left running_
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
   std::unordered_map<std::string, Running> running_;        // by response id
   std::unordered_map<std::string, std::string> busy_;       // session id -> response id

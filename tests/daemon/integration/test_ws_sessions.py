@@ -97,6 +97,17 @@ def test_cancel_and_busy(daemon):
         # The session is free again.
         ok = await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "y"}})
         assert ok["type"] == "message.appended"
+        # Deleting a session with a running response ends the response first.
+        created = await c.rpc({"type": "response.create", "session_id": sid})
+        eid = await c.send({"type": "session.delete", "session_id": sid})
+        order = []
+        while not order or order[-1] != "session.deleted":
+            m = await c.recv()
+            if m["type"] in ("response.done", "session.deleted"):
+                order.append(m["type"])
+                if m["type"] == "response.done":
+                    assert m["finish_reason"] == "cancelled" and "index" not in m["message"]
+        assert order == ["response.done", "session.deleted"]
         await c.close()
     run(go())
 
