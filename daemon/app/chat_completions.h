@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/app/responder.h"
+#include "daemon/app/response_spec.h"
 
 namespace mnemo::daemon::app {
 

@@ -227,6 +227,10 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     sink->open();
     // A client that hangs up stops the generation.
     ex->on_close([this, id] { responder_.cancel(id); });
+  } catch (const nlohmann::json::exception& e) {
+    // A field of a type the parser did not expect deeper down.
+    metrics_.errors.inc();
+    if (!ex->closed()) ex->respond(net::error_response(400, std::string("bad request body: ") + e.what()));
   } catch (const BadRequest& e) {
     metrics_.errors.inc();
     net::HttpResponse resp = net::error_response(400, e.what(), "invalid_request_error", "invalid_request");

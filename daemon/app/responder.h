@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/app/response_spec.h"
 #include "daemon/app/worker_pool.h"
 #include "daemon/protocol/sampling.h"
 #include "engine/constrain/token_trie.h"
@@ -20,28 +21,6 @@
 #include "engine/tokenizer/tool_call_parser.h"
 
 namespace mnemo::daemon::app {
-
-// A request that cannot be served as asked (the client's mistake).
-class BadRequest : public std::runtime_error {
- public:
-  BadRequest(std::string message, std::string field = "")
-      : std::runtime_error(std::move(message)), field_(std::move(field)) {}
-  const std::string& field() const { return field_; }
-
- private:
-  std::string field_;
-};
-
-enum class ToolChoiceMode { None, Auto, Required, Function };
-
-struct ResponseSpec {
-  std::vector<engine::ChatMessage> messages;
-  nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // OpenAI tool definitions
-  ToolChoiceMode tool_choice = ToolChoiceMode::Auto;
-  std::string function;  // ToolChoiceMode::Function
-  protocol::Sampling sampling;
-  uint64_t cache_salt = 0;
-};
 
 struct ResponseOutcome {
   std::string content;                      // text outside tool calls
