@@ -1,0 +1,148 @@
+// The client: one method per client event of docs/protocol.md. Parameters
+// keep the protocol's field names; SDK-only options (signal, timeoutMs) are
+// camelCase and come last.
+
+import { Connection } from "./connection.js";
+import { resolveOptions, type ClientOptions } from "./options.js";
+import type {
+  JsonObject,
+  Message,
+  MessageAppendedEvent,
+  MessageInput,
+  ProgramBegunEvent,
+  ProgramEndedEvent,
+  Sampling,
+  ServerEvent,
+  Session,
+  Tool,
+  ToolChoice,
+  ToolEndedEvent,
+  ToolStartedEvent,
+} from "./protocol.js";
+import { ResponseStream, type ResponseOptions } from "./response.js";
+
+export interface SessionParams {
+  system?: string;
+  sampling?: Sampling;
+  tools?: Tool[];
+  metadata?: JsonObject;
+}
+
+export interface ResponseParams {
+  sampling?: Sampling;
+  tool_choice?: ToolChoice;
+  program_id?: string;
+}
+
+export interface ProgramParams {
+  program_id?: string;
+  session_id?: string;
+  metadata?: JsonObject;
+}
+
+export interface ToolStartParams {
+  call_id: string;
+  name: string;
+  program_id?: string;
+  session_id?: string;
+  arguments?: JsonObject;
+}
+
+export interface ToolEndParams {
+  call_id: string;
+  status?: "ok" | "error";
+  result?: string;
+}
+
+export interface SessionPage {
+  sessions: Session[];
+  has_more: boolean;
+}
+
+export class MnemoClient {
+  private constructor(readonly connection: Connection) {}
+
+  /** Opens a connection. URL and API key come from the options, else (in
+   * Node) from MNEMO_URL and MNEMO_API_KEY. */
+  static async connect(options: ClientOptions = {}): Promise<MnemoClient> {
+    return new MnemoClient(await Connection.open(resolveOptions(options)));
+  }
+
+  /** Server events that answered nothing this client waits for. */
+  set onUnhandled(listener: ((event: ServerEvent) => void) | undefined) {
+    this.connection.onUnhandled = listener;
+  }
+
+  async createSession(params: SessionParams = {}): Promise<Session> {
+    return (await this.connection.request({ type: "session.create", ...params })).session;
+  }
+
+  /** Loads a stored session and warms its KV cache for the next response. */
+  async resumeSession(sessionId: string): Promise<Session> {
+    return (await this.connection.request({ type: "session.resume", session_id: sessionId })).session;
+  }
+
+  async listSessions(params: { limit?: number; after?: string } = {}): Promise<SessionPage> {
+    const { sessions, has_more } = await this.connection.request({ type: "session.list", ...params });
+    return { sessions, has_more };
+  }
+
+  /** Every stored session, oldest first, fetched a page at a time. */
+  async *allSessions(pageSize = 100): AsyncGenerator<Session> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.listSessions(after === undefined ? { limit: pageSize } : { limit: pageSize, after });
+      yield* page.sessions;
+      const last = page.sessions.at(-1);
+      if (!page.has_more || !last) return;
+      after = last.id;
+    }
+  }
+
+  /** The session and its whole history. */
+  async getSession(sessionId: string): Promise<{ session: Session; messages: Message[] }> {
+    const { session, messages } = await this.connection.request({ type: "session.get", session_id: sessionId });
+    return { session, messages };
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.connection.request({ type: "session.delete", session_id: sessionId });
+  }
+
+  /** Appends messages; resolves once they are on disk. */
+  async append(sessionId: string, messages: MessageInput | MessageInput[]): Promise<MessageAppendedEvent> {
+    return this.connection.request(Array.isArray(messages)
+      ? { type: "message.append", session_id: sessionId, messages }
+      : { type: "message.append", session_id: sessionId, message: messages });
+  }
+
+  /** Starts the assistant's next message. Iterate the result for events, or
+   * await `.done()` / `.text()`. */
+  respond(sessionId: string, params: ResponseParams = {}, options: ResponseOptions = {}): ResponseStream {
+    return new ResponseStream(this.connection, { type: "response.create", session_id: sessionId, ...params }, options);
+  }
+
+  async beginProgram(params: ProgramParams = {}): Promise<ProgramBegunEvent> {
+    return this.connection.request({ type: "program.begin", ...params });
+  }
+
+  async endProgram(programId: string): Promise<ProgramEndedEvent> {
+    return this.connection.request({ type: "program.end", program_id: programId });
+  }
+
+  async startTool(params: ToolStartParams): Promise<ToolStartedEvent> {
+    return this.connection.request({ type: "tool.start", ...params });
+  }
+
+  async endTool(params: ToolEndParams): Promise<ToolEndedEvent> {
+    return this.connection.request({ type: "tool.end", ...params });
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.request({ type: "ping" });
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}

@@ -1,0 +1,12 @@
+export { MnemoClient } from "./client.js";
+export type { ProgramParams, ResponseParams, SessionPage, SessionParams, ToolEndParams, ToolStartParams } from "./client.js";
+export { Connection } from "./connection.js";
+export { ConnectionError, MnemoError, ProtocolError, TimeoutError } from "./errors.js";
+export { DEFAULT_URL, normalizeUrl } from "./options.js";
+export type { ClientOptions } from "./options.js";
+export * from "./protocol.js";
+export { ResponseError, ResponseStream } from "./response.js";
+export type { ResponseOptions } from "./response.js";
+export { Toolbox } from "./tools.js";
+export type { RunOptions, RunResult, ToolContext, ToolFunction, ToolResult, ToolSpec, TurnReport } from "./tools.js";
+export type { WebSocketFactory, WebSocketLike } from "./transport.js";
