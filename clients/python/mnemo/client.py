@@ -7,8 +7,9 @@
 
 The connection opens on first use. When it drops, the next call reconnects
 (with backoff) and sends session.resume for every session this client has
-used, so their KV caches are rebuilt before the next response; a call that
-was in flight when it dropped raises ConnectionFailedError.
+used, so their KV caches are rebuilt before the next response. A call in
+flight when it dropped raises ConnectionFailedError, except reads (ping,
+session.get, session.list, session.resume), which are sent again once.
 """
 
 from __future__ import annotations
@@ -171,11 +172,19 @@ class AsyncClient:
         task.add_done_callback(self._background.discard)
 
     async def _request(self, event: JSON, session_id: Optional[str] = None,
-                       timeout: Optional[float] = None) -> ServerEvent:
+                       timeout: Optional[float] = None, idempotent: bool = False) -> ServerEvent:
+        """Sends `event` and returns its reply. An idempotent request (a read) that meets a dropped
+        connection is sent once more after reconnecting; others raise, since they may have been done."""
         if session_id is not None:
             await self._settle(session_id)
         conn = await self._connection()
-        reply = await conn.request(event, timeout or self.timeout)
+        try:
+            reply = await conn.request(dict(event), timeout or self.timeout)
+        except ConnectionFailedError:
+            if not (idempotent and self.reconnect and conn.closed and not self._closed):
+                raise
+            conn = await self._connection()
+            reply = await conn.request(dict(event), timeout or self.timeout)
         if session_id is not None:
             self._use(session_id)
         return reply
@@ -203,7 +212,8 @@ class AsyncClient:
 
     async def resume_session(self, session_id: str) -> Session:
         """Loads a stored session and starts rebuilding its KV cache; NotFoundError if unknown."""
-        reply = await self._request({"type": "session.resume", "session_id": session_id}, session_id)
+        reply = await self._request({"type": "session.resume", "session_id": session_id}, session_id,
+                                    idempotent=True)
         assert isinstance(reply, SessionResumed)
         return reply.session
 
@@ -214,13 +224,14 @@ class AsyncClient:
             event["limit"] = limit
         if after is not None:
             event["after"] = after
-        reply = await self._request(event)
+        reply = await self._request(event, idempotent=True)
         assert isinstance(reply, SessionListed)
         return SessionPage(reply.sessions, reply.has_more)
 
     async def get_session(self, session_id: str) -> History:
         """The session and its whole history."""
-        reply = await self._request({"type": "session.get", "session_id": session_id}, session_id)
+        reply = await self._request({"type": "session.get", "session_id": session_id}, session_id,
+                                    idempotent=True)
         assert isinstance(reply, SessionHistory)
         return History(reply.session, reply.messages)
 
@@ -315,7 +326,7 @@ class AsyncClient:
     async def ping(self) -> float:
         """Round trip of ping/pong, in seconds."""
         start = time.perf_counter()
-        await self._request({"type": "ping"})
+        await self._request({"type": "ping"}, idempotent=True)
         return time.perf_counter() - start
 
     async def run(self, session_id: str, prompt: Optional[MessageLike], tools: ToolsLike,
