@@ -2,6 +2,7 @@
 // keep the protocol's field names; SDK-only options (signal, timeoutMs) are
 // camelCase and come last.
 
+import { run, type RunOptions, type RunResult } from "./agent.js";
 import { Connection } from "./connection.js";
 import { resolveOptions, type ClientOptions } from "./options.js";
 import type {
@@ -20,6 +21,7 @@ import type {
   ToolStartedEvent,
 } from "./protocol.js";
 import { ResponseStream, type ResponseOptions } from "./response.js";
+import type { ToolRegistry } from "./tool_registry.js";
 
 export interface SessionParams {
   system?: string;
@@ -120,6 +122,20 @@ export class MnemoClient {
    * await `.done()` / `.text()`. */
   respond(sessionId: string, params: ResponseParams = {}, options: ResponseOptions = {}): ResponseStream {
     return new ResponseStream(this.connection, { type: "response.create", session_id: sessionId, ...params }, options);
+  }
+
+  /** Cancels a running response by id (one started elsewhere, say); the
+   * response's own stream ends with response.done "cancelled". A response that
+   * already ended is not an error. Use ResponseStream.cancel for your own. */
+  cancel(responseId: string): void {
+    this.connection.sendIgnoringReply({ type: "response.cancel", response_id: responseId });
+  }
+
+  /** The agent loop (model -> tools -> model) on a session created with
+   * `tools: registry.definitions()`; see agent.ts. */
+  run(sessionId: string, prompt: string | MessageInput | MessageInput[] | undefined, tools: ToolRegistry,
+      options: RunOptions = {}): Promise<RunResult> {
+    return run(this, sessionId, prompt, tools, options);
   }
 
   async beginProgram(params: ProgramParams = {}): Promise<ProgramBegunEvent> {

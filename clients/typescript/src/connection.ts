@@ -15,6 +15,8 @@ export interface ReplyHandler {
 /** Hears the events of one running response (by response_id). */
 export interface StreamHandler extends ReplyHandler {}
 
+const IGNORED_REPLY_GRACE_MS = 30_000;
+
 type Requestable = Extract<ClientEvent, { type: keyof ReplyOf }>;
 
 export class Connection {
@@ -91,6 +93,16 @@ export class Connection {
           () => handler.fail(new TimeoutError(`${event.type}: no reply within ${timeoutMs} ms`)), timeoutMs);
       }
     });
+  }
+
+  /** Sends an event that has no direct reply (response.cancel) and drops an
+   * `error` about it arriving within a grace period: for a cancel, not_found
+   * only means the response ended first. */
+  sendIgnoringReply(event: ClientEvent): void {
+    const eventId = this.send(event);
+    this.replies.set(eventId, { event: () => this.replies.delete(eventId), fail: () => {} });
+    const timer = setTimeout(() => this.replies.delete(eventId), IGNORED_REPLY_GRACE_MS);
+    (timer as { unref?: () => void }).unref?.();
   }
 
   /** Routes replies carrying `eventId` to `handler` until `forgetReply`. */

@@ -12,9 +12,6 @@ import type {
   ToolCall,
 } from "./protocol.js";
 
-// How long a not_found answering a cancel is still recognised and dropped.
-const CANCEL_REPLY_GRACE_MS = 30_000;
-
 export interface ResponseOptions {
   /** Aborting sends response.cancel; the response then ends with
    * finish_reason "cancelled" (or its own reason if it finished first). */
@@ -219,13 +216,6 @@ export class ResponseStream implements AsyncIterable<ResponseEvent> {
 
   private sendCancel(responseId: string): void {
     if (this.connection.closed) return;
-    // No direct reply; a not_found only means the response ended first.
-    const eventId = this.connection.send({ type: "response.cancel", response_id: responseId });
-    this.connection.expectReply(eventId, {
-      event: () => this.connection.forgetReply(eventId),
-      fail: () => {},
-    });
-    const forget = setTimeout(() => this.connection.forgetReply(eventId), CANCEL_REPLY_GRACE_MS);
-    (forget as { unref?: () => void }).unref?.();
+    this.connection.sendIgnoringReply({ type: "response.cancel", response_id: responseId });
   }
 }

@@ -5,12 +5,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { MnemoClient, ProtocolError, type ResponseEvent } from "mnemo-client";
-import { skipReason, startDaemon } from "./mnemod.js";
+import { skipReason, startDaemon, type Daemon } from "./mnemod.js";
 
 describe("responses", { skip: skipReason }, () => {
   let client: MnemoClient;
+  let daemon: Daemon;
   before(async () => {
-    const daemon = await startDaemon();
+    daemon = await startDaemon();
     client = await MnemoClient.connect({ url: daemon.url });
   });
   after(async () => client?.close());
@@ -77,6 +78,18 @@ describe("responses", { skip: skipReason }, () => {
     for await (const e of stream) if (e.type === "response.delta") break;
     assert.equal((await stream.done()).finish_reason, "cancelled");
     assert.equal((await client.append(sid, { role: "user", content: "ok" })).message_count, 2);
+  });
+
+  test("another connection can cancel a response by id", async () => {
+    const sid = await sessionWith("on and on", 100_000);
+    const stream = client.respond(sid);
+    const { response_id } = await stream.created();
+    const other = await MnemoClient.connect({ url: daemon.url });
+    other.cancel(response_id);
+    assert.equal((await stream.done()).finish_reason, "cancelled");
+    other.cancel(response_id); // ended already: ignored, not an error
+    await other.ping();
+    await other.close();
   });
 
   test("an already aborted signal sends nothing", async () => {

@@ -1,10 +1,10 @@
-// The tool helper: registration, and a full run (model -> tool -> model)
+// The tool helper: registration, and a full agent run (model -> tool -> model)
 // against a real mnemod with tool_choice "required", checked against what
 // the daemon stored.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { MnemoClient, ProtocolError, Toolbox, type JsonObject, type TurnReport } from "mnemo-client";
+import { MnemoClient, ProtocolError, ToolRegistry, type JsonObject, type TurnReport } from "mnemo-client";
 import { skipReason, startDaemon, type Daemon } from "./mnemod.js";
 
 const CALC_SCHEMA: JsonObject = {
@@ -13,9 +13,9 @@ const CALC_SCHEMA: JsonObject = {
   required: ["expr"],
 };
 
-describe("Toolbox", () => {
+describe("ToolRegistry", () => {
   test("definitions follow the protocol's Tool shape", () => {
-    const box = new Toolbox()
+    const box = new ToolRegistry()
       .register("calc", { description: "Evaluates arithmetic.", parameters: CALC_SCHEMA }, () => 0)
       .register("now", {}, () => "noon");
     assert.deepEqual(box.definitions(), [
@@ -26,7 +26,7 @@ describe("Toolbox", () => {
   });
 
   test("results are text; throws and unknown tools become errors", async () => {
-    const box = new Toolbox()
+    const box = new ToolRegistry()
       .register("obj", {}, async (args) => ({ got: args }))
       .register("boom", {}, () => {
         throw new Error("kaput");
@@ -39,7 +39,7 @@ describe("Toolbox", () => {
   });
 });
 
-describe("Toolbox.run", { skip: skipReason }, () => {
+describe("ToolRegistry.run", { skip: skipReason }, () => {
   let daemon: Daemon;
   let client: MnemoClient;
   before(async () => {
@@ -50,7 +50,7 @@ describe("Toolbox.run", { skip: skipReason }, () => {
 
   test("model -> tool -> model with tool_choice required", async () => {
     const seen: JsonObject[] = [];
-    const box = new Toolbox().register("calc", { description: "Evaluates arithmetic.", parameters: CALC_SCHEMA },
+    const box = new ToolRegistry().register("calc", { description: "Evaluates arithmetic.", parameters: CALC_SCHEMA },
       (args, ctx) => {
         seen.push(args);
         assert.equal(ctx.call.arguments, args);
@@ -59,15 +59,14 @@ describe("Toolbox.run", { skip: skipReason }, () => {
     const sid = (await client.createSession({ system: "Use the tools.", tools: box.definitions() })).id;
     const reports: TurnReport[] = [];
     const types = new Set<string>();
-    const result = await box.run(client, sid, {
-      input: "What is 2+2?",
-      tool_choice: "required",
+    const result = await client.run(sid, "What is 2+2?", box, {
+      first_tool_choice: "required",
       // "auto" keeps the tools in the prompt, so turn 2 reuses turn 1's KV
       // (with "none" mnemod renders the prompt without them).
-      followup_tool_choice: "auto",
+      tool_choice: "auto",
       max_turns: 4,
       sampling: { max_tokens: 300, temperature: 0.7, seed: 7 },
-      metadata: { test: "run" },
+      program_metadata: { test: "run" },
       onTurn: (r) => reports.push(r),
       onEvent: (e) => types.add(e.type),
     });
@@ -116,23 +115,38 @@ describe("Toolbox.run", { skip: skipReason }, () => {
     await assert.rejects(client.endProgram(result.program_id), (e: unknown) => e instanceof ProtocolError && e.code === "not_found");
   });
 
-  test("the last allowed turn is text only", async () => {
+  test("max_turns stops the run with its tools answered", async () => {
     let calls = 0;
-    const box = new Toolbox().register("calc", { parameters: CALC_SCHEMA }, () => String(++calls));
+    const box = new ToolRegistry().register("calc", { parameters: CALC_SCHEMA }, () => String(++calls));
     const sid = (await client.createSession({ tools: box.definitions(), sampling: { max_tokens: 200 } })).id;
-    const result = await box.run(client, sid, {
-      input: "loop", tool_choice: "required", followup_tool_choice: "required", max_turns: 3,
-    });
-    assert.deepEqual(result.turns.map((t) => t.finish_reason === "tool_calls"), [true, true, false]);
+    const result = await client.run(sid, "loop", box, { tool_choice: "required", max_turns: 2 });
+    assert.deepEqual(result.turns.map((t) => t.finish_reason), ["tool_calls", "tool_calls"]);
+    assert.equal(result.finish_reason, "tool_calls");
     assert.equal(calls, 2);
+    const { messages } = await client.getSession(sid);
+    assert.deepEqual(messages.map((m) => m.role), ["user", "assistant", "tool", "assistant", "tool"]);
+    assert.deepEqual(messages.filter((m) => m.role === "tool").map((m) => m.content), ["1", "2"]);
+  });
+
+  test("a failing tool is reported to the daemon and the model as an error", async () => {
+    const box = new ToolRegistry().register("calc", { parameters: CALC_SCHEMA }, () => {
+      throw new Error("division by zero");
+    });
+    const sid = (await client.createSession({ tools: box.definitions(), sampling: { max_tokens: 200 } })).id;
+    const result = await client.run(sid, "1/0", box, { first_tool_choice: "required", tool_choice: "none" });
+    const [first] = result.turns;
+    assert.equal(first!.tool_results[0]!.status, "error");
+    assert.equal(first!.tool_results[0]!.result, "error: division by zero");
+    const tool = (await client.getSession(sid)).messages.find((m) => m.role === "tool");
+    assert.equal(tool?.content, "error: division by zero");
   });
 
   test("abort stops the run and ends its program", async () => {
-    const box = new Toolbox().register("calc", { parameters: CALC_SCHEMA }, () => "1");
+    const box = new ToolRegistry().register("calc", { parameters: CALC_SCHEMA }, () => "1");
     const sid = (await client.createSession({ tools: box.definitions(), sampling: { max_tokens: 100_000 } })).id;
     const controller = new AbortController();
-    const run = box.run(client, sid, {
-      input: "talk", tool_choice: "none", signal: controller.signal,
+    const run = client.run(sid, "talk", box, {
+      tool_choice: "none", signal: controller.signal,
       onEvent: (e) => {
         if (e.type === "response.delta") controller.abort();
       },
