@@ -7,9 +7,10 @@
         '''Current weather for a city.'''
 
 The schema follows the type hints (str, int, float, bool, list[...],
-dict[str, ...], Literal[...], Enum, Optional[...], unions); a parameter with
-a default or typed Optional is not required; the docstring's first part is
-the description and a Google-style `Args:` section describes parameters.
+dict[str, ...], Literal[...], Enum, Optional[...], unions, and
+Annotated[T, "description", {extra schema keywords}]); a parameter with a
+default or typed Optional is not required; the docstring's first part is the
+description and a Google-style `Args:` section describes parameters.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool
 
 
 def _is_optional(tp: Any) -> bool:
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
     return _union_args(tp) is not None and type(None) in typing.get_args(tp)
 
 
@@ -52,6 +55,16 @@ def _literal_schema(values: tuple[Any, ...]) -> JSON:
 
 def type_schema(tp: Any, where: str = "value") -> JSON:
     """The JSON Schema of one type hint; TypeError names `where` for a hint it cannot express."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        # Annotated[T, "description", {"maxLength": 40}]: strings describe, dicts add schema keywords.
+        schema = type_schema(args[0], where)
+        for extra in args[1:]:
+            if isinstance(extra, str):
+                schema["description"] = extra
+            elif isinstance(extra, dict):
+                schema.update(extra)
+        return schema
     if tp in _SCALARS:
         return {"type": _SCALARS[tp]}
     if tp is list:
@@ -62,7 +75,6 @@ def type_schema(tp: Any, where: str = "value") -> JSON:
         return {}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _literal_schema(tuple(m.value for m in tp))
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Literal:
         return _literal_schema(args)
     if origin in (list, typing.List, tuple) or (origin is not None and origin.__name__ in ("Sequence", "Iterable")):
@@ -125,7 +137,7 @@ def function_schema(func: Callable[..., Any], name: Optional[str] = None,
     if not _NAME.match(name):
         raise ValueError(f"tool name {name!r}: 1 to 64 characters from a-z A-Z 0-9 _ -")
     doc_description, doc_params = _parse_docstring(inspect.getdoc(func))
-    hints = typing.get_type_hints(func)
+    hints = typing.get_type_hints(func, include_extras=True)
     properties: JSON = {}
     required: list[str] = []
     for param in inspect.signature(func).parameters.values():
@@ -137,7 +149,7 @@ def function_schema(func: Callable[..., Any], name: Optional[str] = None,
         if param.name not in hints:
             raise TypeError(f"{where}: needs a type hint")
         schema = type_schema(hints[param.name], where)
-        if param.name in doc_params and doc_params[param.name]:
+        if param.name in doc_params and doc_params[param.name] and "description" not in schema:
             schema["description"] = doc_params[param.name]
         if param.default is not param.empty and param.default is not None:
             default = param.default.value if isinstance(param.default, enum.Enum) else param.default

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 import pytest
 
@@ -90,6 +90,24 @@ def test_type_schema(hint: object, expected: dict) -> None:
 def test_unsupported_types_are_refused(hint: object) -> None:
     with pytest.raises(TypeError):
         type_schema(hint, "x")
+
+
+def test_annotated_adds_description_and_keywords() -> None:
+    def f(expression: Annotated[str, "arithmetic", {"maxLength": 40}],
+          note: Annotated[Optional[str], {"maxLength": 9}] = None,
+          n: Annotated[int, {"minimum": 0}] = 1) -> None:
+        """F.
+
+        Args:
+            expression: overridden by the annotation
+            n: how many
+        """
+
+    params = function_schema(f)["function"]["parameters"]
+    assert params["properties"]["expression"] == {"type": "string", "description": "arithmetic", "maxLength": 40}
+    assert params["properties"]["note"] == {"type": "string", "maxLength": 9}
+    assert params["properties"]["n"] == {"type": "integer", "minimum": 0, "description": "how many", "default": 1}
+    assert params["required"] == ["expression"]
 
 
 def test_enum_default_is_its_value() -> None:
