@@ -80,7 +80,8 @@ int serve(const daemon::config::Options& o) {
   auto store = daemon::store::Store::open(o.data_dir / "mnemo.db", sopt);
   spdlog::info("store {} (schema v{}, {} sessions)", store->path().string(), store->schema_version(),
                store->count_sessions());
-  daemon::app::WorkerPool pool(4);
+  // Workers mostly wait on SQLite commits; more of them means bigger group commits.
+  daemon::app::WorkerPool pool(8);
   daemon::app::AppMetrics metrics(engine);
   daemon::app::Responder responder(engine, *model, tok, tmpl, pool);
   daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics);

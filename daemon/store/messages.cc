@@ -2,16 +2,67 @@
 #include "daemon/store/connection.h"
 #include "daemon/store/store.h"
 
+#include <exception>
+
 namespace mnemo::daemon::store {
+
+struct Store::PendingAppend {
+  std::string_view session_id;
+  const MessageRecord* message;
+  int64_t seq = 0;
+  std::exception_ptr error;
+  bool done = false;
+};
 
 int64_t Store::append_message(std::string_view session_id, const MessageRecord& m) {
   if (!m.tool_calls.is_null() && !m.tool_calls.is_array())
     throw InvalidRecord("message: tool_calls must be an array, got " + std::string(m.tool_calls.type_name()));
-  const std::string_view role = role_name(m.role);
+  PendingAppend me{session_id, &m};
+  std::unique_lock lock(append_mu_);
+  appends_.push_back(&me);
+  // One thread at a time commits; the others' appends ride in its next batch.
+  append_cv_.wait(lock, [&] { return me.done || !append_leader_; });
+  while (!me.done) {
+    append_leader_ = true;
+    std::vector<PendingAppend*> batch;
+    batch.swap(appends_);
+    lock.unlock();
+    commit_appends(batch);
+    lock.lock();
+    append_leader_ = false;
+    append_cv_.notify_all();
+  }
+  if (me.error) std::rethrow_exception(me.error);
+  return me.seq;
+}
+
+void Store::commit_appends(std::vector<PendingAppend*>& batch) {
   std::lock_guard lock(mu_);
-  // The write lock is taken before the next seq is read, so concurrent
-  // appends (other threads, or another process) cannot pick the same one.
-  Transaction tx(*db_);
+  try {
+    // The write lock is taken before the next seq is read, so concurrent
+    // appends (other threads, or another process) cannot pick the same one.
+    Transaction tx(*db_);
+    for (PendingAppend* p : batch) {
+      // A failing append (unknown session) must not undo the others.
+      db_->exec("SAVEPOINT append");
+      try {
+        p->seq = insert_message(p->session_id, *p->message);
+        db_->exec("RELEASE append");
+      } catch (...) {
+        p->error = std::current_exception();
+        db_->exec("ROLLBACK TO append");
+        db_->exec("RELEASE append");
+      }
+    }
+    tx.commit();
+  } catch (...) {
+    for (PendingAppend* p : batch)
+      if (!p->error) p->error = std::current_exception();
+  }
+  for (PendingAppend* p : batch) p->done = true;
+}
+
+int64_t Store::insert_message(std::string_view session_id, const MessageRecord& m) {
   require_session(session_id);
   int64_t seq = 0;
   {
@@ -26,7 +77,7 @@ int64_t Store::append_message(std::string_view session_id, const MessageRecord& 
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind_text(1, session_id)
         .bind_int(2, seq)
-        .bind_text(3, role)
+        .bind_text(3, role_name(m.role))
         .bind_text(4, m.content)
         .bind_json(5, m.tool_calls)
         .bind_opt_text(6, m.tool_call_id)
@@ -39,7 +90,6 @@ int64_t Store::append_message(std::string_view session_id, const MessageRecord& 
     auto q = db_->query("UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?");
     q.bind_int(1, m.created_at).bind_text(2, session_id).run();
   }
-  tx.commit();
   return seq;
 }
 

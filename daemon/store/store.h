@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -91,12 +92,21 @@ class Store {
   std::vector<TurnRecord> program_turns(std::string_view program_id);  // by id
 
  private:
+  struct PendingAppend;
   void require_session(std::string_view id);
   void require_program(std::string_view id);
+  int64_t insert_message(std::string_view session_id, const MessageRecord& m);  // inside a transaction
+  void commit_appends(std::vector<PendingAppend*>& batch);
 
   std::filesystem::path path_;
   std::mutex mu_;
   std::unique_ptr<Connection> db_;
+  // Group commit: appends that arrive while one commits wait and then share
+  // the next transaction (one fsync), each in its own savepoint.
+  std::mutex append_mu_;
+  std::condition_variable append_cv_;
+  std::vector<PendingAppend*> appends_;
+  bool append_leader_ = false;
 };
 
 }  // namespace mnemo::daemon::store

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -57,6 +58,35 @@ TEST(StoreConcurrency, AppendsFromManyThreadsGetDistinctSequenceNumbers) {
     EXPECT_EQ(store->message_count("sess_t" + std::to_string(t)), kEach);
   }
   EXPECT_EQ(store->count_sessions(), kThreads + 1);
+}
+
+TEST(StoreConcurrency, GroupedAppendsFailOneByOne) {
+  // Appends that share a commit (group commit) succeed or fail each on its
+  // own: a thread appending to a missing session gets NotFound while the
+  // others' messages, committed in the same transactions, all land.
+  TempDir dir;
+  auto store = Store::open(dir.db());  // Full: slow commits make batches
+  store->create_session(make_session("sess_ok", 1));
+  constexpr int kThreads = 6, kEach = 10;
+  std::atomic<int> not_found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        if (t == 0) {
+          try {
+            store->append_message("sess_missing", make_message(Role::User, "x", 5));
+          } catch (const NotFound&) {
+            ++not_found;
+          }
+        } else {
+          store->append_message("sess_ok", make_message(Role::User, std::to_string(t), 5));
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(not_found.load(), kEach);
+  EXPECT_EQ(store->message_count("sess_ok"), (kThreads - 1) * kEach);
 }
 
 }  // namespace
