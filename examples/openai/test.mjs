@@ -1,0 +1,142 @@
+// The stock openai package against a real mnemod (MNEMOD: absolute path of
+// the binary; skipped without it): the three calls of chat.mjs with their
+// response shapes, and the API key.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, test } from "node:test";
+
+import OpenAI from "openai";
+import { CALCULATOR, plain, streamed, toolRoundTrip } from "./chat.mjs";
+
+const MNEMOD = process.env.MNEMOD ?? "";
+const skip = !MNEMOD ? "MNEMOD is not set to the absolute path of a built mnemod binary"
+  : !existsSync(MNEMOD) ? `MNEMOD=${MNEMOD} does not exist` : false;
+const dirs = [];
+const daemons = [];
+
+/** Starts mnemod on a fresh data dir and an ephemeral port; returns its /v1 URL. */
+async function startDaemon(...extra) {
+  const dir = mkdtempSync(join(tmpdir(), "mnemo-openai-"));
+  dirs.push(dir);
+  const proc = spawn(MNEMOD, ["--port", "0", "--data-dir", dir, "--threads", "1", "--kv-cache-bytes", "64M", ...extra],
+    { stdio: ["ignore", "pipe", "ignore"] });
+  daemons.push(proc);
+  const lines = createInterface({ input: proc.stdout });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("mnemod did not start in 60 s")), 60_000);
+    proc.once("exit", (code) => reject(new Error(`mnemod exited with ${code}`)));
+    lines.on("line", (line) => {
+      const m = /^mnemod listening on (http:\/\/\S+)$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`${m[1]}/v1`);
+      }
+    });
+  });
+}
+
+after(async () => {
+  await Promise.all(daemons.filter((p) => p.exitCode === null).map((p) => {
+    const exited = new Promise((resolve) => p.once("exit", resolve));
+    p.kill("SIGTERM");
+    return exited;
+  }));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("openai package against mnemod", { skip }, () => {
+  let client;
+  let model;
+  before(async () => {
+    client = new OpenAI({ baseURL: await startDaemon(), apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+    const models = await client.models.list();
+    assert.equal(models.data[0].object, "model");
+    model = models.data[0].id;
+  });
+
+  test("plain completion", async () => {
+    const r = await plain(client, model);
+    assert.equal(r.object, "chat.completion");
+    assert.match(r.id, /^chatcmpl-/);
+    assert.equal(r.choices.length, 1);
+    const [choice] = r.choices;
+    assert.equal(choice.index, 0);
+    assert.equal(choice.message.role, "assistant");
+    assert.equal(typeof choice.message.content, "string");
+    assert.ok(["stop", "length"].includes(choice.finish_reason), choice.finish_reason);
+    assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0 && r.usage.completion_tokens <= 16);
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+    assert.equal(typeof r.usage.prompt_tokens_details.cached_tokens, "number");
+    // The same prompt again comes from the prefix cache.
+    const again = await plain(client, model);
+    assert.ok(again.usage.prompt_tokens_details.cached_tokens >= 16, JSON.stringify(again.usage));
+  });
+
+  test("streamed completion", async () => {
+    let text = "";
+    const chunks = await streamed(client, model, (t) => (text += t));
+    assert.ok(chunks.length >= 3);
+    assert.ok(chunks.every((c) => c.object === "chat.completion.chunk" && c.id === chunks[0].id));
+    const withChoice = chunks.filter((c) => c.choices.length > 0);
+    assert.equal(withChoice[0].choices[0].delta.role, "assistant");
+    const finishes = withChoice.map((c) => c.choices[0].finish_reason).filter(Boolean);
+    assert.equal(finishes.length, 1);
+    assert.ok(["stop", "length"].includes(finishes[0]));
+    assert.ok(text.length > 0);
+    // include_usage: the stream ends with a usage chunk without choices.
+    const last = chunks.at(-1);
+    assert.deepEqual(last.choices, []);
+    assert.ok(last.usage.completion_tokens > 0 && last.usage.completion_tokens <= 16);
+    assert.equal(typeof last.usage.prompt_tokens_details.cached_tokens, "number");
+  });
+
+  test("tool-call round trip", async () => {
+    const { first, call, args, second } = await toolRoundTrip(client, model);
+    assert.equal(first.choices[0].finish_reason, "tool_calls");
+    const calls = first.choices[0].message.tool_calls;
+    assert.equal(calls.length, 1);
+    assert.equal(call.type, "function");
+    assert.equal(call.function.name, CALCULATOR.function.name);
+    assert.equal(typeof call.id, "string");
+    assert.equal(typeof call.function.arguments, "string");
+    // Decoded under the schema: both required numbers, nothing else.
+    assert.deepEqual(Object.keys(args).sort(), ["a", "b"]);
+    assert.ok(typeof args.a === "number" && typeof args.b === "number");
+    assert.equal(typeof first.usage.prompt_tokens_details.cached_tokens, "number");
+
+    assert.ok(["stop", "length", "tool_calls"].includes(second.choices[0].finish_reason));
+    assert.equal(second.choices[0].message.role, "assistant");
+    // The second call's prompt starts with the first one's.
+    assert.ok(second.usage.prompt_tokens > first.usage.prompt_tokens);
+    assert.ok(second.usage.prompt_tokens_details.cached_tokens >= 16, JSON.stringify(second.usage));
+  });
+
+  test("streamed tool call", async () => {
+    const stream = await client.chat.completions.create({
+      model, messages: [{ role: "user", content: "2+3" }], tools: [CALCULATOR], tool_choice: "required",
+      max_tokens: 200, stream: true,
+    });
+    let args = "";
+    let finish;
+    for await (const chunk of stream) {
+      for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) args += tc.function?.arguments ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, "tool_calls");
+    assert.deepEqual(Object.keys(JSON.parse(args)).sort(), ["a", "b"]);
+  });
+});
+
+describe("api key", { skip }, () => {
+  test("a wrong key is a 401 AuthenticationError, the right one works", async () => {
+    const baseURL = await startDaemon("--api-key", "sekret");
+    const wrong = new OpenAI({ baseURL, apiKey: "wrong", maxRetries: 0 });
+    await assert.rejects(wrong.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+    const right = new OpenAI({ baseURL, apiKey: "sekret", maxRetries: 0 });
+    assert.ok((await right.models.list()).data.length > 0);
+  });
+});
