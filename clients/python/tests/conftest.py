@@ -27,6 +27,10 @@ REPO_ROOT = SDK_ROOT.parents[1]
 sys.path.insert(0, str(SDK_ROOT))
 
 ASYNC_TEST_LIMIT_S = 30.0
+
+# Sampling for a response that is still running when the test cancels it: greedy decoding
+# of the built-in model does not stop early, where sampling may end the turn at once.
+LONG = {"max_tokens": 4000, "temperature": 0}
 START_LIMIT_S = 30.0
 
 

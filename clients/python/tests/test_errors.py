@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Daemon
+from conftest import LONG, Daemon
 from mnemo import (AsyncClient, BusyError, InvalidFieldError, InvalidRequestError, MissingFieldError,
                    NotFoundError, ResponseDelta)
 
@@ -55,7 +55,7 @@ async def test_required_tool_choice_without_tools_is_invalid_request(daemon: Dae
 
 async def test_busy_while_a_response_runs(daemon: Daemon) -> None:
     async with AsyncClient(daemon.url) as client:
-        session = await client.create_session(sampling={"max_tokens": 4000})
+        session = await client.create_session(sampling=LONG)
         await client.append(session.id, "Tell me a long story.")
         async with client.stream(session.id, tool_choice="none") as stream:
             async for event in stream:

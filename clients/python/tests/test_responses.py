@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Daemon
+from conftest import LONG, Daemon
 from mnemo import (Accumulator, AsyncClient, ResponseCreated, ResponseDelta, ResponseDone,
                    ResponseStream)
 
@@ -39,7 +39,7 @@ async def test_streamed_response_has_deltas_then_done_with_usage(daemon: Daemon)
 
 async def test_accumulator_folds_events_into_the_final_message(daemon: Daemon) -> None:
     async with AsyncClient(daemon.url) as client:
-        session = await client.create_session(sampling={"max_tokens": 10})
+        session = await client.create_session(sampling={"max_tokens": 10, "temperature": 0})
         await client.append(session.id, "Hello")
         stream = await client.stream(session.id)  # awaiting starts it
         accumulator = Accumulator()
@@ -58,7 +58,7 @@ async def test_accumulator_folds_events_into_the_final_message(daemon: Daemon) -
 
 async def test_breaking_out_of_the_stream_cancels_the_response(daemon: Daemon) -> None:
     async with AsyncClient(daemon.url) as client:
-        session = await client.create_session(sampling={"max_tokens": 4000})
+        session = await client.create_session(sampling=LONG)
         await client.append(session.id, "Write a very long essay.")
         stream = client.stream(session.id, tool_choice="none")
         async for event in stream:
@@ -74,7 +74,7 @@ async def test_breaking_out_of_the_stream_cancels_the_response(daemon: Daemon) -
 
 async def test_explicit_cancel_and_task_cancellation(daemon: Daemon) -> None:
     async with AsyncClient(daemon.url) as client:
-        session = await client.create_session(sampling={"max_tokens": 4000})
+        session = await client.create_session(sampling=LONG)
         await client.append(session.id, "Count to a million.")
         stream = await client.stream(session.id, tool_choice="none")
         await stream.next_event()

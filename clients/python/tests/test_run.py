@@ -24,7 +24,7 @@ async def test_run_calls_the_tool_and_feeds_the_result_back(daemon: Daemon) -> N
         session = await client.create_session(system="Use the tools.", tools=tools)
         events: list[object] = []
         result = await client.run(session.id, "What is 2 + 3?", tools, first_tool_choice="required",
-                                  max_turns=2, sampling={"max_tokens": 128}, on_event=events.append)
+                                  max_turns=2, sampling={"max_tokens": 128, "temperature": 0}, on_event=events.append)
 
         first = result.turns[0]
         assert first.response.finish_reason == "tool_calls"
@@ -68,7 +68,7 @@ async def test_a_failing_tool_is_reported_to_the_model(daemon: Daemon) -> None:
     async with AsyncClient(daemon.url) as client:
         session = await client.create_session(tools=tools)
         result = await client.run(session.id, "Try it.", tools, first_tool_choice="explode",
-                                  max_turns=1, sampling={"max_tokens": 128})
+                                  max_turns=1, sampling={"max_tokens": 128, "temperature": 0})
         assert result.finish_reason == "tool_calls" and len(result.turns) == 1
         run = result.turns[0].tools[0]
         assert run.status == "error" and run.result == "error: ValueError: boom"

@@ -26,13 +26,17 @@ async def test_session_lifecycle(daemon: Daemon) -> None:
         assert session.tools[0]["function"]["name"] == "lookup"
         assert session.metadata == {"user": "ada"} and session.message_count == 0
         other = await client.create_session()
-        assert other.id > session.id  # ids sort by creation time
+        # Ids sort by creation time, to the millisecond (within one millisecond, in any order).
+        assert other.created_at >= session.created_at
+        assert other.id > session.id or other.created_at == session.created_at
 
         page = await client.list_sessions(limit=1000)
         ids = [s.id for s in page.sessions]
         assert session.id in ids and other.id in ids and ids == sorted(ids)
-        first = await client.list_sessions(limit=1, after=ids[ids.index(session.id) - 1] if ids.index(session.id) else None)
-        assert [s.id for s in first.sessions] == [session.id] and first.has_more
+        at = ids.index(session.id)
+        one = await client.list_sessions(limit=1, after=ids[at - 1] if at else None)
+        assert [s.id for s in one.sessions] == [session.id]
+        assert one.has_more == (at < len(ids) - 1)
 
         history = await client.get_session(session.id)
         assert history.session.id == session.id and history.messages == []

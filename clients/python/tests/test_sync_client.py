@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Daemon
+from conftest import LONG, Daemon
 from mnemo import BusyError, Client, NotFoundError, ResponseDelta, ResponseDone, ToolRegistry
 
 
 def test_sync_sessions_and_streaming(daemon: Daemon) -> None:
     with Client(daemon.url) as client:
-        session = client.create_session(sampling={"max_tokens": 8})
+        session = client.create_session(sampling={"max_tokens": 8, "temperature": 0})
         assert client.append(session.id, "Hi").message_count == 1
         stream = client.stream(session.id)
         events = list(stream)
@@ -29,7 +29,7 @@ def test_sync_sessions_and_streaming(daemon: Daemon) -> None:
 
 def test_sync_break_cancels(daemon: Daemon) -> None:
     with Client(daemon.url) as client:
-        session = client.create_session(sampling={"max_tokens": 4000})
+        session = client.create_session(sampling=LONG)
         client.append(session.id, "Go on and on.")
         stream = client.stream(session.id, tool_choice="none")
         for event in stream:
@@ -53,6 +53,6 @@ def test_sync_run(daemon: Daemon) -> None:
     with Client(daemon.url) as client:
         session = client.create_session(tools=tools)
         result = client.run(session.id, "Double 21.", tools, first_tool_choice="required", max_turns=1,
-                            sampling={"max_tokens": 128})
+                            sampling={"max_tokens": 128, "temperature": 0})
         run = result.turns[0].tools[0]
         assert run.status == "ok" and run.result == str(2 * run.call.arguments["n"])
