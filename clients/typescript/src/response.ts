@@ -73,7 +73,14 @@ export class ResponseStream implements AsyncIterable<ResponseEvent> {
       this.fail(signal.reason as Error);
       return;
     }
-    this.eventId = connection.send(request);
+    try {
+      this.eventId = connection.send(request);
+    } catch (error) {
+      // A closed connection: fail the stream rather than throw from respond().
+      this.eventId = request.event_id ?? "";
+      this.fail(error as Error);
+      return;
+    }
     connection.expectReply(this.eventId, this.handler);
     this.armTimer();
     if (signal) {

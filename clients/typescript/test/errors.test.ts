@@ -81,6 +81,7 @@ describe("bad requests", { skip: skipReason }, () => {
     // SIGTERM ends the response with "shutdown", then closes with 1001.
     assert.equal((await stream.done()).finish_reason, "shutdown");
     await assert.rejects(client.ping(), (e: unknown) => e instanceof ConnectionError && e.closeCode === 1001);
+    await assert.rejects(client.respond(sid).done(), ConnectionError);
   });
 });
 
