@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Union
 from .agent import RunResult, run
 from .config import resolve_api_key, resolve_url
 from .connection import Connection, EventIds
-from .errors import ConnectionFailedError, NotFoundError
+from .errors import APIError, ConnectionFailedError, NotFoundError
 from .events import (MessageAppended, ProgramBegun, ProgramEnded, ServerEvent,
                      SessionCreated, SessionHistory, SessionListed, SessionResumed,
                      ToolEnded, ToolStarted)
@@ -150,6 +150,8 @@ class AsyncClient:
                 await conn.request({"type": "session.resume", "session_id": session_id}, self.timeout)
             except NotFoundError:
                 self._sessions.pop(session_id, None)  # deleted meanwhile
+            except APIError as exc:  # the session still works, only with a cold KV cache
+                log.warning("mnemo: resuming %s after reconnecting failed: %s", session_id, exc)
         return conn
 
     def _on_unsolicited(self, event: ServerEvent) -> None:

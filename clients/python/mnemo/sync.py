@@ -106,8 +106,9 @@ class Client:
     """The blocking twin of AsyncClient; same arguments, same methods, same exceptions."""
 
     def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, **options: Any) -> None:
+        self._async = AsyncClient(url, api_key, **options)  # first: a bad URL must not leave a thread behind
         self._loop = _LoopThread()
-        self._async = AsyncClient(url, api_key, **options)
+        self._closed = False
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._loop.call(coro)
@@ -144,6 +145,9 @@ class Client:
         self._call(self._async.connect())
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._call(self._async.close())
         finally:

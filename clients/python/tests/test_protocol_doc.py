@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from pathlib import Path
-
 import pytest
 
 from conftest import REPO_ROOT, SDK_ROOT
