@@ -39,7 +39,7 @@ describe("ToolRegistry", () => {
   });
 });
 
-describe("ToolRegistry.run", { skip: skipReason }, () => {
+describe("client.run (the agent loop)", { skip: skipReason }, () => {
   let daemon: Daemon;
   let client: MnemoClient;
   before(async () => {
