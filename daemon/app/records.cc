@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <random>
+#include <atomic>
 
 namespace mnemo::daemon::app {
 
@@ -14,9 +14,11 @@ int64_t now_ms() {
 }
 
 std::string make_id(std::string_view prefix) {
-  thread_local std::mt19937 rng(std::random_device{}());
+  // A process-wide counter after the time keeps ids made in the same
+  // millisecond in creation order (and unique).
+  static std::atomic<uint32_t> counter{0};
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%012llx%08x", static_cast<unsigned long long>(now_ms()), unsigned(rng()));
+  std::snprintf(buf, sizeof buf, "%012llx%08x", static_cast<unsigned long long>(now_ms()), unsigned(counter++));
   return std::string(prefix) + buf;
 }
 
@@ -117,7 +119,7 @@ protocol::Message to_protocol(const store::MessageRecord& r) {
     }
   m.tool_call_id = r.tool_call_id.value_or("");
   m.name = r.name.value_or("");
-  m.index = r.seq;
+  m.index = r.seq - 1;  // the store counts from 1, the protocol from 0
   m.created_at = r.created_at;
   return m;
 }

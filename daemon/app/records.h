@@ -13,7 +13,7 @@
 namespace mnemo::daemon::app {
 
 int64_t now_ms();
-// prefix + 12 hex digits of the time in ms + 8 random hex digits: ids sort by creation.
+// prefix + 12 hex digits of the time in ms + 8 hex digits of a counter: ids sort by creation.
 std::string make_id(std::string_view prefix);
 
 protocol::Session to_protocol(const store::SessionRecord& r, int64_t message_count);

@@ -33,7 +33,10 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
 }
 
 std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
-  const bool with_tools = spec.tool_choice != ToolChoiceMode::None && !spec.tools.empty();
+  // Tools stay in the prompt under tool_choice "none" too: the model still
+  // knows them (as in OpenAI's API), and the prompt keeps the same prefix as
+  // the turns around it, so the prefix cache still hits.
+  const bool with_tools = !spec.tools.empty() && syntax_.has_value();
   try {
     const std::string text =
         tmpl_.render(spec.messages, with_tools ? spec.tools : nlohmann::ordered_json::array(), true);

@@ -73,7 +73,7 @@ class SessionApi::Sink : public ResponseSink {
         rec.usage = {{"prompt_tokens", o.prompt_tokens},
                      {"cached_tokens", o.cached_tokens},
                      {"completion_tokens", o.completion_tokens}};
-        done.message.index = api_.store_.append_message(session_id_, rec);
+        done.message.index = api_.store_.append_message(session_id_, rec) - 1;
       } catch (const store::NotFound&) {
         // The session was deleted while the response ran: nothing to keep.
       }
@@ -267,12 +267,13 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     }
     protocol::MessageAppended out{e->event_id, e->session_id, {}, 0};
     try {
-      for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)));
+      // The store's sequence numbers run 1, 2, 3...; protocol indices from 0.
+      for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)) - 1);
     } catch (const store::NotFound&) {
       throw not_found("no session '" + e->session_id + "'", "session_id");
     }
-    // Indices run 1, 2, 3... and messages are never removed one by one.
-    out.message_count = out.indices.back();
+    // Messages are never removed one by one: the count follows the last index.
+    out.message_count = out.indices.back() + 1;
     send(c, out);
   } else if (auto* e = std::get_if<protocol::ResponseCreate>(&event)) {
     create_response(c, *e);

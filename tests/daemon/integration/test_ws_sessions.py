@@ -17,7 +17,7 @@ def test_session_lifecycle_and_streamed_response(daemon):
                                 metadata={"user": "ada"})
         a = await c.rpc({"type": "message.append", "session_id": sid,
                          "message": {"role": "user", "content": "hello"}})
-        assert a["type"] == "message.appended" and a["indices"] == [1] and a["message_count"] == 1
+        assert a["type"] == "message.appended" and a["indices"] == [0] and a["message_count"] == 1
         events = await c.respond(sid)
         types = [e["type"] for e in events]
         assert types[0] == "response.created" and types[-1] == "response.done"
@@ -25,7 +25,7 @@ def test_session_lifecycle_and_streamed_response(daemon):
         assert done["finish_reason"] in ("stop", "length")
         deltas = "".join(e["delta"] for e in events if e["type"] == "response.delta")
         assert done["message"]["content"] == deltas
-        assert done["message"]["index"] == 2
+        assert done["message"]["index"] == 1
         assert done["usage"]["completion_tokens"] <= 6 and done["usage"]["prompt_tokens"] > 0
         # A second turn reuses the first one's KV through the prefix cache.
         await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "more"}})
