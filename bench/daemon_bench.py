@@ -12,12 +12,19 @@ daemon's peak resident memory (VmHWM). Each --sync mode is a separate row.
       [--turns 3] [--tokens 4] [--sync full,process] [--json PATH]
 
 The client is Python (asyncio + websockets): at high N its own scheduling is
-part of the latency it reports, so the daemon's share is at most that.
+part of the latency it reports, so the daemon's share is at most that. "Raw ping":
+pings over a plain blocking socket with hand-made WebSocket frames, no
+client library in the way: 2,000 on the idle daemon, then one every 2 ms
+from a separate process while the N clients run (the control path under load).
 """
 import argparse
 import asyncio
+import multiprocessing
+import base64
 import json
 import os
+import socket
+import struct
 import pathlib
 import select
 import signal
@@ -65,6 +72,45 @@ class Daemon:
         self.proc.wait(60)
 
 
+def raw_ping_latencies(port, count, gap=0.0, stop=None, payload=b'{"type":"ping","event_id":"p"}'):
+    """Ping round trips over a plain blocking socket speaking WebSocket framing
+    directly: no event loop and no library between the clock and the wire, so
+    this is the daemon's control path plus loopback."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head[:40]
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+    def recv_exact(n):
+        buf = b""
+        while len(buf) < n:
+            buf += s.recv(n - len(buf))
+        return buf
+    out = []
+    while len(out) < count and not (stop and stop.is_set()):
+        if gap:
+            time.sleep(gap)
+        t0 = time.perf_counter()
+        s.sendall(frame)
+        b0, b1 = recv_exact(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", recv_exact(2))[0]
+        reply = recv_exact(n)
+        out.append(time.perf_counter() - t0)
+        assert b'"pong"' in reply, reply
+    s.close()
+    return out
+
+
 async def client(port, turns, tokens, stats, start_gate):
     async with websockets.connect(f"ws://127.0.0.1:{port}/v1/ws", max_size=None, open_timeout=60) as ws:
         await start_gate.wait()
@@ -108,8 +154,18 @@ async def client(port, turns, tokens, stats, start_gate):
             stats["responses"] += 1
 
 
+def _raw_pinger(port, gap, stop, q):
+    q.put(raw_ping_latencies(port, 10**9, gap, stop))
+
+
 async def run_level(port, n, turns, tokens):
     stats = {"ping": [], "create": [], "append": [], "ttft": [], "responses": 0}
+    # A separate process pings over a raw socket while the clients work: the
+    # control path under load, without the asyncio client's own queue.
+    ctx = multiprocessing.get_context("fork")
+    q, stop = ctx.Queue(), ctx.Event()
+    pinger = ctx.Process(target=_raw_pinger, args=(port, 0.002, stop, q))
+    pinger.start()
     gate = asyncio.Event()
     tasks = [asyncio.create_task(client(port, turns, tokens, stats, gate)) for _ in range(n)]
     await asyncio.sleep(0.5 + n / 200)  # let every connection open first
@@ -117,6 +173,9 @@ async def run_level(port, n, turns, tokens):
     gate.set()
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - t0
+    stop.set()
+    stats["raw_ping"] = q.get()
+    pinger.join()
     requests = len(stats["ping"]) + len(stats["create"]) + len(stats["append"]) + stats["responses"]
     return stats, requests / wall, wall
 
@@ -142,7 +201,9 @@ def main():
         for n in [int(x) for x in a.sessions.split(",")]:
             d = Daemon(a.mnemod, os.path.join(home, f"{sync}-{n}"), model, sync)
             try:
+                idle = raw_ping_latencies(d.port, 2000)
                 stats, rps, wall = asyncio.run(run_level(d.port, n, a.turns, a.tokens))
+                raw = stats["raw_ping"]
                 rows.append({"sync": sync, "sessions": n, "requests/s": round(rps, 1),
                              "ping p50 ms": round(1e3 * pct(stats["ping"], 0.5), 2),
                              "ping p99 ms": round(1e3 * pct(stats["ping"], 0.99), 2),
@@ -150,6 +211,10 @@ def main():
                              "create p99 ms": round(1e3 * pct(stats["create"], 0.99), 2),
                              "append p50 ms": round(1e3 * pct(stats["append"], 0.5), 2),
                              "append p99 ms": round(1e3 * pct(stats["append"], 0.99), 2),
+                             "raw ping idle p50 ms": round(1e3 * pct(idle, 0.5), 3),
+                             "raw ping idle p99 ms": round(1e3 * pct(idle, 0.99), 3),
+                             "raw ping under load p50 ms": round(1e3 * pct(raw, 0.5), 3),
+                             "raw ping under load p99 ms": round(1e3 * pct(raw, 0.99), 3),
                              "control p99 target ms": 1.0,
                              "TTFT p50 ms": round(1e3 * pct(stats["ttft"], 0.5), 1),
                              "TTFT p99 ms": round(1e3 * pct(stats["ttft"], 0.99), 1),
