@@ -2,64 +2,14 @@
 #include "daemon/store/connection.h"
 #include "daemon/store/store.h"
 
-#include <exception>
-
 namespace mnemo::daemon::store {
-
-struct Store::PendingAppend {
-  std::string_view session_id;
-  const MessageRecord* message;
-  int64_t seq = 0;
-  std::exception_ptr error;
-  bool done = false;
-};
 
 int64_t Store::append_message(std::string_view session_id, const MessageRecord& m) {
   if (!m.tool_calls.is_null() && !m.tool_calls.is_array())
     throw InvalidRecord("message: tool_calls must be an array, got " + std::string(m.tool_calls.type_name()));
-  PendingAppend me{session_id, &m};
-  std::unique_lock lock(append_mu_);
-  appends_.push_back(&me);
-  // One thread at a time commits; the others' appends ride in its next batch.
-  append_cv_.wait(lock, [&] { return me.done || !append_leader_; });
-  while (!me.done) {
-    append_leader_ = true;
-    std::vector<PendingAppend*> batch;
-    batch.swap(appends_);
-    lock.unlock();
-    commit_appends(batch);
-    lock.lock();
-    append_leader_ = false;
-    append_cv_.notify_all();
-  }
-  if (me.error) std::rethrow_exception(me.error);
-  return me.seq;
-}
-
-void Store::commit_appends(std::vector<PendingAppend*>& batch) {
-  std::lock_guard lock(mu_);
-  try {
-    // The write lock is taken before the next seq is read, so concurrent
-    // appends (other threads, or another process) cannot pick the same one.
-    Transaction tx(*db_);
-    for (PendingAppend* p : batch) {
-      // A failing append (unknown session) must not undo the others.
-      db_->exec("SAVEPOINT append");
-      try {
-        p->seq = insert_message(p->session_id, *p->message);
-        db_->exec("RELEASE append");
-      } catch (...) {
-        p->error = std::current_exception();
-        db_->exec("ROLLBACK TO append");
-        db_->exec("RELEASE append");
-      }
-    }
-    tx.commit();
-  } catch (...) {
-    for (PendingAppend* p : batch)
-      if (!p->error) p->error = std::current_exception();
-  }
-  for (PendingAppend* p : batch) p->done = true;
+  int64_t seq = 0;
+  grouped_write([&] { seq = insert_message(session_id, m); });
+  return seq;
 }
 
 int64_t Store::insert_message(std::string_view session_id, const MessageRecord& m) {

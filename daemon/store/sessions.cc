@@ -29,26 +29,25 @@ SessionRecord read_session(const Query& q) {
 
 void Store::create_session(const SessionRecord& s) {
   if (s.id.empty()) throw InvalidRecord("session: empty id");
-  std::lock_guard lock(mu_);
-  Transaction tx(*db_);
-  {
-    auto q = db_->query("SELECT 1 FROM sessions WHERE id = ?");
-    q.bind_text(1, s.id);
-    if (q.next()) throw Conflict("session '" + s.id + "' already exists");
-  }
-  auto q = db_->query(
-      "INSERT INTO sessions (id, created_at, updated_at, model, system_prompt, sampling, tools, metadata) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  q.bind_text(1, s.id)
-      .bind_int(2, s.created_at)
-      .bind_int(3, s.updated_at != 0 ? s.updated_at : s.created_at)
-      .bind_text(4, s.model)
-      .bind_text(5, s.system_prompt)
-      .bind_json(6, s.sampling)
-      .bind_json(7, s.tools)
-      .bind_json(8, s.metadata)
-      .run();
-  tx.commit();
+  grouped_write([&] {
+    {
+      auto q = db_->query("SELECT 1 FROM sessions WHERE id = ?");
+      q.bind_text(1, s.id);
+      if (q.next()) throw Conflict("session '" + s.id + "' already exists");
+    }
+    auto q = db_->query(
+        "INSERT INTO sessions (id, created_at, updated_at, model, system_prompt, sampling, tools, metadata) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind_text(1, s.id)
+        .bind_int(2, s.created_at)
+        .bind_int(3, s.updated_at != 0 ? s.updated_at : s.created_at)
+        .bind_text(4, s.model)
+        .bind_text(5, s.system_prompt)
+        .bind_json(6, s.sampling)
+        .bind_json(7, s.tools)
+        .bind_json(8, s.metadata)
+        .run();
+  });
 }
 
 std::optional<SessionRecord> Store::get_session(std::string_view id) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -92,11 +93,15 @@ class Store {
   std::vector<TurnRecord> program_turns(std::string_view program_id);  // by id
 
  private:
-  struct PendingAppend;
+  struct PendingWrite;
   void require_session(std::string_view id);
   void require_program(std::string_view id);
   int64_t insert_message(std::string_view session_id, const MessageRecord& m);  // inside a transaction
-  void commit_appends(std::vector<PendingAppend*>& batch);
+  // Runs op inside a write transaction shared with the other writes waiting
+  // (group commit: one fsync for all), in a savepoint of its own; rethrows
+  // what op threw.
+  void grouped_write(const std::function<void()>& op);
+  void commit_writes(std::vector<PendingWrite*>& batch);
 
   std::filesystem::path path_;
   std::mutex mu_;
@@ -105,7 +110,7 @@ class Store {
   // the next transaction (one fsync), each in its own savepoint.
   std::mutex append_mu_;
   std::condition_variable append_cv_;
-  std::vector<PendingAppend*> appends_;
+  std::vector<PendingWrite*> appends_;
   bool append_leader_ = false;
 };
 
