@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 
 #include "engine/constrain/tool_call_constraint.h"
@@ -30,24 +31,65 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
       pool_(pool) {
   for (const std::string& s : tmpl_.stop_tokens())
     if (auto id = tok_.token_id(s)) stop_ids_.push_back(*id);
+  for (int32_t id = 0; id < tok_.vocab_size(); ++id)
+    if (tok_.is_added(id) && tok_.is_special(id) && !tok_.id_to_token(id).empty())
+      special_texts_.push_back(tok_.id_to_token(id));
 }
+
+namespace {
+// Marks a message's content in the rendered text; control bytes no template
+// or tokenizer produces on its own.
+std::string placeholder(size_t i) { return "\x02mnemo-content-" + std::to_string(i) + "\x03"; }
+}  // namespace
 
 std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
   // Tools stay in the prompt under tool_choice "none" too: the model still
   // knows them (as in OpenAI's API), and the prompt keeps the same prefix as
   // the turns around it, so the prefix cache still hits.
-  const bool with_tools = !spec.tools.empty() && syntax_.has_value();
+  static const nlohmann::ordered_json no_tools = nlohmann::ordered_json::array();
+  const nlohmann::ordered_json& tools = !spec.tools.empty() && syntax_.has_value() ? spec.tools : no_tools;
+  // Contents holding special-token text are swapped for placeholders while
+  // rendering, then tokenized as plain text; the rest of the rendered text
+  // (the template's markers, BOS included) keeps its special tokens.
+  std::vector<engine::ChatMessage> messages = spec.messages;
+  std::vector<std::string> held;
+  for (auto& m : messages) {
+    const bool special = std::any_of(special_texts_.begin(), special_texts_.end(),
+                                     [&](const std::string& t) { return m.content.find(t) != std::string::npos; });
+    if (!special) continue;
+    held.push_back(std::move(m.content));
+    m.content = placeholder(held.size() - 1);
+  }
+  std::string text;
   try {
-    const std::string text =
-        tmpl_.render(spec.messages, with_tools ? spec.tools : nlohmann::ordered_json::array(), true);
-    // The template writes its own special tokens (BOS included).
-    return tok_.encode(text, false);
+    text = tmpl_.render(messages, tools, true);
   } catch (const engine::TokenizerError& e) {
     throw BadRequest(std::string("the conversation cannot be rendered: ") + e.what(), "messages");
   }
+  if (held.empty()) return tok_.encode(text, false);
+  // A template that escapes or rewrites a content (tool results embedded in
+  // JSON, say) loses the placeholder: render the original text then.
+  for (size_t i = 0, pos = 0; i < held.size(); ++i) {
+    pos = text.find(placeholder(i), pos);
+    if (pos == std::string::npos) return tok_.encode(tmpl_.render(spec.messages, tools, true), false);
+  }
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  for (size_t i = 0; i < held.size(); ++i) {
+    const std::string mark = placeholder(i);
+    const size_t at = text.find(mark, pos);
+    const auto head = tok_.encode(std::string_view(text).substr(pos, at - pos), false);
+    const auto body = tok_.encode(held[i], false, /*match_special_text=*/false);
+    ids.insert(ids.end(), head.begin(), head.end());
+    ids.insert(ids.end(), body.begin(), body.end());
+    pos = at + mark.size();
+  }
+  const auto tail = tok_.encode(std::string_view(text).substr(pos), false);
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  return ids;
 }
 
-int64_t Responder::count_prompt_tokens(const ResponseSpec& spec) const { return int64_t(render(spec).size()); }
+std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const { return render(spec); }
 
 namespace {
 

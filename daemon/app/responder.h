@@ -53,14 +53,18 @@ class Responder {
   void warm(const ResponseSpec& spec);
   // The response ends with finish_reason "cancelled" (unless already done).
   void cancel(engine::RequestId id);
-  // Tokens the prompt of these messages would have (for limits and tests).
-  int64_t count_prompt_tokens(const ResponseSpec& spec) const;
+  // The prompt's token ids, as start() submits them. Text inside messages
+  // never becomes a special token: a user writing "<|eot_id|>" cannot end
+  // the turn or forge a role, only the template's own markers are special.
+  std::vector<int32_t> prompt(const ResponseSpec& spec) const;
   bool supports_tools() const { return syntax_.has_value(); }
   const std::string& family() const { return family_; }
 
  private:
   struct Running;
   std::vector<int32_t> render(const ResponseSpec& spec) const;
+  // Special-token texts of the vocabulary (longest first), to spot in content.
+  std::vector<std::string> special_texts_;
   void drain(const std::shared_ptr<Running>& r);
 
   engine::Engine& engine_;

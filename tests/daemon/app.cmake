@@ -6,3 +6,7 @@ if(TARGET mnemod AND MNEMO_SYSTEM_PYTHON)
   set_tests_properties(daemon.integration PROPERTIES LABELS integration TIMEOUT 600
     ENVIRONMENT "MNEMOD=$<TARGET_FILE:mnemod>")
 endif()
+
+if(TARGET mnemo_app)
+  mnemo_test(app_responder_test app_responder_test.cc LIBS mnemo_app)
+endif()
