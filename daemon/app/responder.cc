@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <random>
 
 #include "engine/constrain/tool_call_constraint.h"
@@ -34,6 +33,8 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
   for (int32_t id = 0; id < tok_.vocab_size(); ++id)
     if (tok_.is_added(id) && tok_.is_special(id) && !tok_.id_to_token(id).empty())
       special_texts_.push_back(tok_.id_to_token(id));
+  for (const std::string& t : special_texts_)
+    if (special_first_bytes_.find(t[0]) == std::string::npos) special_first_bytes_ += t[0];
 }
 
 namespace {
@@ -42,7 +43,15 @@ namespace {
 std::string placeholder(size_t i) { return "\x02mnemo-content-" + std::to_string(i) + "\x03"; }
 }  // namespace
 
-std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
+bool Responder::holds_special_text(std::string_view text) const {
+  for (size_t at = text.find_first_of(special_first_bytes_); at != std::string_view::npos;
+       at = text.find_first_of(special_first_bytes_, at + 1))
+    for (const std::string& t : special_texts_)
+      if (text.substr(at, t.size()) == t) return true;
+  return false;
+}
+
+std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
   // Tools stay in the prompt under tool_choice "none" too: the model still
   // knows them (as in OpenAI's API), and the prompt keeps the same prefix as
   // the turns around it, so the prefix cache still hits.
@@ -54,9 +63,7 @@ std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
   std::vector<engine::ChatMessage> messages = spec.messages;
   std::vector<std::string> held;
   for (auto& m : messages) {
-    const bool special = std::any_of(special_texts_.begin(), special_texts_.end(),
-                                     [&](const std::string& t) { return m.content.find(t) != std::string::npos; });
-    if (!special) continue;
+    if (!holds_special_text(m.content)) continue;
     held.push_back(std::move(m.content));
     m.content = placeholder(held.size() - 1);
   }
@@ -89,8 +96,6 @@ std::vector<int32_t> Responder::render(const ResponseSpec& spec) const {
   return ids;
 }
 
-std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const { return render(spec); }
-
 namespace {
 
 engine::SamplingParams sampling_params(const protocol::Sampling& s) {
@@ -120,7 +125,7 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
     throw BadRequest("the model's chat template (" + family_ + ") has no tool-calling format", "tools");
 
   engine::Request req;
-  req.prompt = render(spec);
+  req.prompt = prompt(spec);
   req.cache_salt = spec.cache_salt;
   req.options.sampling = sampling_params(spec.sampling);
   req.options.stop_ids = stop_ids_;
@@ -165,7 +170,7 @@ void Responder::cancel(engine::RequestId id) { engine_.cancel(id); }
 
 void Responder::warm(const ResponseSpec& spec) {
   engine::Request req;
-  req.prompt = render(spec);
+  req.prompt = prompt(spec);
   req.cache_salt = spec.cache_salt;
   req.options.max_tokens = 0;
   if (int64_t(req.prompt.size()) < engine_.kv_capacity_tokens()) engine_.submit(std::move(req));

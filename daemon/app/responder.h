@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -62,9 +63,12 @@ class Responder {
 
  private:
   struct Running;
-  std::vector<int32_t> render(const ResponseSpec& spec) const;
-  // Special-token texts of the vocabulary (longest first), to spot in content.
+  // Does text hold the text of a special token?
+  bool holds_special_text(std::string_view text) const;
+  // Special-token texts of the vocabulary, to spot in content, and their
+  // first bytes: most content has none of them and is passed over in one scan.
   std::vector<std::string> special_texts_;
+  std::string special_first_bytes_;
   void drain(const std::shared_ptr<Running>& r);
 
   engine::Engine& engine_;

@@ -363,7 +363,7 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
     if (it == connections_.end()) return;  // the client is gone
     conn = it->second;
     busy_[s.id] = response_id;
-    running_[response_id] = Running{response_id, s.id, 0, c.ws->id()};
+    running_[response_id] = Running{s.id, 0, c.ws->id()};
   }
   auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id);
   engine::RequestId id = 0;

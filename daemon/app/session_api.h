@@ -38,7 +38,7 @@ class SessionApi : public net::WsHandler {
  private:
   struct Connection;
   struct Running {
-    std::string response_id, session_id;
+    std::string session_id;
     engine::RequestId request = 0;
     uint64_t connection = 0;
   };
@@ -49,7 +49,7 @@ class SessionApi : public net::WsHandler {
   protocol::Session load_session(const std::string& id);
   void create_response(Connection& c, const protocol::ResponseCreate& e);
   void finish_response(const std::string& response_id);
-  ResponseSpec spec_for(const protocol::Session& s, const protocol::Sampling& overrides) ;
+  ResponseSpec spec_for(const protocol::Session& s, const protocol::Sampling& overrides);
 
   SessionApiOptions opt_;
   store::Store& store_;

@@ -88,8 +88,12 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
     counters_.cached_tokens += hit;
     spdlog::debug("request {}: prefix cache hit, {} of {} tokens reused", s->id, hit, s->tokens.size());
   }
-  s->kv = hit > 0 ? cache_.create(std::move(match)) : cache_.create(s->request.cache_salt);
-  if (hit == 0) cache_.release(std::move(match));
+  if (hit > 0) {
+    s->kv = cache_.create(std::move(match));
+  } else {
+    cache_.release(std::move(match));
+    s->kv = cache_.create(s->request.cache_salt);
+  }
   s->num_computed = hit;
   if (!s->admitted_once) s->stats.cached_tokens = std::min(hit, s->prompt_len());
   const bool ok = cache_.append(s->kv, next_tokens(*s, n));

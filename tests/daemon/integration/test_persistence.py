@@ -4,7 +4,7 @@ import random
 import signal
 import sqlite3
 
-from wsclient import Conn, new_session
+from wsclient import Conn, new_session, start_endless_response
 
 
 def run(coro):
@@ -92,10 +92,7 @@ def test_kill_9_loses_no_acknowledged_message(daemon_factory, tmp_path):
 def test_shutdown_ends_running_responses_then_exits_zero(daemon):
     async def go():
         c = await Conn.open(daemon.ws)
-        sid = await new_session(c, sampling={"max_tokens": 100000})
-        await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "go"}})
-        created = await c.rpc({"type": "response.create", "session_id": sid})
-        assert created["type"] == "response.created"
+        await start_endless_response(c)
         await c.recv()
         daemon.proc.send_signal(signal.SIGTERM)
         last = None

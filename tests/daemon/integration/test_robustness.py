@@ -5,7 +5,7 @@ import socket
 
 import websockets
 
-from wsclient import Conn, new_session
+from wsclient import Conn, new_session, start_endless_response
 
 
 def run(coro):
@@ -92,10 +92,7 @@ def test_bad_http_requests(daemon):
 def test_client_vanishing_mid_response_is_cancelled(daemon):
     async def go():
         c = await Conn.open(daemon.ws)
-        sid = await new_session(c, sampling={"max_tokens": 100000})
-        await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "go"}})
-        created = await c.rpc({"type": "response.create", "session_id": sid})
-        assert created["type"] == "response.created"
+        sid, _ = await start_endless_response(c)
         await c.recv()  # it is streaming
         c.ws.transport.abort()  # gone without a close handshake
         # The daemon notices, cancels, and the session is usable again.

@@ -3,7 +3,7 @@ responses, tool calls, programs and tools, cancellation."""
 import asyncio
 import json
 
-from wsclient import CALC_TOOL, Conn, new_session
+from wsclient import CALC_TOOL, Conn, new_session, start_endless_response
 
 
 def run(coro):
@@ -82,10 +82,7 @@ def test_required_tool_call_is_valid_and_stored(daemon):
 def test_cancel_and_busy(daemon):
     async def go():
         c = await Conn.open(daemon.ws)
-        sid = await new_session(c, sampling={"max_tokens": 100000})
-        await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "go on"}})
-        created = await c.rpc({"type": "response.create", "session_id": sid})
-        assert created["type"] == "response.created"
+        sid, created = await start_endless_response(c)
         busy = await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "x"}})
         assert busy["type"] == "error" and busy["code"] == "busy"
         await c.send({"type": "response.cancel", "response_id": created["response_id"]})

@@ -57,6 +57,16 @@ async def new_session(conn, **fields):
     return m["session"]["id"]
 
 
+async def start_endless_response(conn):
+    """A session with a user message and a response that runs until stopped;
+    returns the session id and the response.created event."""
+    sid = await new_session(conn, sampling={"max_tokens": 100000})
+    await conn.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "go on"}})
+    created = await conn.rpc({"type": "response.create", "session_id": sid})
+    assert created["type"] == "response.created", created
+    return sid, created
+
+
 CALC_TOOL = {"type": "function",
              "function": {"name": "calc", "description": "Evaluates arithmetic.",
                           "parameters": {"type": "object", "properties": {"expr": {"type": "string"},
