@@ -1,4 +1,7 @@
 // Store: messages of a session.
+#include <algorithm>
+#include <cstdint>
+
 #include "daemon/store/connection.h"
 #include "daemon/store/store.h"
 
@@ -43,28 +46,49 @@ int64_t Store::insert_message(std::string_view session_id, const MessageRecord& 
   return seq;
 }
 
+namespace {
+
+constexpr const char* kMessageColumns =
+    "SELECT seq, role, content, tool_calls, tool_call_id, name, created_at, usage FROM messages ";
+
+MessageRecord read_message(const Query& q) {
+  MessageRecord m;
+  m.seq = q.get_int(0);
+  m.role = parse_role(q.get_text(1));
+  m.content = q.get_text(2);
+  m.tool_calls = q.get_json(3);
+  m.tool_call_id = q.get_opt_text(4);
+  m.name = q.get_opt_text(5);
+  m.created_at = q.get_int(6);
+  m.usage = q.get_json(7);
+  return m;
+}
+
+}  // namespace
+
 std::vector<MessageRecord> Store::history(std::string_view session_id) {
   std::lock_guard lock(mu_);
   Transaction tx(*db_, Transaction::Kind::Read);  // one snapshot: existence check and rows
   require_session(session_id);
   std::vector<MessageRecord> out;
-  auto q = db_->query(
-      "SELECT seq, role, content, tool_calls, tool_call_id, name, created_at, usage "
-      "FROM messages WHERE session_id = ? ORDER BY seq");
+  auto q = db_->query(std::string(kMessageColumns) + "WHERE session_id = ? ORDER BY seq");
   q.bind_text(1, session_id);
-  while (q.next()) {
-    MessageRecord m;
-    m.seq = q.get_int(0);
-    m.role = parse_role(q.get_text(1));
-    m.content = q.get_text(2);
-    m.tool_calls = q.get_json(3);
-    m.tool_call_id = q.get_opt_text(4);
-    m.name = q.get_opt_text(5);
-    m.created_at = q.get_int(6);
-    m.usage = q.get_json(7);
-    out.push_back(std::move(m));
-  }
+  while (q.next()) out.push_back(read_message(q));
   return out;
+}
+
+void Store::history_before(std::string_view session_id, int64_t before_seq, std::size_t limit,
+                           const std::function<bool(MessageRecord&&)>& take) {
+  std::lock_guard lock(mu_);
+  Transaction tx(*db_, Transaction::Kind::Read);
+  require_session(session_id);
+  if (limit == 0) return;
+  // The primary key (session_id, seq) serves this range backwards: no sort,
+  // and only the rows handed out are read.
+  auto q = db_->query(std::string(kMessageColumns) + "WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+  q.bind_text(1, session_id).bind_int(2, before_seq).bind_int(3, int64_t(std::min<std::size_t>(limit, INT64_MAX)));
+  while (q.next())
+    if (!take(read_message(q))) return;
 }
 
 int64_t Store::message_count(std::string_view session_id) {

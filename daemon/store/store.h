@@ -67,6 +67,12 @@ class Store {
   // per session); m.seq is ignored. Bumps the session's updated_at.
   int64_t append_message(std::string_view session_id, const MessageRecord& m);
   std::vector<MessageRecord> history(std::string_view session_id);  // by seq
+  // One page read backwards: the newest `limit` messages with seq < before_seq,
+  // newest first, handed to `take` as they are read; reading stops early when
+  // take returns false, so a caller with a byte budget holds no more rows than
+  // it keeps. NotFound for an unknown session.
+  void history_before(std::string_view session_id, int64_t before_seq, std::size_t limit,
+                      const std::function<bool(MessageRecord&&)>& take);
   int64_t message_count(std::string_view session_id);
 
   // Programs. A given session_id must exist (NotFound).

@@ -1,6 +1,10 @@
 // Store: messages of a session.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
 #include "daemon/store/store.h"
 #include "store_test_util.h"
 
@@ -100,6 +104,71 @@ TEST(StoreMessages, AppendBumpsSessionUpdatedAt) {
   store->create_session(make_session("sess_a", 100));
   store->append_message("sess_a", make_message(Role::User, "hi", 250));
   EXPECT_EQ(store->get_session("sess_a")->updated_at, 250);
+}
+
+// The seqs of one page read backwards, as history_before hands them out.
+std::vector<int64_t> page(Store& store, std::string_view session, int64_t before_seq, size_t limit) {
+  std::vector<int64_t> seqs;
+  store.history_before(session, before_seq, limit, [&](MessageRecord&& m) {
+    seqs.push_back(m.seq);
+    return true;
+  });
+  return seqs;
+}
+
+TEST(StoreMessages, HistoryBeforeReadsNewestFirstBelowTheBound) {
+  TempDir dir;
+  auto store = Store::open(dir.db());
+  store->create_session(make_session("sess_a", 1));
+  store->create_session(make_session("sess_b", 1));
+  for (int i = 1; i <= 7; ++i) store->append_message("sess_a", make_message(Role::User, "a" + std::to_string(i), i));
+  store->append_message("sess_b", make_message(Role::User, "b1", 1));
+
+  EXPECT_EQ(page(*store, "sess_a", INT64_MAX, 3), (std::vector<int64_t>{7, 6, 5}));
+  EXPECT_EQ(page(*store, "sess_a", 5, 3), (std::vector<int64_t>{4, 3, 2}));
+  EXPECT_EQ(page(*store, "sess_a", 2, 3), (std::vector<int64_t>{1}));  // a short last page
+  EXPECT_EQ(page(*store, "sess_a", 1, 3), (std::vector<int64_t>{}));
+  EXPECT_EQ(page(*store, "sess_a", INT64_MAX, 100).size(), 7u);  // other sessions' rows stay out
+  EXPECT_EQ(page(*store, "sess_a", INT64_MAX, 0), (std::vector<int64_t>{}));
+
+  // Following the oldest seq of each page walks the whole history once.
+  std::vector<int64_t> all;
+  for (int64_t before = INT64_MAX;;) {
+    auto p = page(*store, "sess_a", before, 2);
+    if (p.empty()) break;
+    all.insert(all.begin(), p.rbegin(), p.rend());
+    before = p.back();
+  }
+  EXPECT_EQ(all, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+}
+
+TEST(StoreMessages, HistoryBeforeStopsWhenTheReaderIsFull) {
+  TempDir dir;
+  auto store = Store::open(dir.db());
+  store->create_session(make_session("sess_a", 1));
+  MessageRecord call = make_message(Role::Assistant, "", 2);
+  call.tool_calls = nlohmann::json::array({{{"id", "call_1"}, {"name", "add"}}});
+  store->append_message("sess_a", make_message(Role::User, "first", 1));
+  store->append_message("sess_a", call);
+  store->append_message("sess_a", make_message(Role::User, "last", 3));
+
+  std::vector<MessageRecord> got;
+  store->history_before("sess_a", INT64_MAX, 10, [&](MessageRecord&& m) {
+    got.push_back(std::move(m));
+    return got.size() < 2;
+  });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].content, "last");
+  EXPECT_EQ(got[1].tool_calls, call.tool_calls);  // every field as history() reads it
+  EXPECT_EQ(got[1].role, Role::Assistant);
+  // The read snapshot is gone: writes go on.
+  EXPECT_EQ(store->append_message("sess_a", make_message(Role::User, "after", 4)), 4);
+}
+
+TEST(StoreMessages, HistoryBeforeOfAnUnknownSessionIsNotFound) {
+  TempDir dir;
+  auto store = Store::open(dir.db());
+  EXPECT_THROW(page(*store, "sess_x", INT64_MAX, 10), NotFound);
 }
 
 }  // namespace
