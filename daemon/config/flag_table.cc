@@ -58,9 +58,22 @@ std::vector<FlagSpec> make_table() {
       {"api-key", "KEY", "none",
        "require 'Authorization: Bearer KEY' on the WebSocket upgrade and every HTTP route but /healthz",
        [](Options& o, const std::string& v, const std::string&) { o.api_key = v; }},
-      {"max-connections", "N", "1024", "open connections (HTTP and WebSocket); more are refused",
+      {"max-connections", "N", "1024",
+       "requests being served plus open WebSockets; a request past that gets 503 (an idle or "
+       "unauthenticated connection holds none)",
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_connections = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"max-pending-connections", "N", "256",
+       "connections that have not yet sent a complete request head (or a valid key), plus idle "
+       "keep-alive ones; a new one past that closes the one waiting longest",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.max_pending_connections = parse_integer(s, v, 1, kMaxCount);
+       }},
+      {"header-timeout", "SECONDS", "5",
+       "time a new or idle keep-alive connection has to send a complete request head; then it is closed",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.header_timeout_s = int(parse_integer(s, v, 1, 3600));
        }},
       {"max-frame-bytes", "BYTES", "4M", "largest WebSocket message a client may send",
        [](Options& o, const std::string& v, const std::string& s) { o.max_frame_bytes = bytes_at_least(s, v, 1024); }},

@@ -90,6 +90,17 @@ std::string help_text() {
         << "      " << f.meaning << "\n";
   }
   out << "  --help\n      print this and exit\n";
+  out << "\nConnection limits:\n"
+         "  A connection is pending until it has sent a complete request head within\n"
+         "  --header-timeout seconds (and, with --api-key, the right key). At most\n"
+         "  --max-pending-connections are pending; a new connection past that closes the one\n"
+         "  pending longest, so idle or slow-sending sockets cannot lock out a client that\n"
+         "  sends its request promptly. An admitted request then takes one of --max-connections\n"
+         "  slots until its answer is written (503 when none is free), with 30 s to receive its\n"
+         "  body (up to --max-body-bytes); a WebSocket keeps its slot until it closes.\n"
+         "  Between keep-alive requests a connection is pending again: idle for longer than\n"
+         "  --header-timeout, it is closed. /healthz is answered without a slot and without a\n"
+         "  key. Requests of 1 MiB or more are followed by returning freed memory to the system.\n";
   return out.str();
 }
 
@@ -100,7 +111,8 @@ std::string describe(const Options& o) {
       << " threads=" << o.threads << " weights=" << to_string(o.weights) << " kv_cache_bytes=" << o.kv_cache_bytes
       << " token_budget=" << o.token_budget << " max_queued_requests=" << o.max_queued_requests
       << " listen=" << o.host << ':' << o.port << " api_key=" << (o.api_key.empty() ? "none" : "set")
-      << " max_connections=" << o.max_connections << " max_frame_bytes=" << o.max_frame_bytes
+      << " max_connections=" << o.max_connections << " max_pending_connections=" << o.max_pending_connections
+      << " header_timeout=" << o.header_timeout_s << "s max_frame_bytes=" << o.max_frame_bytes
       << " max_body_bytes=" << o.max_body_bytes << " outbound_queue=" << o.outbound_queue
       << " data_dir=" << o.data_dir.string() << " sync=" << (o.sync_full ? "full" : "process") << " max_sessions=" << o.max_sessions
       << " log_level=" << to_string(o.log_level) << " log_file=" << (o.log_file ? o.log_file->string() : "none");

@@ -31,7 +31,9 @@ struct Options {
   std::string host = "127.0.0.1";
   uint16_t port = 8420;  // 0: any free port
   std::string api_key;   // empty: no authentication
-  int64_t max_connections = 1024;
+  int64_t max_connections = 1024;          // slots: requests being served plus WebSockets
+  int64_t max_pending_connections = 256;   // connections before their request head, or idle
+  int header_timeout_s = 5;                // to send a request head
   int64_t max_frame_bytes = int64_t(4) << 20;
   int64_t max_body_bytes = int64_t(16) << 20;
   int64_t outbound_queue = 1024;  // messages per connection

@@ -2,6 +2,12 @@
 // the HttpHandler as an Exchange, writes the answer, and reads the next one (keep-alive,
 // no pipelining). While the application works on an answer a one-shot read watches the
 // socket, so a client that vanishes is noticed before anything is written to it.
+//
+// Admission (see ServerOptions): the connection is pending, and may be pushed out by newer
+// ones, until a request head arrives in time (header_timeout_s) and passes routing and auth;
+// then that request holds a slot of max_connections until its answer is written, with
+// request_timeout_s for its body. Routing errors (401, 404, 426) and /healthz are answered
+// from the pending state, so an unauthenticated client never holds a slot.
 
 #include <deque>
 #include <optional>
@@ -19,6 +25,8 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr size_t kMaxDrainBytes = 1 << 20;  // what a closing connection may still receive
+// A read buffer grown past this by one large request is shrunk before the connection idles.
+constexpr size_t kKeepBufferBytes = 64 << 10;
 
 bool is_parse_error(const error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
@@ -44,6 +52,7 @@ class HttpSession final : public Session,
     error_code ec;
     ctx_.log->debug("conn {}: open from {}", id_,
                     stream_.socket().remote_endpoint(ec).address().to_string());
+    enter_pending();
     do_read();
   }
 
@@ -108,15 +117,59 @@ class HttpSession final : public Session,
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(ctx_.options.max_header_bytes));
     parser_->body_limit(ctx_.options.max_body_bytes);
-    stream_.expires_after(std::chrono::seconds(ctx_.options.request_timeout_s));
+    stream_.expires_after(std::chrono::seconds(ctx_.options.header_timeout_s));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](error_code ec, size_t) {
                               self->on_header(ec);
                             });
   }
 
+  // Joins the pending set (no-op when already in it), giving back a slot held for the last
+  // request: idle keep-alive connections wait there too.
+  void enter_pending() {
+    slot_.release();
+    if (ticket_ != 0 || closed_) return;
+    size_t evicted = 0;
+    ticket_ = ctx_.pending.enter(weak_from_this(), &evicted);
+    if (evicted > 0 && ctx_.eviction_warning.due())
+      ctx_.log->warn("{} connections pending (max-pending-connections): closing the oldest to "
+                     "admit new ones (idle or slow clients?)",
+                     ctx_.options.max_pending_connections);
+  }
+
+  // false: the pending budget pushed this connection out meanwhile (force_close is posted).
+  bool leave_pending() {
+    if (ticket_ == 0) return true;
+    return ctx_.pending.leave(std::exchange(ticket_, 0));
+  }
+
   void on_header(error_code ec) {
     if (ec) return on_read_error(ec);
+    const auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    const std::string_view target = sv(req.target());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool upgrade = websocket::is_upgrade(req);
+    const Route route =
+        route_request(path, upgrade, sv(req[http::field::authorization]), ctx_.options);
+    // Answered from the head, so the body was never read: the connection cannot be reused.
+    const bool body_unread = !parser_->is_done();
+    if (route != Route::kHandler && route != Route::kWebSocket)
+      return reply(route_error(route, path), body_unread || upgrade);
+    // Supervisors must tell "busy" from "dead": /healthz is answered without a slot.
+    if (route == Route::kWebSocket || path != "/healthz") {
+      Slot slot = Slot::take(ctx_.slots);
+      if (!slot) {
+        if (ctx_.busy_warning.due())
+          ctx_.log->warn("connection limit {} reached, refusing requests with 503",
+                         ctx_.options.max_connections);
+        return reply(error_response(503, "too many connections", "server_error", "server_busy"),
+                     true);
+      }
+      if (!leave_pending()) return hard_close();
+      slot_ = std::move(slot);
+    }
+    stream_.expires_after(std::chrono::seconds(ctx_.options.request_timeout_s));
     if (iequals(sv(parser_->get()[http::field::expect]), "100-continue") && !parser_->is_done()) {
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = shared_from_this()](error_code ec, size_t) {
@@ -132,6 +185,8 @@ class HttpSession final : public Session,
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](error_code ec, size_t) {
                        if (ec) return self->on_read_error(ec);
+                       const size_t trim_after = self->ctx_.options.trim_after_bytes;
+                       self->large_ = trim_after > 0 && self->parser_->get().body().size() >= trim_after;
                        self->route(self->parser_->release());
                      });
   }
@@ -166,7 +221,8 @@ class HttpSession final : public Session,
         if (stopping_)
           return reply(error_response(503, "server is shutting down", "server_error"), true);
         closed_ = true;  // the socket now belongs to the WebSocket session
-        return start_ws_session(ctx_, id_, stream_.release_socket(), std::move(req));
+        return start_ws_session(ctx_, id_, stream_.release_socket(), std::move(req),
+                                std::move(slot_));
       case Route::kUpgradeRequired:
         return reply(route_error(route, path), false);
       case Route::kUnauthorized:
@@ -270,6 +326,8 @@ class HttpSession final : public Session,
   void finish_exchange() {
     in_exchange_ = false;
     exchange_.reset();
+    release_memory();
+    enter_pending();
     if (monitoring_) {
       error_code ec;
       stream_.socket().cancel(ec);  // on_monitor goes on with the next request
@@ -314,11 +372,21 @@ class HttpSession final : public Session,
     if (!in_exchange_) hard_close();  // idle, or mid-way through reading a request
   }
 
+  // Nothing of a finished request stays allocated for the life of a keep-alive connection.
+  void release_memory() {
+    parser_.reset();
+    if (buffer_.capacity() > kKeepBufferBytes) buffer_.shrink_to_fit();
+    if (std::exchange(large_, false) && ctx_.large_message_done) ctx_.large_message_done();
+  }
+
   void hard_close() {
     if (closed_) return;
     closed_ = true;
     stream_.close();
     if (!writing_) out_.clear();
+    slot_.release();
+    leave_pending();
+    if (std::exchange(large_, false) && ctx_.large_message_done) ctx_.large_message_done();
     lose_exchange();
     ctx_.log->debug("conn {}: closed", id_);
     ctx_.registry.remove(id_);
@@ -341,6 +409,8 @@ class HttpSession final : public Session,
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Out> out_;
   std::weak_ptr<Exchange> exchange_;
+  Slot slot_;              // held from an admitted request head until its answer is written
+  uint64_t ticket_ = 0;    // in the pending set while non-zero
   uint64_t seq_ = 0;
   size_t drained_ = 0;
   bool writing_ = false;
@@ -351,6 +421,7 @@ class HttpSession final : public Session,
   bool stopping_ = false;
   bool closing_ = false;        // half-closed, draining
   bool closed_ = false;         // socket closed or handed to a WebSocket session
+  bool large_ = false;          // the request in progress had a body of trim_after_bytes or more
 };
 
 }  // namespace

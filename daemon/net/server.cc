@@ -1,7 +1,13 @@
-// The listener and the server's life cycle: accept loop, threads, and an orderly stop.
+// The listener and the server's life cycle: accept loop, threads, and an orderly stop; and
+// handing freed heap back to the system after large requests.
 
 #include "daemon/net/server.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <algorithm>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -10,8 +16,6 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/net/detail/beast.h"
-#include "daemon/net/error_body.h"
-#include "daemon/net/http_wire.h"
 
 namespace mnemo::daemon::net {
 
@@ -23,7 +27,12 @@ class Server::Impl {
       : ctx_(std::move(options), http, ws),
         ioc_(std::max(1, ctx_.options.threads)),
         acceptor_(asio::make_strand(ioc_)),
-        retry_timer_(acceptor_.get_executor()) {}
+        retry_timer_(acceptor_.get_executor()),
+        trim_timer_(asio::make_strand(ioc_)) {
+    ctx_.large_message_done = [this] {
+      asio::post(trim_timer_.get_executor(), [this] { schedule_trim(); });
+    };
+  }
 
   void start() {
     const auto& o = ctx_.options;
@@ -51,6 +60,8 @@ class Server::Impl {
 
   uint16_t port() const { return port_; }
   size_t connections() const { return ctx_.registry.size(); }
+  size_t pending_connections() const { return ctx_.pending.size(); }
+  size_t slots_in_use() const { return ctx_.slots.in_use(); }
 
   void stop(std::chrono::milliseconds drain) {
     if (!started_ || stopped_) return;
@@ -62,6 +73,7 @@ class Server::Impl {
       retry_timer_.cancel();
       acceptor_closed->set_value();
     });
+    asio::post(trim_timer_.get_executor(), [this] { trim_timer_.cancel(); });
     acceptor_closed->get_future().wait_for(std::chrono::seconds(2));
 
     const auto now = std::chrono::steady_clock::now();
@@ -109,30 +121,42 @@ class Server::Impl {
       }
       // Tokens are small writes that must leave at once, not wait for Nagle's coalescing.
       socket.set_option(tcp::no_delay(true), ec);
-      if (ctx_.registry.size() >= ctx_.options.max_connections)
-        reject(std::move(socket));
-      else
-        start_http_session(ctx_, std::move(socket));
+      // Admission is the session's: it starts pending (pushing out the oldest pending one when
+      // that budget is full) and takes a slot only once a request head proves it a client.
+      start_http_session(ctx_, std::move(socket));
       do_accept();
     });
   }
 
-  // Over the connection limit: a short 503 (it fits in an empty send buffer) and close.
-  void reject(tcp::socket socket) {
-    ctx_.log->warn("connection limit {} reached, refusing a client", ctx_.options.max_connections);
-    const std::string bytes = serialize_response(
-        error_response(503, "too many connections", "server_error", "server_busy"), false);
-    error_code ec;
-    socket.non_blocking(true, ec);
-    socket.write_some(asio::buffer(bytes), ec);
-    socket.shutdown(tcp::socket::shutdown_both, ec);
-    socket.close(ec);
+  // glibc keeps freed heap (per-thread arenas, and a heap top below its trim threshold) for
+  // reuse, so a few multi-megabyte requests would leave the daemon's RSS high for good. A short
+  // delay lets the application drop its copies first; at most one trim a second, and the last
+  // large request is always followed by one.
+  void schedule_trim() {
+    if (trim_armed_) return;
+    trim_armed_ = true;
+    const auto now = std::chrono::steady_clock::now();
+    trim_timer_.expires_at(std::max(now + std::chrono::milliseconds(250),
+                                    last_trim_ + std::chrono::seconds(1)));
+    trim_timer_.async_wait([this](error_code ec) {
+      trim_armed_ = false;
+      if (ec) return;
+      last_trim_ = std::chrono::steady_clock::now();
+#if defined(__GLIBC__)
+      const int released = malloc_trim(0);
+      ctx_.log->debug("malloc_trim after a large request: {}",
+                      released ? "memory returned" : "nothing to return");
+#endif
+    });
   }
 
   Context ctx_;          // outlives the io_context: sessions destroyed with it refer to it
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::steady_timer retry_timer_;
+  asio::steady_timer trim_timer_;  // on its own strand: trim_armed_ and last_trim_ live there
+  std::chrono::steady_clock::time_point last_trim_{};
+  bool trim_armed_ = false;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   bool started_ = false;
@@ -147,6 +171,8 @@ Server::~Server() { stop(); }
 void Server::start() { impl_->start(); }
 uint16_t Server::port() const { return impl_->port(); }
 size_t Server::connections() const { return impl_->connections(); }
+size_t Server::pending_connections() const { return impl_->pending_connections(); }
+size_t Server::slots_in_use() const { return impl_->slots_in_use(); }
 void Server::stop(std::chrono::milliseconds drain) { impl_->stop(drain); }
 
 }  // namespace mnemo::daemon::net

@@ -4,6 +4,8 @@
 // Routes: an upgrade request to options.ws_path becomes a WebSocket for the WsHandler (other
 // upgrade targets get 404; ws_path without an upgrade gets 426); every other request goes to
 // the HttpHandler. With an api_key, everything but /healthz needs "Authorization: Bearer KEY".
+// Connection admission (pending budget, header deadline, slots) is described in
+// server_options.h.
 
 #include <chrono>
 #include <cstddef>
@@ -29,6 +31,10 @@ class Server {
   uint16_t port() const;
   // Open connections, HTTP and WebSocket.
   size_t connections() const;
+  // Of those, the ones holding no slot: before or between requests (see ServerOptions).
+  size_t pending_connections() const;
+  // Slots of max_connections taken by requests being served and open WebSockets.
+  size_t slots_in_use() const;
   // Stops accepting; lets in-flight HTTP answers finish and closes WebSockets with 1001 after
   // their queued messages are written, for up to `drain`; then cuts what is left, calls the
   // remaining on_close callbacks and joins the threads. Handles held by the application

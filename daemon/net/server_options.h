@@ -16,12 +16,24 @@ struct ServerOptions {
   // Per connection, WebSocket messages or HTTP stream chunks not yet written to the socket.
   size_t max_outbound_messages = 1024;
   size_t max_outbound_bytes = 16 << 20;
-  size_t max_connections = 1024;   // more are answered 503 and closed
+  // Admission, in two budgets. A connection is *pending* until it has sent a complete request
+  // head (with the bearer when api_key is set): pending ones have header_timeout_s to send it
+  // and at most max_pending_connections exist; a new one past that closes the one pending the
+  // longest, so idle or slow sockets cannot lock out a client that sends its request promptly.
+  // Only a request that passed that (and a WebSocket) holds one of max_connections slots, until
+  // its answer is written or the WebSocket closes; over the limit it gets 503. Between
+  // keep-alive requests a connection is pending again. /healthz never needs a slot.
+  size_t max_connections = 1024;
+  size_t max_pending_connections = 256;
+  int header_timeout_s = 5;        // to send a request head: on a new or an idle keep-alive connection
   std::string api_key;             // non-empty: Bearer auth on everything but /healthz
   std::string ws_path = "/v1/ws";
-  int request_timeout_s = 30;      // to receive one request (and idle keep-alive); to write
+  int request_timeout_s = 30;      // to receive a request body once its head is in; to write
   int ws_idle_timeout_s = 300;     // silence before Beast's keep-alive ping gives up
   int close_timeout_ms = 5000;     // a close we start is forced after this long
+  // A request or WebSocket message at least this large asks glibc to hand freed memory back to
+  // the system (malloc_trim) shortly after it is done, at most once a second; 0: never.
+  size_t trim_after_bytes = 1 << 20;
 };
 
 }  // namespace mnemo::daemon::net

@@ -1,6 +1,7 @@
 // One WebSocket connection: text messages in to the WsHandler, and a bounded queue of
 // outbound messages written one at a time on the connection's strand. Closes it starts
-// (application, slow reader, server stop) are forced after close_timeout_ms.
+// (application, slow reader, server stop) are forced after close_timeout_ms. It holds the
+// slot of max_connections its upgrade request was admitted with until it ends.
 
 #include <deque>
 #include <optional>
@@ -13,13 +14,16 @@
 namespace mnemo::daemon::net::detail {
 namespace {
 
+// A read buffer grown past this by one large message is shrunk once the message is handed on.
+constexpr size_t kKeepBufferBytes = 64 << 10;
+
 class WsSession final : public Session,
                         public WsSink,
                         public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Context& ctx, uint64_t id, tcp::socket socket)
+  WsSession(Context& ctx, uint64_t id, tcp::socket socket, Slot slot)
       : ctx_(ctx), id_(id), ws_(std::move(socket)), close_timer_(ws_.get_executor()),
-        handle_(std::make_shared<WsHandle>(id, ctx.gate, ctx.outbound())) {}
+        slot_(std::move(slot)), handle_(std::make_shared<WsHandle>(id, ctx.gate, ctx.outbound())) {}
 
   // Runs on the connection's strand (the socket keeps the executor it was accepted with).
   void start(HttpRequestMessage req) {
@@ -103,6 +107,7 @@ class WsSession final : public Session,
         ctx_.log->debug("ws {}: read ended: {}", id_, ec.message());
       return finish();
     }
+    const size_t size = buffer_.size();
     if (!ws_.got_text()) {
       buffer_.consume(buffer_.size());
       drop_queue();
@@ -119,6 +124,9 @@ class WsSession final : public Session,
         }
       }
     }
+    if (buffer_.capacity() > kKeepBufferBytes) buffer_.shrink_to_fit();
+    const size_t trim_after = ctx_.options.trim_after_bytes;
+    if (trim_after > 0 && size >= trim_after && ctx_.large_message_done) ctx_.large_message_done();
     do_read();  // also carries the close handshake through
   }
 
@@ -200,6 +208,7 @@ class WsSession final : public Session,
     close_timer_.cancel();
     drop_queue();
     cut();
+    slot_.release();
     ctx_.registry.remove(id_);
     if (opened_) tell_closed();
   }
@@ -217,6 +226,7 @@ class WsSession final : public Session,
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   asio::steady_timer close_timer_;
+  Slot slot_;
   std::shared_ptr<WsHandle> handle_;
   std::deque<std::string> out_;
   std::optional<std::pair<uint16_t, std::string>> pending_close_;
@@ -230,8 +240,9 @@ class WsSession final : public Session,
 
 }  // namespace
 
-void start_ws_session(Context& ctx, uint64_t id, tcp::socket socket, HttpRequestMessage request) {
-  auto session = std::make_shared<WsSession>(ctx, id, std::move(socket));
+void start_ws_session(Context& ctx, uint64_t id, tcp::socket socket, HttpRequestMessage request,
+                      Slot slot) {
+  auto session = std::make_shared<WsSession>(ctx, id, std::move(socket), std::move(slot));
   ctx.registry.put(id, session);
   session->start(std::move(request));
 }

@@ -88,6 +88,25 @@ TEST(ConfigOptions, EveryFlagHasItsVariable) {
   EXPECT_EQ(o.token_budget, 11);
 }
 
+TEST(ConfigOptions, ConnectionAdmissionFlags) {
+  const Options d = run({});
+  EXPECT_EQ(d.max_pending_connections, 256);
+  EXPECT_EQ(d.header_timeout_s, 5);
+  Env env;
+  env.vars = {{"MNEMO_MAX_PENDING_CONNECTIONS", "16"}, {"MNEMO_HEADER_TIMEOUT", "2"}};
+  const Options o = run({}, env);
+  EXPECT_EQ(o.max_pending_connections, 16);
+  EXPECT_EQ(o.header_timeout_s, 2);
+  EXPECT_EQ(run({"--header-timeout=9", "--max-pending-connections", "3"}, env).header_timeout_s, 9);
+  EXPECT_NE(error_of({"--header-timeout", "0"}).find("--header-timeout"), std::string::npos);
+  EXPECT_NE(error_of({"--max-pending-connections", "0"}).find("--max-pending-connections"), std::string::npos);
+  const std::string h = help_text();
+  EXPECT_NE(h.find("--max-pending-connections N   (MNEMO_MAX_PENDING_CONNECTIONS; default: 256)"), std::string::npos);
+  EXPECT_NE(h.find("--header-timeout SECONDS   (MNEMO_HEADER_TIMEOUT; default: 5)"), std::string::npos);
+  EXPECT_NE(h.find("Connection limits:"), std::string::npos);
+  EXPECT_NE(describe(o).find("max_pending_connections=16"), std::string::npos);
+}
+
 TEST(ConfigOptions, FlagWinsOverVariable) {
   Env env;
   env.vars = {{"MNEMO_PORT", "9000"}, {"MNEMO_LOG_LEVEL", "debug"}, {"MNEMO_API_KEY", "from-env"}};

@@ -6,5 +6,5 @@ if(TARGET mnemo_net)
   mnemo_test(net_wire_test ${CMAKE_CURRENT_LIST_DIR}/net_wire_test.cc
     LIBS mnemo_net nlohmann_json::nlohmann_json)
   mnemo_test(net_test ${CMAKE_CURRENT_LIST_DIR}/net_test.cc
-    LIBS mnemo_net Boost::headers Threads::Threads spdlog::spdlog)
+    LIBS mnemo_net Boost::headers Threads::Threads spdlog::spdlog nlohmann_json::nlohmann_json)
 endif()

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/net/error_body.h"
@@ -555,18 +557,78 @@ TEST_F(NetServer, ClientVanishingMidStreamFiresOnClose) {
   EXPECT_EQ(http_.held_close_calls, 1);
 }
 
-TEST_F(NetServer, SlowRequestIsCutAfterTheTimeout) {
+// Whether the server closes `socket` within `limit` (whatever it sends first is discarded).
+bool closed_within(tcp::socket& socket, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char sink[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{socket.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    beast::error_code ec;
+    socket.read_some(asio::buffer(sink), ec);
+    if (ec) return true;
+  }
+}
+
+// Raw sockets that connect and then misbehave: send nothing, or half a request head.
+struct Crowd {
+  Crowd(uint16_t port, int idle, int slow) {
+    for (int i = 0; i < idle + slow; ++i) {
+      sockets.emplace_back(ioc);
+      sockets.back().connect({asio::ip::make_address("127.0.0.1"), port});
+      if (i >= idle) {
+        const std::string partial = "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        asio::write(sockets.back(), asio::buffer(partial));
+      }
+    }
+  }
+  asio::io_context ioc;
+  std::vector<tcp::socket> sockets;
+};
+
+TEST_F(NetServer, HeaderDeadlineClosesASlowSender) {
   ServerOptions o = test_options();
-  o.request_timeout_s = 1;
+  o.header_timeout_s = 1;
   start(o);
   HttpClient c(port_);
-  const std::string partial = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n";  // never finished
-  asio::write(c.socket, asio::buffer(partial));
-  char byte;
-  beast::error_code ec;
-  c.socket.read_some(asio::buffer(&byte, 1), ec);  // returns when the server gives up
-  EXPECT_EQ(ec, asio::error::eof);
+  const auto t0 = std::chrono::steady_clock::now();
+  // A byte every 200 ms keeps the socket busy but never finishes the head.
+  const std::string partial = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
+  bool closed = false;
+  for (size_t i = 0; i < partial.size() && !closed; ++i) {
+    beast::error_code ec;
+    asio::write(c.socket, asio::buffer(&partial[i], 1), ec);
+    closed = ec || closed_within(c.socket, 200ms);
+  }
+  EXPECT_TRUE(closed);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 4s);
   EXPECT_TRUE(eventually([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(NetServer, BodyHasItsOwnLongerDeadline) {
+  ServerOptions o = test_options();
+  o.header_timeout_s = 1;
+  o.request_timeout_s = 2;
+  start(o);
+  HttpClient c(port_);
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n";
+  asio::write(c.socket, asio::buffer(head + "12345"));
+  // Past the header deadline the body may still come...
+  std::this_thread::sleep_for(1500ms);
+  asio::write(c.socket, asio::buffer(std::string("67890")));
+  http::response<http::string_body> res;
+  http::read(c.socket, c.buffer, res);
+  EXPECT_EQ(res.body(), "POST /echo 1234567890");
+  // ... but not forever.
+  asio::write(c.socket, asio::buffer(head + "12345"));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_within(c.socket, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1500ms);
 }
 
 TEST_F(NetServer, ConnectionsOverTheLimitGet503) {
@@ -576,12 +638,110 @@ TEST_F(NetServer, ConnectionsOverTheLimitGet503) {
   WsClient first(port_);
   first.write("hi");
   ASSERT_EQ(first.read(), "echo:hi");
+  EXPECT_EQ(server_->slots_in_use(), 1u);
   HttpClient second(port_);
-  http::response<http::string_body> res;
-  beast::error_code ec;
-  http::read(second.socket, second.buffer, res, ec);
+  // A connection is not refused for existing, only a request once it is complete.
+  EXPECT_FALSE(closed_within(second.socket, 200ms));
+  auto res = second.request(http::verb::get, "/echo");
   EXPECT_EQ(res.result_int(), 503);
   EXPECT_NE(res.body().find("too many connections"), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+  // Health checks need no slot.
+  HttpClient health(port_);
+  EXPECT_EQ(health.request(http::verb::get, "/healthz").result_int(), 200);
+}
+
+TEST_F(NetServer, IdleAndUnauthenticatedConnectionsHoldNoSlot) {
+  ServerOptions o = test_options();
+  o.api_key = "sk-test-123";
+  o.max_connections = 1;
+  start(o);
+  HttpClient anonymous(port_);
+  EXPECT_EQ(anonymous.request(http::verb::get, "/echo").result_int(), 401);
+  HttpClient idle(port_);
+  EXPECT_EQ(idle.request(http::verb::get, "/echo", "", {{"Authorization", "Bearer sk-test-123"}})
+                .result_int(),
+            200);
+  // Both wait for their next request without a slot, so the one slot is free for a third.
+  EXPECT_TRUE(eventually([&] { return server_->pending_connections() == 2; }));
+  EXPECT_EQ(server_->slots_in_use(), 0u);
+  HttpClient third(port_);
+  EXPECT_EQ(third.request(http::verb::get, "/echo", "", {{"Authorization", "Bearer sk-test-123"}})
+                .result_int(),
+            200);
+  // A 401 for a request with a body is sent without reading the body, and closes.
+  auto refused = anonymous.request(http::verb::post, "/echo", std::string(1000, 'b'));
+  EXPECT_EQ(refused.result_int(), 401);
+  EXPECT_FALSE(refused.keep_alive());
+}
+
+TEST_F(NetServer, IdleAndSlowSocketsDoNotBlockAnAuthenticatedRequest) {
+  ServerOptions o = test_options();
+  o.api_key = "sk-test-123";
+  o.max_connections = 4;
+  o.max_pending_connections = 32;
+  start(o);
+  Crowd crowd(port_, 100, 50);  // far more than both budgets
+  EXPECT_TRUE(eventually([&] { return server_->pending_connections() == 32; }));
+  for (int round = 0; round < 3; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    HttpClient c(port_);
+    auto res = c.request(http::verb::post, "/echo", "hi", {{"Authorization", "Bearer sk-test-123"}});
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), "POST /echo hi");
+    HttpClient h(port_);
+    EXPECT_EQ(h.request(http::verb::get, "/healthz").result_int(), 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  }
+  EXPECT_LE(server_->pending_connections(), 32u);
+  EXPECT_EQ(server_->slots_in_use(), 0u);
+}
+
+TEST_F(NetServer, FullPendingBudgetClosesTheOldest) {
+  ServerOptions o = test_options();
+  o.max_pending_connections = 4;
+  start(o);
+  Crowd first(port_, 4, 0);
+  ASSERT_TRUE(eventually([&] { return server_->pending_connections() == 4; }));
+  for (auto& s : first.sockets) EXPECT_FALSE(closed_within(s, 20ms));
+  Crowd second(port_, 2, 0);
+  // The two that waited longest make room; the newer ones stay.
+  EXPECT_TRUE(closed_within(first.sockets[0], 2s));
+  EXPECT_TRUE(closed_within(first.sockets[1], 2s));
+  EXPECT_FALSE(closed_within(first.sockets[2], 100ms));
+  EXPECT_FALSE(closed_within(second.sockets[1], 100ms));
+  EXPECT_TRUE(eventually([&] { return server_->connections() == 4; }));
+  EXPECT_EQ(server_->pending_connections(), 4u);
+}
+
+TEST_F(NetServer, IdleKeepAliveConnectionIsClosedAfterTheHeaderTimeout) {
+  ServerOptions o = test_options();
+  o.header_timeout_s = 1;
+  start(o);
+  HttpClient c(port_);
+  ASSERT_EQ(c.request(http::verb::get, "/echo").result_int(), 200);
+  EXPECT_EQ(server_->pending_connections(), 1u);
+  EXPECT_TRUE(closed_within(c.socket, 3s));
+  EXPECT_TRUE(eventually([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(NetServer, NotFoundForANonUtf8PathIsValidJson) {
+  start();
+  for (const std::string upgrade : {"", "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                                        "Sec-WebSocket-Version: 13\r\n"
+                                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"}) {
+    HttpClient c(port_);
+    const std::string req =
+        "GET /no\xff\xfe\xc0\xafwhere HTTP/1.1\r\nHost: 127.0.0.1\r\n" + upgrade + "\r\n";
+    asio::write(c.socket, asio::buffer(req));
+    http::response<http::string_body> res;
+    http::read(c.socket, c.buffer, res);
+    EXPECT_EQ(res.result_int(), 404);
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(res.body())) << res.body();
+    const std::string message = j["error"]["message"];
+    EXPECT_NE(message.find("/no\uFFFD\uFFFD"), std::string::npos) << message;
+  }
 }
 
 TEST_F(NetServer, StopWithOpenConnectionsReturnsPromptly) {

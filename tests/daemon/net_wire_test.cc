@@ -111,6 +111,24 @@ TEST(NetErrorBody, OpenAiShapeWithEscaping) {
   EXPECT_TRUE(nlohmann::json::parse(r.body)["error"]["code"].is_null());
 }
 
+TEST(NetErrorBody, InvalidUtf8BecomesReplacementCharacters) {
+  // Clients put any bytes in paths and fields that messages quote.
+  const std::string bad = std::string("no route /a\xff\xfe/") +
+                          "\xc0\xaf"          // overlong '/'
+                          "\xed\xa0\x80"      // a UTF-16 surrogate
+                          "\xf4\x90\x80\x80"  // above U+10FFFF
+                          "\xe2\x82";         // truncated
+  const std::string body = openai_error_json(bad, "invalid_request_error", "not_found");
+  const auto j = nlohmann::json::parse(body);  // throws on invalid UTF-8
+  const std::string message = j["error"]["message"];
+  EXPECT_EQ(message.rfind("no route /a\uFFFD\uFFFD/", 0), 0u) << message;
+  EXPECT_EQ(message.find('\xff'), std::string::npos);
+  EXPECT_NO_THROW((void)j.dump());  // strict serialisers accept it too
+  // Well-formed multi-byte text is kept as it is.
+  const std::string good = "caf\u00e9 \u4e2d\u6587 \U0001F600";
+  EXPECT_EQ(nlohmann::json::parse(openai_error_json(good, "t", ""))["error"]["message"], good);
+}
+
 TEST(NetHttpRequest, HeaderLookupAndPath) {
   HttpRequest r;
   r.target = "/v1/models?x=1&y=2";

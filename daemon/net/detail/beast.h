@@ -27,8 +27,8 @@ using HttpRequestMessage = http::request<http::string_body>;
 void start_http_session(Context& ctx, tcp::socket socket);
 
 // An upgrade request that passed routing and auth becomes a WebSocket session under the same
-// connection id, replacing the HTTP session in the registry.
+// connection id, replacing the HTTP session in the registry; it keeps the request's slot.
 void start_ws_session(Context& ctx, uint64_t id, tcp::socket socket,
-                      HttpRequestMessage request);
+                      HttpRequestMessage request, Slot slot);
 
 }  // namespace mnemo::daemon::net::detail

@@ -61,4 +61,51 @@ void Registry::clear() {
   empty_.notify_all();
 }
 
+bool Slots::try_acquire() {
+  size_t used = used_.load();
+  do {
+    if (used >= limit_) return false;
+  } while (!used_.compare_exchange_weak(used, used + 1));
+  return true;
+}
+
+void Slots::release() { used_.fetch_sub(1); }
+
+uint64_t PendingSet::enter(std::weak_ptr<Session> s, size_t* evicted) {
+  std::vector<std::shared_ptr<Session>> out;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard lock(m_);
+    while (waiting_.size() >= limit_) {
+      auto oldest = waiting_.begin();
+      if (auto victim = oldest->second.lock()) out.push_back(std::move(victim));
+      waiting_.erase(oldest);
+    }
+    ticket = ++next_ticket_;
+    waiting_.emplace(ticket, std::move(s));
+  }
+  for (auto& v : out) v->force_close();  // posts; the session sees its ticket gone
+  if (evicted) *evicted = out.size();
+  return ticket;
+}
+
+bool PendingSet::leave(uint64_t ticket) {
+  std::lock_guard lock(m_);
+  return waiting_.erase(ticket) == 1;
+}
+
+size_t PendingSet::size() const {
+  std::lock_guard lock(m_);
+  return waiting_.size();
+}
+
+bool RateLimit::due() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_.load();
+  if (last != 0 && now - last < period_.count()) return false;
+  return last_.compare_exchange_strong(last, now);
+}
+
 }  // namespace mnemo::daemon::net::detail

@@ -6,10 +6,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "daemon/net/handlers.h"
@@ -71,6 +74,75 @@ class Registry {
   std::unordered_map<uint64_t, std::shared_ptr<Session>> sessions_;
 };
 
+// The max_connections budget: one slot per request being served and per open WebSocket.
+class Slots {
+ public:
+  explicit Slots(size_t limit) : limit_(limit) {}
+  bool try_acquire();
+  void release();
+  size_t in_use() const { return used_.load(); }
+
+ private:
+  const size_t limit_;
+  std::atomic<size_t> used_{0};
+};
+
+// One held slot, released once: by release() or on destruction. Moves with the connection
+// when an HTTP session becomes a WebSocket.
+class Slot {
+ public:
+  Slot() = default;
+  static Slot take(Slots& slots) { return Slot(slots.try_acquire() ? &slots : nullptr); }
+  Slot(Slot&& o) noexcept : slots_(std::exchange(o.slots_, nullptr)) {}
+  Slot& operator=(Slot&& o) noexcept {
+    if (this != &o) {
+      release();
+      slots_ = std::exchange(o.slots_, nullptr);
+    }
+    return *this;
+  }
+  ~Slot() { release(); }
+  explicit operator bool() const { return slots_ != nullptr; }
+  void release() {
+    if (slots_) std::exchange(slots_, nullptr)->release();
+  }
+
+ private:
+  explicit Slot(Slots* s) : slots_(s) {}
+  Slots* slots_ = nullptr;
+};
+
+// Connections that hold no slot (not yet past their request head, or idle between keep-alive
+// requests), oldest first: when the budget is full the one that has waited longest goes, so
+// that a flood of idle or trickling sockets cannot keep a prompt client out.
+class PendingSet {
+ public:
+  explicit PendingSet(size_t limit) : limit_(limit < 1 ? 1 : limit) {}
+  // Adds `s`; returns its ticket (never 0). Sessions pushed out to make room are
+  // force_close()d and counted in `evicted`.
+  uint64_t enter(std::weak_ptr<Session> s, size_t* evicted = nullptr);
+  // false when the ticket was evicted meanwhile (its force_close is on its way).
+  bool leave(uint64_t ticket);
+  size_t size() const;
+
+ private:
+  const size_t limit_;
+  mutable std::mutex m_;
+  uint64_t next_ticket_ = 0;
+  std::map<uint64_t, std::weak_ptr<Session>> waiting_;  // by ticket: oldest first
+};
+
+// true at most once per `period` across threads: for warnings a flood would repeat endlessly.
+class RateLimit {
+ public:
+  explicit RateLimit(std::chrono::milliseconds period) : period_(period) {}
+  bool due();
+
+ private:
+  const std::chrono::milliseconds period_;
+  std::atomic<int64_t> last_{0};  // steady_clock ms of the last `true`
+};
+
 struct OutboundLimits {
   size_t messages;
   size_t bytes;
@@ -79,7 +151,8 @@ struct OutboundLimits {
 struct Context {
   Context(ServerOptions o, HttpHandler& h, WsHandler& w)
       : options(std::move(o)), http(h), ws(w), gate(std::make_shared<Gate>()),
-        log(net_logger()) {}
+        log(net_logger()), slots(options.max_connections),
+        pending(options.max_pending_connections) {}
   OutboundLimits outbound() const {
     return {options.max_outbound_messages, options.max_outbound_bytes};
   }
@@ -90,6 +163,13 @@ struct Context {
   std::shared_ptr<Gate> gate;
   Registry registry;
   std::shared_ptr<spdlog::logger> log;
+  Slots slots;
+  PendingSet pending;
+  RateLimit busy_warning{std::chrono::seconds(10)};
+  RateLimit eviction_warning{std::chrono::seconds(10)};
+  // A message of at least options.trim_after_bytes was handled: the server returns freed heap
+  // to the system soon (set by the server before any connection exists).
+  std::function<void()> large_message_done;
 };
 
 }  // namespace mnemo::daemon::net::detail
