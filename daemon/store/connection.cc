@@ -16,7 +16,7 @@ std::string sqlite_message(sqlite3* db, int rc) {
 
 }  // namespace
 
-Query::Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+Query::Query(Connection& owner, sqlite3_stmt* stmt) : owner_(owner), stmt_(stmt) {}
 
 Query::~Query() {
   sqlite3_reset(stmt_);
@@ -24,8 +24,7 @@ Query::~Query() {
 }
 
 void Query::fail(int rc, std::string_view what) const {
-  throw StoreError("sqlite: " + std::string(what) + ": " + sqlite_message(db_, rc) + " in \"" + sqlite3_sql(stmt_) +
-                   "\"");
+  owner_.fail(rc, std::string(what) + " \"" + sqlite3_sql(stmt_) + "\"");
 }
 
 Query& Query::bind_int(int i, int64_t v) {
@@ -101,12 +100,22 @@ nlohmann::ordered_json Query::get_json(int col) const {
 Connection::Connection(const std::filesystem::path& path) : path_(path) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {
-    std::string msg = sqlite_message(db_, rc);
+    std::string msg = "sqlite: cannot open " + path.string() + ": " + sqlite_message(db_, rc);
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw StoreError("sqlite: cannot open " + path.string() + ": " + msg);
+    if (auto f = storage_fault_of(rc)) throw StorageFailure(*f, rc, msg);
+    throw StoreError(msg);
   }
   sqlite3_extended_result_codes(db_, 1);
+}
+
+void Connection::fail(int rc, const std::string& what, const char* errmsg) {
+  const std::string msg = "sqlite: " + path_.string() + ": " + (errmsg ? std::string(errmsg) : sqlite_message(db_, rc)) +
+                          " in " + what;
+  const auto fault = storage_fault_of(rc);
+  if (!fault) throw StoreError(msg);
+  if (*fault == StorageFault::Corrupt) damaged_ = true;
+  throw StorageFailure(*fault, rc, msg);
 }
 
 Connection::~Connection() {
@@ -121,20 +130,34 @@ void Connection::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite_message(db_, rc);
     sqlite3_free(err);
-    throw StoreError("sqlite: " + path_.string() + ": " + msg + " in \"" + s + "\"");
+    fail(rc, "\"" + s + "\"", msg.c_str());
   }
 }
 
 std::string Connection::scalar(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) throw StoreError("sqlite: " + path_.string() + ": " + sqlite_message(db_, rc) + " in \"" + std::string(sql) + "\"");
+  if (rc != SQLITE_OK) fail(rc, "\"" + std::string(sql) + "\"");
   std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
   rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return {};
-  if (rc != SQLITE_ROW) throw StoreError("sqlite: " + path_.string() + ": " + sqlite_message(db_, rc) + " in \"" + std::string(sql) + "\"");
+  if (rc != SQLITE_ROW) fail(rc, "\"" + std::string(sql) + "\"");
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
   return p ? std::string(p) : std::string();
+}
+
+std::vector<std::string> Connection::column(std::string_view sql, size_t max) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "\"" + std::string(sql) + "\"");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
+  std::vector<std::string> out;
+  while (out.size() < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    out.emplace_back(p ? p : "");
+  }
+  if (out.size() < max && rc != SQLITE_DONE) fail(rc, "\"" + std::string(sql) + "\"");
+  return out;
 }
 
 Query Connection::query(const std::string& sql) {
@@ -142,26 +165,36 @@ Query Connection::query(const std::string& sql) {
   if (it == cache_.end()) {
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) throw StoreError("sqlite: cannot prepare \"" + sql + "\": " + sqlite_message(db_, rc));
+    if (rc != SQLITE_OK) fail(rc, "preparing \"" + sql + "\"");
     it = cache_.emplace(sql, stmt).first;
   }
-  return Query(db_, it->second);
+  return Query(*this, it->second);
 }
 
 int64_t Connection::changes() const { return sqlite3_changes64(db_); }
 
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 Transaction::Transaction(Connection& db, Kind kind) : db_(db) {
+  if (kind == Kind::Write && db_.damaged())
+    throw StorageFailure(StorageFault::Corrupt, SQLITE_CORRUPT,
+                         db_.path().string() + " was found damaged while in use; writes are refused until mnemod "
+                                               "is restarted with --repair");
+  // A rollback that failed earlier (the disk was gone) would otherwise make
+  // every later BEGIN fail: finish it now.
+  if (db_.in_transaction()) db_.exec("ROLLBACK");
   db_.exec(kind == Kind::Write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
 Transaction::~Transaction() {
-  if (done_) return;
+  if (done_ || !db_.in_transaction()) return;  // committed, or SQLite already rolled back (I/O error, full disk)
   try {
     db_.exec("ROLLBACK");
   } catch (const StoreError&) {
-    // SQLite already rolled back (e.g. after an I/O error); nothing to undo.
+    // The rollback itself failed (the disk went away): SQLite rolls back
+    // the hot journal on the next access; nothing more to do here.
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,9 +21,11 @@ namespace mnemo::daemon::store {
 
 // One execution of a cached statement. Parameters and columns are 1-based
 // and 0-based respectively, as in SQLite.
+class Connection;
+
 class Query {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt);
+  Query(Connection& owner, sqlite3_stmt* stmt);
   ~Query();
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
@@ -45,7 +48,7 @@ class Query {
 
  private:
   [[noreturn]] void fail(int rc, std::string_view what) const;
-  sqlite3* db_;
+  Connection& owner_;
   sqlite3_stmt* stmt_;
 };
 
@@ -62,16 +65,29 @@ class Connection {
   // Runs a one-row, one-column statement (e.g. a PRAGMA) and returns its
   // value as text; empty when it returns no row.
   std::string scalar(std::string_view sql);
+  // Every row's first column as text, at most `max` rows (e.g. PRAGMA
+  // quick_check's findings).
+  std::vector<std::string> column(std::string_view sql, size_t max);
   // Prepares the statement on first use and keeps it for later ones.
   Query query(const std::string& sql);
 
   int64_t changes() const;  // rows changed by the last statement
   int64_t last_insert_rowid() const;
+  bool in_transaction() const;  // a BEGIN has not yet been committed or rolled back
   const std::filesystem::path& path() const { return path_; }
+  // SQLite reported the file corrupt since it was opened; Transaction refuses
+  // to write from then on, so no write lands on top of damaged pages.
+  bool damaged() const { return damaged_; }
+  sqlite3* handle() const { return db_; }
+
+  // Throws StorageFailure for a storage fault (see errors.h), else StoreError;
+  // `what` says which statement failed.
+  [[noreturn]] void fail(int rc, const std::string& what, const char* errmsg = nullptr);
 
  private:
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
+  bool damaged_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 

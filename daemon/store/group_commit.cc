@@ -34,6 +34,10 @@ void Store::grouped_write(const std::function<void()>& op) {
 
 void Store::commit_writes(std::vector<PendingWrite*>& batch) {
   std::lock_guard lock(mu_);
+  // Set when the storage failed: the whole transaction is undone, so every
+  // write of the batch fails with that error, including the ones whose
+  // savepoint had been released (none of them was acknowledged yet).
+  std::exception_ptr storage_error;
   try {
     // The write lock is taken before anything is read, so concurrent writers
     // (other threads, or another process) cannot pick the same seq.
@@ -44,17 +48,25 @@ void Store::commit_writes(std::vector<PendingWrite*>& batch) {
       try {
         (*p->op)();
         db_->exec("RELEASE grouped");
+      } catch (const StorageFailure&) {
+        // A full disk or I/O error: SQLite may already have rolled the whole
+        // transaction back, and the next writes would fail the same way.
+        storage_error = std::current_exception();
+        break;
       } catch (...) {
         p->error = std::current_exception();
         db_->exec("ROLLBACK TO grouped");
         db_->exec("RELEASE grouped");
       }
     }
-    tx.commit();
+    if (!storage_error) tx.commit();
   } catch (...) {
-    for (PendingWrite* p : batch)
-      if (!p->error) p->error = std::current_exception();
+    storage_error = std::current_exception();
   }
+  // Transaction's destructor has rolled back whatever was left open.
+  if (storage_error)
+    for (PendingWrite* p : batch)
+      if (!p->error) p->error = storage_error;
   for (PendingWrite* p : batch) p->done = true;
 }
 

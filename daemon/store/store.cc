@@ -1,11 +1,13 @@
 #include "daemon/store/store.h"
 
+#include <chrono>
 #include <system_error>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/store/connection.h"
+#include "daemon/store/integrity.h"
 #include "daemon/store/schema.h"
 
 namespace mnemo::daemon::store {
@@ -33,14 +35,32 @@ Store::Store(const std::filesystem::path& path, StoreOptions opt) : path_(path) 
     std::filesystem::create_directories(path.parent_path(), ec);
     if (ec) throw StoreError("cannot create " + path.parent_path().string() + ": " + ec.message());
   }
-  db_ = std::make_unique<Connection>(path);
-  db_->exec("PRAGMA busy_timeout = " + std::to_string(opt.busy_timeout_ms));
-  // WAL is a property of the file; this also checks the file is a database.
-  std::string mode = db_->scalar("PRAGMA journal_mode = WAL");
-  if (mode != "wal") throw StoreError(path.string() + ": cannot switch to WAL mode (journal_mode is '" + mode + "')");
-  db_->exec(opt.durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-  db_->exec("PRAGMA foreign_keys = ON");
-  int found = migrate(*db_);
+  int found = 0;
+  try {
+    db_ = std::make_unique<Connection>(path);
+    db_->exec("PRAGMA busy_timeout = " + std::to_string(opt.busy_timeout_ms));
+    // Before anything is written: a write on top of damaged pages spreads
+    // the damage, and every later read of them fails.
+    const auto t0 = std::chrono::steady_clock::now();
+    if (auto problems = quick_check(*db_); !problems.empty()) {
+      const std::string what =
+          path.string() + " is damaged (PRAGMA quick_check: " + problems.front() +
+          (problems.size() > 1 ? ", and " + std::to_string(problems.size() - 1) + " more findings" : "") + ")";
+      throw DamagedDatabase(what, std::move(problems));
+    }
+    logger()->debug("{}: quick_check ok in {} ms", path.string(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    // WAL is a property of the file; this also checks the file is a database.
+    std::string mode = db_->scalar("PRAGMA journal_mode = WAL");
+    if (mode != "wal") throw StoreError(path.string() + ": cannot switch to WAL mode (journal_mode is '" + mode + "')");
+    db_->exec(opt.durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    db_->exec("PRAGMA foreign_keys = ON");
+    if (opt.max_page_count > 0) db_->scalar("PRAGMA max_page_count = " + std::to_string(opt.max_page_count));
+    found = migrate(*db_);
+  } catch (const StorageFailure& e) {
+    if (e.fault() != StorageFault::Corrupt) throw;
+    throw DamagedDatabase(path.string() + " is damaged (" + e.what() + ")", {e.what()});
+  }
   int now = latest_schema_version();
   if (found != now)
     logger()->info("{}: schema migrated from version {} to {}", path.string(), found, now);

@@ -33,13 +33,19 @@ enum class Durability {
 struct StoreOptions {
   Durability durability = Durability::Full;
   int busy_timeout_ms = 5000;  // waiting for another process holding the file
+  // 0: no limit. Otherwise writes that would grow the file past this many
+  // pages fail as on a full disk (StorageFault::Full): a quota, and how the
+  // tests fill a disk without mounting one.
+  int64_t max_page_count = 0;
 };
 
 class Store {
  public:
-  // Creates the parent directories and the file when missing, turns on WAL
-  // and foreign keys, and migrates the schema. Throws SchemaTooNew for a
-  // file from a newer mnemod, StoreError when it cannot be opened.
+  // Creates the parent directories and the file when missing, checks it
+  // (PRAGMA quick_check), turns on WAL and foreign keys, and migrates the
+  // schema. Throws DamagedDatabase for a file that fails the check (see
+  // integrity.h for repair()), SchemaTooNew for a file from a newer mnemod,
+  // StoreError when it cannot be opened.
   explicit Store(const std::filesystem::path& path, StoreOptions opt = {});
   static std::unique_ptr<Store> open(const std::filesystem::path& path, StoreOptions opt = {});
   ~Store();

@@ -11,5 +11,7 @@ if(TARGET mnemo_store)
     store_migration_test.cc
     store_concurrency_test.cc
     store_crash_test.cc
+    store_failures_test.cc
+    store_integrity_test.cc
     LIBS mnemo_store SQLite::SQLite3 Threads::Threads)
 endif()
