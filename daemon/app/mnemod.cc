@@ -1,6 +1,7 @@
 // mnemod: the Mnemo daemon. Loads a model (the built-in one by default),
 // opens the session store, and serves the WebSocket session protocol and the
 // OpenAI-compatible HTTP API until SIGINT or SIGTERM.
+#include <malloc.h>
 #include <omp.h>
 #include <signal.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -92,6 +93,8 @@ int serve(const daemon::config::Options& o) {
   so.port = o.port;
   so.api_key = o.api_key;
   so.max_connections = size_t(o.max_connections);
+  so.max_pending_connections = size_t(o.max_pending_connections);
+  so.header_timeout_s = o.header_timeout_s;
   so.max_frame_bytes = size_t(o.max_frame_bytes);
   so.max_body_bytes = size_t(o.max_body_bytes);
   so.max_outbound_messages = size_t(o.outbound_queue);
@@ -119,6 +122,12 @@ int serve(const daemon::config::Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Request bodies and WebSocket messages of several MB come and go. A fixed threshold keeps
+  // them in mmapped chunks that free() unmaps; glibc's default would raise it to 32 MB after
+  // the first such free and keep them in arenas that never shrink. The net server also
+  // malloc_trim()s after large requests (ServerOptions::trim_after_bytes).
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
   daemon::config::Options o;
   try {
     const std::vector<std::string> args(argv + 1, argv + argc);
