@@ -1,5 +1,8 @@
 #include "daemon/app/session_api.h"
 
+#include <algorithm>
+#include <limits>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/app/event_gate.h"
@@ -239,8 +242,27 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       out.sessions.push_back(to_protocol(recs[i], store_.message_count(recs[i].id)));
     send(c, out);
   } else if (auto* e = std::get_if<protocol::SessionGet>(&event)) {
-    protocol::SessionHistory out{e->event_id, load_session(e->session_id), {}};
-    for (const auto& m : store_.history(e->session_id)) out.messages.push_back(to_protocol(m));
+    protocol::SessionHistory out{e->event_id, load_session(e->session_id), {}, false};
+    // A whole long history in one message would pass the connection's
+    // outbound bound and get it closed (1013) on every try: a page holds at
+    // most a quarter of the binding bound, and at least one message (a
+    // message came in as one frame, so it fits).
+    const size_t budget = std::min(opt_.max_frame_bytes, opt_.max_outbound_bytes) / 4;
+    size_t bytes = protocol::to_json(out).size();
+    // Protocol indices count from 0, store seqs from 1.
+    const int64_t before_seq = e->before ? *e->before + 1 : std::numeric_limits<int64_t>::max();
+    store_.history_before(e->session_id, before_seq, size_t(e->limit), [&](store::MessageRecord&& r) {
+      protocol::Message m = to_protocol(r);
+      const auto replace = protocol::Json::error_handler_t::replace;  // as to_json() writes it
+      const size_t size = protocol::to_json_value(m).dump(-1, ' ', false, replace).size() + 1;  // and a comma
+      if (!out.messages.empty() && bytes + size > budget) return false;
+      bytes += size;
+      out.messages.push_back(std::move(m));
+      return true;
+    });
+    std::reverse(out.messages.begin(), out.messages.end());
+    // Indices are contiguous from 0 (messages are never removed one by one).
+    out.has_more = !out.messages.empty() && out.messages.front().index.value_or(0) > 0;
     send(c, out);
   } else if (auto* e = std::get_if<protocol::SessionDelete>(&event)) {
     load_session(e->session_id);

@@ -14,6 +14,7 @@
 #include "daemon/app/responder.h"
 #include "daemon/app/worker_pool.h"
 #include "daemon/net/handlers.h"
+#include "daemon/net/server_options.h"
 #include "daemon/protocol/client_events.h"
 #include "daemon/protocol/server_events.h"
 #include "daemon/store/store.h"
@@ -23,6 +24,8 @@ namespace mnemo::daemon::app {
 struct SessionApiOptions {
   size_t max_frame_bytes = 1 << 20;
   int64_t max_sessions = 4096;
+  // The net layer's per-connection bound: no one reply may come near it.
+  size_t max_outbound_bytes = net::ServerOptions{}.max_outbound_bytes;
 };
 
 class SessionApi : public net::WsHandler {

@@ -36,9 +36,16 @@ struct SessionList {  // "session.list"
   std::optional<std::string> after;
 };
 
+// session.get pages a history backwards from `before`.
+inline constexpr int64_t kMaxHistoryLimit = 1000;
+inline constexpr int64_t kDefaultHistoryLimit = 100;
+inline constexpr int64_t kMaxMessageIndex = (int64_t(1) << 53) - 1;  // exact in every JSON reader
+
 struct SessionGet {  // "session.get"
   std::optional<std::string> event_id;
   std::string session_id;
+  int64_t limit = kDefaultHistoryLimit;
+  std::optional<int64_t> before;  // a message index, exclusive; absent: past the newest
 };
 
 struct SessionDelete {  // "session.delete"

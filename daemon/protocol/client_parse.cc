@@ -176,7 +176,13 @@ ClientEvent session_create(const ObjectReader& r) {
 }
 
 ClientEvent session_resume(const ObjectReader& r) { return SessionResume{{}, id(r, "session_id")}; }
-ClientEvent session_get(const ObjectReader& r) { return SessionGet{{}, id(r, "session_id")}; }
+ClientEvent session_get(const ObjectReader& r) {
+  SessionGet e;
+  e.session_id = id(r, "session_id");
+  e.limit = r.opt_integer("limit", 1, kMaxHistoryLimit).value_or(kDefaultHistoryLimit);
+  e.before = r.opt_integer("before", 0, kMaxMessageIndex);
+  return e;
+}
 ClientEvent session_delete(const ObjectReader& r) { return SessionDelete{{}, id(r, "session_id")}; }
 
 ClientEvent session_list(const ObjectReader& r) {

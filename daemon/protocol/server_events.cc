@@ -45,6 +45,7 @@ Json body(const SessionHistory& e) {
   Json msgs = Json::array();
   for (const Message& m : e.messages) msgs.push_back(to_json_value(m));
   j["messages"] = std::move(msgs);
+  j["has_more"] = e.has_more;
   return j;
 }
 

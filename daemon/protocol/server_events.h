@@ -31,10 +31,11 @@ struct SessionListed {  // "session.listed"
   bool has_more = false;
 };
 
-struct SessionHistory {  // "session.history"
+struct SessionHistory {  // "session.history": one page, ascending index
   std::optional<std::string> event_id;
-  Session session;
+  Session session;  // message_count is the whole history's
   std::vector<Message> messages;
+  bool has_more = false;  // messages older than messages.front() exist
 };
 
 struct SessionDeleted {  // "session.deleted"

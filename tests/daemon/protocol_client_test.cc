@@ -228,6 +228,28 @@ TEST(ProtocolClient, IdsAreBounded) {
   EXPECT_EQ(error_of(R"({"type":"session.list","after":7})").field(), "after");
 }
 
+TEST(ProtocolClient, SessionGetPages) {
+  const SessionGet plain = parse_as<SessionGet>(R"({"type":"session.get","session_id":"s"})");
+  EXPECT_EQ(plain.limit, kDefaultHistoryLimit);
+  EXPECT_FALSE(plain.before);
+  const SessionGet paged = parse_as<SessionGet>(R"({"type":"session.get","session_id":"s","limit":1000,"before":0})");
+  EXPECT_EQ(paged.limit, 1000);
+  EXPECT_EQ(paged.before, 0);
+  EXPECT_FALSE(parse_as<SessionGet>(R"({"type":"session.get","session_id":"s","before":null})").before);
+  EXPECT_EQ(parse_as<SessionGet>(R"({"type":"session.get","session_id":"s","before":9007199254740991})").before,
+            kMaxMessageIndex);
+  for (const char* bad : {R"("limit":0)", R"("limit":1001)", R"("limit":2.5)", R"("limit":"10")"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(error_of(std::string(R"({"type":"session.get","session_id":"s",)") + bad + "}").field(), "limit");
+  }
+  for (const char* bad : {R"("before":-1)", R"("before":9007199254740992)", R"("before":1.5)", R"("before":"3")"}) {
+    SCOPED_TRACE(bad);
+    const ProtocolError e = error_of(std::string(R"({"type":"session.get","session_id":"s",)") + bad + "}");
+    EXPECT_EQ(e.code(), ErrorCode::InvalidField);
+    EXPECT_EQ(e.field(), "before");
+  }
+}
+
 TEST(ProtocolClient, EventIdIsEchoedInErrorsWhenReadable) {
   EXPECT_EQ(error_of(R"({"type":"session.get","event_id":"e9"})").event_id(), "e9");
   EXPECT_EQ(error_of(R"({"event_id":"e9","type":"nope"})").event_id(), "e9");

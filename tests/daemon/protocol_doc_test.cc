@@ -229,6 +229,9 @@ TEST(ProtocolDoc, ClientExamplesCarryTheirValues) {
     } else if (auto* l = std::get_if<SessionList>(&e)) {
       EXPECT_EQ(l->limit, 20);
       EXPECT_EQ(l->after, "sess_01JD4W2Q8X5X");
+    } else if (auto* g = std::get_if<SessionGet>(&e); g && g->event_id == "evt_19") {
+      EXPECT_EQ(g->limit, 50);
+      EXPECT_EQ(g->before, 250);
     }
   }
 }
