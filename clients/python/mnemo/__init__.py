@@ -1,7 +1,7 @@
 """Python SDK for mnemod, Mnemo's serving daemon (WebSocket session protocol, docs/protocol.md)."""
 
 from .agent import RunResult, ToolRun, Turn, run
-from .client import AsyncClient, History, SessionPage
+from .client import AsyncClient, History, HistoryPage, SessionPage
 from .config import DEFAULT_URL, resolve_api_key, resolve_url
 from .errors import (APIError, AuthenticationError, BusyError, ConflictError,
                      ConnectionFailedError, FrameTooLargeError, InternalError,
@@ -28,6 +28,7 @@ __all__ = [
     "run",
     "AsyncClient",
     "History",
+    "HistoryPage",
     "SessionPage",
     "DEFAULT_URL",
     "resolve_api_key",

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, AsyncIterator, Callable, Optional, Union
 
 from .agent import RunResult, run
 from .config import resolve_api_key, resolve_url
@@ -34,6 +34,8 @@ from .tools import ToolsLike, tool_definitions
 
 log = logging.getLogger("mnemo")
 
+MAX_HISTORY_PAGE = 1000  # session.get's largest `limit`
+
 SamplingLike = Union[Sampling, JSON, None]
 ToolChoice = Union[str, JSON, None]  # "none", "auto", "required", or a tool's name, or the protocol's object
 
@@ -48,6 +50,15 @@ class SessionPage:
 class History:
     session: Session
     messages: list[Message]
+
+
+@dataclass
+class HistoryPage:
+    """Messages in index order; `has_more`: older ones exist (pass `before=messages[0].index`)."""
+
+    session: Session  # message_count is the whole history's
+    messages: list[Message]
+    has_more: bool
 
 
 def tool_choice_json(choice: ToolChoice) -> Union[str, JSON, None]:
@@ -231,11 +242,35 @@ class AsyncClient:
         return SessionPage(reply.sessions, reply.has_more)
 
     async def get_session(self, session_id: str) -> History:
-        """The session and its whole history."""
-        reply = await self._request({"type": "session.get", "session_id": session_id}, session_id,
-                                    idempotent=True)
+        """The session and its whole history, read page by page (a long history does not fit one
+        message). `session` is as of the first page read, the newest."""
+        pages = [page async for page in self.history_pages(session_id, limit=MAX_HISTORY_PAGE)]
+        return History(pages[0].session, [m for page in reversed(pages) for m in page.messages])
+
+    async def get_history(self, session_id: str, *, limit: Optional[int] = None,
+                          before: Optional[int] = None) -> HistoryPage:
+        """One page: the newest `limit` messages (daemon default 100, at most 1000) with an index
+        below `before` (default: all), in index order. The daemon may return fewer when they are
+        large; `has_more` says whether older ones exist."""
+        event: JSON = {"type": "session.get", "session_id": session_id}
+        if limit is not None:
+            event["limit"] = limit
+        if before is not None:
+            event["before"] = before
+        reply = await self._request(event, session_id, idempotent=True)
         assert isinstance(reply, SessionHistory)
-        return History(reply.session, reply.messages)
+        return HistoryPage(reply.session, reply.messages, reply.has_more)
+
+    async def history_pages(self, session_id: str, *, limit: Optional[int] = None,
+                            before: Optional[int] = None) -> AsyncIterator[HistoryPage]:
+        """Pages from the newest back to the first message (each page in index order); always
+        yields at least one page, empty for an empty history."""
+        while True:
+            page = await self.get_history(session_id, limit=limit, before=before)
+            yield page
+            if not page.has_more or not page.messages:
+                return
+            before = page.messages[0].index
 
     async def delete_session(self, session_id: str) -> None:
         """Deletes the session and its history (a response running on it is cancelled first)."""

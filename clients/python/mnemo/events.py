@@ -41,9 +41,12 @@ class SessionListed(ServerEvent):
 
 @dataclass
 class SessionHistory(ServerEvent):
+    """One page of a history, in index order; `has_more`: older messages exist."""
+
     type: ClassVar[str] = "session.history"
     session: Session
     messages: list[Message]
+    has_more: bool = False
 
 
 @dataclass

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Coroutine, Iterator, Optional, TypeVar
+from typing import Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, TypeVar
 
 from .agent import RunResult
-from .client import AsyncClient, History, SamplingLike, SessionPage, ToolChoice
+from .client import AsyncClient, History, HistoryPage, SamplingLike, SessionPage, ToolChoice
 from .errors import MnemoError
 from .events import (MessageAppended, ProgramBegun, ProgramEnded, ServerEvent, ToolEnded,
                      ToolStarted)
@@ -166,6 +166,24 @@ class Client:
 
     def get_session(self, session_id: str) -> History:
         return self._call(self._async.get_session(session_id))
+
+    def get_history(self, session_id: str, *, limit: Optional[int] = None,
+                    before: Optional[int] = None) -> HistoryPage:
+        return self._call(self._async.get_history(session_id, limit=limit, before=before))
+
+    def history_pages(self, session_id: str, *, limit: Optional[int] = None,
+                      before: Optional[int] = None) -> Iterator[HistoryPage]:
+        pages: AsyncIterator[HistoryPage] = self._async.history_pages(session_id, limit=limit, before=before)
+
+        async def next_page() -> HistoryPage:  # run_coroutine_threadsafe takes coroutines only
+            return await pages.__anext__()
+
+        while True:
+            try:
+                page = self._call(next_page())
+            except StopAsyncIteration:
+                return
+            yield page
 
     def delete_session(self, session_id: str) -> None:
         self._call(self._async.delete_session(session_id))

@@ -61,6 +61,24 @@ export interface SessionPage {
   has_more: boolean;
 }
 
+export interface HistoryParams {
+  /** At most this many messages, 1 to 1000 (the daemon's default: 100). */
+  limit?: number;
+  /** Only messages with an index below this one (default: up to the newest). */
+  before?: number;
+}
+
+/** Messages in index order; `has_more`: older ones exist. */
+export interface HistoryPage {
+  /** message_count is the whole history's. */
+  session: Session;
+  messages: Message[];
+  has_more: boolean;
+}
+
+/** session.get's largest `limit`. */
+const MAX_HISTORY_PAGE = 1000;
+
 export class MnemoClient {
   private constructor(readonly connection: Connection) {}
 
@@ -101,10 +119,34 @@ export class MnemoClient {
     }
   }
 
-  /** The session and its whole history. */
+  /** The session and its whole history, read page by page (a long history
+   * does not fit one message). `session` is as of the newest page. */
   async getSession(sessionId: string): Promise<{ session: Session; messages: Message[] }> {
-    const { session, messages } = await this.connection.request({ type: "session.get", session_id: sessionId });
-    return { session, messages };
+    const pages: HistoryPage[] = [];
+    for await (const page of this.historyPages(sessionId, { limit: MAX_HISTORY_PAGE })) pages.push(page);
+    return { session: pages[0]!.session, messages: pages.reverse().flatMap((p) => p.messages) };
+  }
+
+  /** One page of the history: the newest `limit` messages below `before`.
+   * The daemon may return fewer when they are large. */
+  async getHistory(sessionId: string, params: HistoryParams = {}): Promise<HistoryPage> {
+    const { session, messages, has_more } = await this.connection.request({
+      type: "session.get", session_id: sessionId, ...params,
+    });
+    return { session, messages, has_more };
+  }
+
+  /** Pages from the newest back to the first message, each in index order;
+   * at least one page (empty for an empty history). */
+  async *historyPages(sessionId: string, params: HistoryParams = {}): AsyncGenerator<HistoryPage> {
+    let before = params.before;
+    for (;;) {
+      const page = await this.getHistory(sessionId, before === undefined ? { ...params } : { ...params, before });
+      yield page;
+      const first = page.messages[0];
+      if (!page.has_more || first?.index === undefined) return;
+      before = first.index;
+    }
   }
 
   async deleteSession(sessionId: string): Promise<void> {

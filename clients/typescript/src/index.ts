@@ -1,5 +1,7 @@
 export { MnemoClient } from "./client.js";
-export type { ProgramParams, ResponseParams, SessionPage, SessionParams, ToolEndParams, ToolStartParams } from "./client.js";
+export type {
+  HistoryPage, HistoryParams, ProgramParams, ResponseParams, SessionPage, SessionParams, ToolEndParams, ToolStartParams,
+} from "./client.js";
 export { Connection } from "./connection.js";
 export { ConnectionError, MnemoError, ProtocolError, TimeoutError } from "./errors.js";
 export { DEFAULT_URL, normalizeUrl } from "./options.js";

@@ -125,6 +125,10 @@ export interface SessionListEvent extends ClientBase {
 export interface SessionGetEvent extends ClientBase {
   type: "session.get";
   session_id: string;
+  /** At most this many messages, 1 to 1000 (default 100). */
+  limit?: number;
+  /** Only messages with a lower index (default: all). */
+  before?: number;
 }
 export interface SessionDeleteEvent extends ClientBase {
   type: "session.delete";
@@ -209,10 +213,13 @@ export interface SessionListedEvent extends ServerBase {
   sessions: Session[];
   has_more: boolean;
 }
+/** One page of a history, in index order. */
 export interface SessionHistoryEvent extends ServerBase {
   type: "session.history";
   session: Session;
   messages: Message[];
+  /** Older messages exist: ask with `before` = messages[0].index. */
+  has_more: boolean;
 }
 export interface SessionDeletedEvent extends ServerBase {
   type: "session.deleted";

@@ -20,7 +20,7 @@ const server: EventFields<ServerEvent> = {
   "session.created": { event_id: "optional", session: "required" },
   "session.resumed": { event_id: "optional", session: "required" },
   "session.listed": { event_id: "optional", sessions: "required", has_more: "required" },
-  "session.history": { event_id: "optional", session: "required", messages: "required" },
+  "session.history": { event_id: "optional", session: "required", messages: "required", has_more: "required" },
   "session.deleted": { event_id: "optional", session_id: "required" },
   "message.appended": { event_id: "optional", session_id: "required", indices: "required", message_count: "required" },
   "response.created": { event_id: "optional", response_id: "required", session_id: "required" },
@@ -42,7 +42,7 @@ const client: EventFields<ClientEvent> = {
   "session.create": { event_id: "optional", system: "optional", sampling: "optional", tools: "optional", metadata: "optional" },
   "session.resume": { event_id: "optional", session_id: "required" },
   "session.list": { event_id: "optional", limit: "optional", after: "optional" },
-  "session.get": { event_id: "optional", session_id: "required" },
+  "session.get": { event_id: "optional", session_id: "required", limit: "optional", before: "optional" },
   "session.delete": { event_id: "optional", session_id: "required" },
   "message.append": { event_id: "optional", session_id: "required", message: "optional", messages: "optional" },
   "response.create": {
