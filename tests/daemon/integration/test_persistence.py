@@ -80,8 +80,13 @@ def test_kill_9_loses_no_acknowledged_message(daemon_factory, tmp_path):
         c = await Conn.open(d.ws)
         total = 0
         for sid, texts in acked.items():
-            h = await c.rpc({"type": "session.get", "session_id": sid})
-            stored = [m["content"] for m in h["messages"]]
+            stored, before = [], {}
+            while True:  # session.get pages the history, newest page first
+                h = await c.rpc({"type": "session.get", "session_id": sid, "limit": 1000, **before})
+                stored[:0] = [m["content"] for m in h["messages"]]
+                if not h["has_more"]:
+                    break
+                before = {"before": h["messages"][0]["index"]}
             assert stored[:len(texts)] == texts, sid
             total += len(texts)
         await c.close()
