@@ -4,6 +4,7 @@
 
 #include "daemon/app/event_gate.h"
 #include "daemon/app/records.h"
+#include "daemon/app/storage_errors.h"
 #include "daemon/net/error_body.h"
 
 namespace mnemo::daemon::app {
@@ -82,9 +83,14 @@ class HttpApi::Sink : public ResponseSink {
  private:
   void done(const ResponseOutcome& o) {
     api_.metrics_.record(o);
+    // Bookkeeping only (Continuum's timings): a store that cannot take it
+    // (full disk, I/O error) must not keep the completion from the client.
     try {
       if (turn_) api_.store_.end_turn(*turn_, now_ms());
       if (last_step_ && !program_id_.empty()) api_.store_.end_program(program_id_, now_ms());
+    } catch (const store::StorageFailure& e) {
+      spdlog::warn("completion {}: program bookkeeping not saved (store {}): {}", id_, store::to_string(e.fault()),
+                   e.what());
     } catch (const std::exception& e) {
       spdlog::warn("completion {}: program bookkeeping failed: {}", id_, e.what());
     }
@@ -231,6 +237,13 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     // A field of a type the parser did not expect deeper down.
     metrics_.errors.inc();
     if (!ex->closed()) ex->respond(net::error_response(400, std::string("bad request body: ") + e.what()));
+  } catch (const store::StorageFailure& e) {
+    // Recording the turn (job_id given) failed: 507 for a full disk, 503 else.
+    metrics_.errors.inc();
+    spdlog::error("chat completion refused: store {}: {}", store::to_string(e.fault()), e.what());
+    if (!ex->closed())
+      ex->respond(net::error_response(http_status_for(e), storage_message(e, "nothing was saved"), "server_error",
+                                      protocol::to_string(error_code_for(e))));
   } catch (const BadRequest& e) {
     metrics_.errors.inc();
     net::HttpResponse resp = net::error_response(400, e.what(), "invalid_request_error", "invalid_request");

@@ -19,6 +19,7 @@
 #include "daemon/app/worker_pool.h"
 #include "daemon/config/options.h"
 #include "daemon/net/server.h"
+#include "daemon/store/integrity.h"
 #include "daemon/store/store.h"
 #include "engine/model/builtin_model.h"
 #include "engine/model/model.h"
@@ -47,6 +48,26 @@ engine::ChatTemplate chat_template(const daemon::config::Options& o, const fs::p
   return engine::ChatTemplate::builtin(o.chat_template);
 }
 
+// --repair: a damaged file is replaced by what could be read from it.
+void repair_store(const fs::path& db) {
+  const auto r = daemon::store::repair(db);
+  if (!r.needed) {
+    spdlog::info("--repair: {} is sound (or absent): nothing to repair", db.string());
+    return;
+  }
+  spdlog::warn("--repair: {} was damaged (PRAGMA quick_check: {}{})", db.string(), r.problems.front(),
+               r.problems.size() > 1 ? ", and " + std::to_string(r.problems.size() - 1) + " more findings" : "");
+  for (const auto& t : r.tables)
+    spdlog::warn("--repair: {}: {} rows recovered, {} damaged regions skipped, {} rows refused (their session or "
+                 "program was lost)",
+                 t.table, t.copied, t.unreadable, t.refused);
+  if (r.sessions_recreated > 0)
+    spdlog::warn("--repair: {} sessions had lost their row but kept messages: recreated empty (metadata.mnemo_repair)",
+                 r.sessions_recreated);
+  spdlog::warn("--repair: the damaged file is kept as {}; serving from the repaired {}", r.damaged_copy.string(),
+               db.string());
+}
+
 int serve(const daemon::config::Options& o) {
   // Signals are taken by sigwait below, in this thread only.
   sigset_t stop_signals;
@@ -58,6 +79,15 @@ int serve(const daemon::config::Options& o) {
 
   spdlog::info("mnemod starting: {}", daemon::config::describe(o));
   fs::create_directories(o.data_dir);
+  // The store before the model: a damaged file is reported at once, not
+  // after a model load.
+  const fs::path db_path = o.data_dir / "mnemo.db";
+  if (o.repair) repair_store(db_path);
+  daemon::store::StoreOptions sopt;
+  sopt.durability = o.sync_full ? daemon::store::Durability::Full : daemon::store::Durability::Process;
+  auto store = daemon::store::Store::open(db_path, sopt);
+  spdlog::info("store {} (schema v{}, {} sessions)", store->path().string(), store->schema_version(),
+               store->count_sessions());
   const fs::path model_dir = o.model ? *o.model : engine::ensure_builtin_model(o.data_dir);
   const std::string model_name = o.model ? fs::absolute(*o.model).filename().string() : "mnemo-builtin";
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
@@ -76,11 +106,6 @@ int serve(const daemon::config::Options& o) {
   eopt.threads = threads;
   engine::Engine engine(*model, tok, eopt);
 
-  daemon::store::StoreOptions sopt;
-  sopt.durability = o.sync_full ? daemon::store::Durability::Full : daemon::store::Durability::Process;
-  auto store = daemon::store::Store::open(o.data_dir / "mnemo.db", sopt);
-  spdlog::info("store {} (schema v{}, {} sessions)", store->path().string(), store->schema_version(),
-               store->count_sessions());
   // Workers mostly wait on SQLite commits; more of them means bigger group commits.
   daemon::app::WorkerPool pool(8);
   daemon::app::AppMetrics metrics(engine);
@@ -143,6 +168,14 @@ int main(int argc, char** argv) {
   setup_logging(o);
   try {
     return serve(o);
+  } catch (const daemon::store::DamagedDatabase& e) {
+    // One message with the way forward; a distinct exit code for scripts.
+    spdlog::critical(
+        "mnemod: {}. mnemod does not serve from a damaged store (a write on damaged pages spreads the damage). "
+        "Start it once with --repair (or MNEMO_REPAIR=1): it copies every readable row into a fresh file, keeps "
+        "the damaged one beside it as mnemo.db.damaged-<time>, logs what was recovered, then serves.",
+        e.what());
+    return 3;
   } catch (const std::exception& e) {
     spdlog::critical("mnemod: {}", e.what());
     std::fprintf(stderr, "mnemod: error: %s\n", e.what());

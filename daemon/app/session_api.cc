@@ -7,6 +7,8 @@
 
 #include "daemon/app/event_gate.h"
 #include "daemon/app/records.h"
+#include "daemon/app/scope_exit.h"
+#include "daemon/app/storage_errors.h"
 
 namespace mnemo::daemon::app {
 
@@ -57,11 +59,44 @@ class SessionApi::Sink : public ResponseSink {
 
  private:
   void run(std::function<void()> f) { gate_.run(std::move(f)); }
+
+  // Every response ends with response.done and frees its session, whatever
+  // fails on the way: a store that cannot save the message turns the
+  // outcome into finish_reason "error" saying so.
   void done(const ResponseOutcome& o) {
+    // Freed before response.done goes out, so the client's next event is
+    // not refused busy; on an exception path, freed all the same.
+    ScopeExit release([this] { api_.finish_response(response_id_); });
     protocol::ResponseDone done;
     done.event_id = event_id_;
     done.response_id = response_id_;
     done.session_id = session_id_;
+    try {
+      finish(done, o);
+    } catch (const store::StorageFailure& e) {
+      spdlog::error("response {} on {}: not stored: {}", response_id_, session_id_, e.what());
+      fail(done, error_code_for(e), storage_message(e, "the response was not saved"));
+    } catch (const std::exception& e) {
+      spdlog::error("response {} on {}: not stored: {}", response_id_, session_id_, e.what());
+      fail(done, ErrorCode::Internal, std::string("the response was not saved: ") + e.what());
+    }
+    release.run();
+    api_.metrics_.record(o);
+    spdlog::info("response {} on {}: {}{} ({} prompt tokens, {} cached, {} generated)", response_id_, session_id_,
+                 protocol::to_string(done.finish_reason),
+                 done.error ? " (" + std::string(protocol::to_string(done.error->code)) + ")" : std::string(),
+                 o.prompt_tokens, o.cached_tokens, o.completion_tokens);
+    api_.send(*c_, done);
+  }
+
+  static void fail(protocol::ResponseDone& done, ErrorCode code, std::string message) {
+    done.finish_reason = protocol::FinishReason::Error;
+    done.message.index.reset();  // not in the history
+    done.error = protocol::ErrorBody{code, std::move(message)};
+  }
+
+  // The final message from the outcome, stored when its finish_reason keeps it.
+  void finish(protocol::ResponseDone& done, const ResponseOutcome& o) {
     done.finish_reason = finish_reason(o.finish_reason);
     done.message.role = protocol::Role::Assistant;
     done.message.content = o.content;
@@ -81,11 +116,6 @@ class SessionApi::Sink : public ResponseSink {
         // The session was deleted while the response ran: nothing to keep.
       }
     }
-    api_.metrics_.record(o);
-    api_.finish_response(response_id_);
-    spdlog::info("response {} on {}: {} ({} prompt tokens, {} cached, {} generated)", response_id_, session_id_,
-                 o.finish_reason, o.prompt_tokens, o.cached_tokens, o.completion_tokens);
-    api_.send(*c_, done);
   }
 
   SessionApi& api_;
@@ -173,6 +203,12 @@ void SessionApi::on_message(const std::shared_ptr<net::WsConnection>& ws, std::s
       send(*c, protocol::ErrorEvent{event_id, ErrorCode::Conflict, e.what(), ""});
     } catch (const store::InvalidRecord& e) {
       send(*c, protocol::ErrorEvent{event_id, ErrorCode::InvalidRequest, e.what(), ""});
+    } catch (const store::StorageFailure& e) {
+      // Reads of other sessions keep working; writes resume once the cause
+      // (a full disk) goes away. The SQLite detail is for the operator.
+      spdlog::error("ws event failed: store {}: {}", store::to_string(e.fault()), e.what());
+      metrics_.errors.inc();
+      send(*c, protocol::ErrorEvent{event_id, error_code_for(e), storage_message(e, "nothing was saved"), ""});
     } catch (const std::exception& e) {
       spdlog::error("ws event failed: {}", e.what());
       metrics_.errors.inc();
@@ -293,6 +329,15 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       for (const auto& m : e->messages) out.indices.push_back(store_.append_message(e->session_id, to_record(m)) - 1);
     } catch (const store::NotFound&) {
       throw not_found("no session '" + e->session_id + "'", "session_id");
+    } catch (const store::StorageFailure& f) {
+      if (out.indices.empty()) throw;
+      // Each message is its own write: say which ones were kept.
+      spdlog::error("message.append on {}: store {}: {}", e->session_id, store::to_string(f.fault()), f.what());
+      throw ProtocolError(error_code_for(f),
+                          storage_message(f, "messages[" + std::to_string(out.indices.size()) +
+                                                 "] and after were not saved; the ones before were, at indices " +
+                                                 std::to_string(out.indices.front()) + " to " +
+                                                 std::to_string(out.indices.back())));
     }
     // Messages are never removed one by one: the count follows the last index.
     out.message_count = out.indices.back() + 1;
@@ -387,19 +432,24 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
     busy_[s.id] = response_id;
     running_[response_id] = Running{s.id, 0, c.ws->id()};
   }
+  // Until the responder owns the response (and with it the duty to end it),
+  // any failure frees the session.
+  ScopeExit unclaim([&] { finish_response(response_id); });
   auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id);
-  engine::RequestId id = 0;
-  try {
-    id = responder_.start(spec, sink);
-  } catch (...) {
-    finish_response(response_id);
-    throw;
-  }
+  const engine::RequestId id = responder_.start(spec, sink);
+  unclaim.dismiss();
   {
     std::lock_guard lock(mu_);
     if (auto it = running_.find(response_id); it != running_.end()) it->second.request = id;
   }
-  sink->open([&] { send(c, protocol::ResponseCreated{e.event_id, response_id, s.id}); });
+  sink->open([&] {
+    // Must not throw: the gate would stay shut and response.done never go out.
+    try {
+      send(c, protocol::ResponseCreated{e.event_id, response_id, s.id});
+    } catch (const std::exception& ex) {
+      spdlog::warn("response {}: response.created not sent: {}", response_id, ex.what());
+    }
+  });
 }
 
 void SessionApi::finish_response(const std::string& response_id) {

@@ -94,6 +94,11 @@ std::vector<FlagSpec> make_table() {
          else if (v == "process") o.sync_full = false;
          else bad_value(s, "full or process", v);
        }},
+      {"repair", "", "off",
+       "when <data-dir>/mnemo.db fails its startup check (PRAGMA quick_check), copy every readable row into a "
+       "fresh file, keep the damaged one beside it as mnemo.db.damaged-<time>, log what was recovered, then "
+       "serve; a sound file is left alone",
+       [](Options& o, const std::string& v, const std::string& s) { o.repair = parse_bool(s, v); }},
       {"max-sessions", "N", "4096", "sessions stored at once; session.create beyond that gets 'overloaded'",
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_sessions = parse_integer(s, v, 1, kMaxCount);

@@ -11,7 +11,7 @@ namespace mnemo::daemon::config {
 
 struct FlagSpec {
   const char* name;     // without the leading "--"
-  const char* meta;     // the value's placeholder in --help
+  const char* meta;     // the value's placeholder in --help; "" for a switch (no value)
   const char* dflt;     // the default as --help shows it
   const char* meaning;  // one line for --help
   // Stores `value` into `o`; `source` ("--port" or "MNEMO_PORT") names the
@@ -29,5 +29,7 @@ std::string env_name(const std::string& flag);
 
 int64_t parse_integer(const std::string& source, const std::string& text, int64_t lo, int64_t hi);
 LogLevel parse_log_level(const std::string& source, const std::string& text);
+// 1/true/yes/on or 0/false/no/off.
+bool parse_bool(const std::string& source, const std::string& text);
 
 }  // namespace mnemo::daemon::config

@@ -50,7 +50,9 @@ Options parse(std::span<const std::string> args, const Getenv& getenv) {
     const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     const FlagSpec* f = find_flag(name);
     if (!f) throw ConfigError("unknown flag '--" + name + "' (see --help)");
-    if (eq != std::string::npos) {
+    if (*f->meta == '\0' && eq == std::string::npos) {
+      given.emplace_back(f, "true");  // a switch
+    } else if (eq != std::string::npos) {
       given.emplace_back(f, arg.substr(eq + 1));
     } else {
       if (i + 1 >= args.size() || args[i + 1].starts_with("--"))
@@ -86,8 +88,11 @@ std::string help_text() {
          "Every flag has an environment variable; a flag on the command line wins over it,\n"
          "and a variable set to the empty string counts as unset.\n\n";
   for (const FlagSpec& f : flag_table()) {
-    out << "  --" << f.name << ' ' << f.meta << "   (" << env_name(f.name) << "; default: " << f.dflt << ")\n"
-        << "      " << f.meaning << "\n";
+    if (*f.meta == '\0')
+      out << "  --" << f.name << "   (" << env_name(f.name) << "=1; default: " << f.dflt << ")\n";
+    else
+      out << "  --" << f.name << ' ' << f.meta << "   (" << env_name(f.name) << "; default: " << f.dflt << ")\n";
+    out << "      " << f.meaning << "\n";
   }
   out << "  --help\n      print this and exit\n";
   out << "\nConnection limits:\n"
@@ -114,7 +119,7 @@ std::string describe(const Options& o) {
       << " max_connections=" << o.max_connections << " max_pending_connections=" << o.max_pending_connections
       << " header_timeout=" << o.header_timeout_s << "s max_frame_bytes=" << o.max_frame_bytes
       << " max_body_bytes=" << o.max_body_bytes << " outbound_queue=" << o.outbound_queue
-      << " data_dir=" << o.data_dir.string() << " sync=" << (o.sync_full ? "full" : "process") << " max_sessions=" << o.max_sessions
+      << " data_dir=" << o.data_dir.string() << " sync=" << (o.sync_full ? "full" : "process") << " repair=" << (o.repair ? "on" : "off") << " max_sessions=" << o.max_sessions
       << " log_level=" << to_string(o.log_level) << " log_file=" << (o.log_file ? o.log_file->string() : "none");
   return out.str();
 }

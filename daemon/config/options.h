@@ -42,6 +42,7 @@ struct Options {
   std::filesystem::path data_dir;  // $MNEMO_HOME, else ~/.cache/mnemo
   int64_t max_sessions = 4096;     // sessions stored at once
   bool sync_full = true;           // fsync each acknowledged write (else: survives kill -9 only)
+  bool repair = false;             // a damaged mnemo.db: copy what is readable into a fresh file, then serve
 
   // Logs.
   LogLevel log_level = LogLevel::Info;
@@ -53,7 +54,8 @@ struct Options {
 using Getenv = std::function<std::optional<std::string>(const std::string&)>;
 
 // args: the command line without the program name. Accepts "--name VALUE"
-// and "--name=VALUE". An environment variable set to "" counts as unset.
+// and "--name=VALUE"; a switch (--repair) takes no value, or "--name=BOOL".
+// An environment variable set to "" counts as unset.
 // Throws ConfigError naming the flag or variable and the bad value.
 Options parse(std::span<const std::string> args, const Getenv& getenv);
 

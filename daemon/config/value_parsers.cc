@@ -6,6 +6,14 @@
 
 namespace mnemo::daemon::config {
 
+bool parse_bool(const std::string& source, const std::string& text) {
+  for (const char* t : {"1", "true", "yes", "on"})
+    if (text == t) return true;
+  for (const char* f : {"0", "false", "no", "off"})
+    if (text == f) return false;
+  bad_value(source, "1, true, yes, on, 0, false, no or off", text);
+}
+
 void bad_value(const std::string& source, const std::string& what, const std::string& text) {
   throw ConfigError(source + ": expected " + what + ", got '" + text + "'");
 }

@@ -6,7 +6,7 @@
 namespace mnemo::daemon::protocol {
 
 namespace {
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 13> kNames = {{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 15> kNames = {{
     {ErrorCode::InvalidJson, "invalid_json"},
     {ErrorCode::InvalidEvent, "invalid_event"},
     {ErrorCode::UnknownType, "unknown_type"},
@@ -19,6 +19,8 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 13> kNames = {{
     {ErrorCode::InvalidRequest, "invalid_request"},
     {ErrorCode::Overloaded, "overloaded"},
     {ErrorCode::ShuttingDown, "shutting_down"},
+    {ErrorCode::StorageFull, "storage_full"},
+    {ErrorCode::StorageError, "storage_error"},
     {ErrorCode::Internal, "internal"},
 }};
 }  // namespace

@@ -20,7 +20,9 @@ enum class ErrorCode {
   InvalidRequest,
   Overloaded,
   ShuttingDown,
-  Internal,
+  StorageFull,   // the disk under the store is full: the write was not saved
+  StorageError,  // the store's file failed otherwise (I/O error, damaged, read-only, locked)
+  Internal,      // last: the doc test walks every code up to it
 };
 
 std::string_view to_string(ErrorCode code);  // "invalid_json", ...

@@ -223,3 +223,34 @@ TEST(ConfigOptions, DescribeRedactsTheApiKey) {
 
 }  // namespace
 }  // namespace mnemo::daemon::config
+
+namespace mnemo::daemon::config {
+namespace {
+
+TEST(ConfigOptions, RepairIsASwitchWithAVariable) {
+  EXPECT_FALSE(run({}).repair);
+  // No value after the switch: the next flag is not swallowed.
+  const Options o = run({"--repair", "--port", "7"});
+  EXPECT_TRUE(o.repair);
+  EXPECT_EQ(o.port, 7);
+  EXPECT_TRUE(run({"--repair=yes"}).repair);
+  EXPECT_FALSE(run({"--repair=0"}).repair);
+  Env env;
+  env.vars["MNEMO_REPAIR"] = "1";
+  EXPECT_TRUE(run({}, env).repair);
+  EXPECT_FALSE(run({"--repair=false"}, env).repair);  // the flag wins
+  env.vars["MNEMO_REPAIR"] = "sometimes";
+  EXPECT_EQ(error_of({}, env), "MNEMO_REPAIR: expected 1, true, yes, on, 0, false, no or off, got 'sometimes'");
+}
+
+TEST(ConfigOptions, HelpExplainsRepair) {
+  const std::string h = help_text();
+  const auto at = h.find("--repair   (MNEMO_REPAIR=1; default: off)");
+  ASSERT_NE(at, std::string::npos) << h;
+  EXPECT_NE(h.find("quick_check", at), std::string::npos);
+  EXPECT_NE(h.find("mnemo.db.damaged-", at), std::string::npos);
+  EXPECT_NE(describe(run({"--repair"})).find("repair=on"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnemo::daemon::config

@@ -96,6 +96,18 @@ class ShuttingDownError(APIError):
     code = "shutting_down"
 
 
+class StorageFullError(APIError):
+    """The daemon's disk is full: nothing was saved. Reads still work; retry
+    writes once space is freed."""
+    code = "storage_full"
+
+
+class StorageError(APIError):
+    """The daemon's store failed otherwise (I/O error, damaged file,
+    read-only, locked): nothing was saved. The message says what to do."""
+    code = "storage_error"
+
+
 class InternalError(APIError):
     code = "internal"
 
@@ -104,7 +116,7 @@ _BY_CODE = {cls.code: cls for cls in (
     InvalidJSONError, InvalidEventError, UnknownTypeError, MissingFieldError,
     InvalidFieldError, FrameTooLargeError, NotFoundError, ConflictError,
     BusyError, InvalidRequestError, OverloadedError, ShuttingDownError,
-    InternalError)}
+    StorageFullError, StorageError, InternalError)}
 
 
 def error_for(code: str, message: str, *, field: Optional[str] = None,

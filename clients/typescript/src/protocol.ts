@@ -93,6 +93,8 @@ export type ErrorCode =
   | "invalid_request"
   | "overloaded"
   | "shutting_down"
+  | "storage_full"
+  | "storage_error"
   | "internal";
 
 export interface ErrorBody {
