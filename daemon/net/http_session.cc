@@ -48,13 +48,9 @@ class HttpSession final : public Session,
   HttpSession(Context& ctx, uint64_t id, tcp::socket socket)
       : ctx_(ctx), id_(id), stream_(std::move(socket)) {}
 
-  void start() {
-    error_code ec;
-    ctx_.log->debug("conn {}: open from {}", id_,
-                    stream_.socket().remote_endpoint(ec).address().to_string());
-    enter_pending();
-    do_read();
-  }
+  // Called on the acceptor's strand: the session's own work, which other sessions' evictions
+  // may already target, runs on its strand.
+  void start() { on_strand([](HttpSession& s) { s.open(); }); }
 
   void shutdown() override { on_strand([](HttpSession& s) { s.on_shutdown(); }); }
   void force_close() override { on_strand([](HttpSession& s) { s.hard_close(); }); }
@@ -105,6 +101,15 @@ class HttpSession final : public Session,
   }
 
  private:
+  void open() {
+    if (closed_) return;  // stopped or evicted before it ran
+    error_code ec;
+    ctx_.log->debug("conn {}: open from {}", id_,
+                    stream_.socket().remote_endpoint(ec).address().to_string());
+    enter_pending();
+    do_read();
+  }
+
   template <class F>
   void on_strand(F&& f) {
     asio::post(stream_.get_executor(),
