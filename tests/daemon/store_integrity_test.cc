@@ -134,6 +134,32 @@ TEST(StoreIntegrity, RepairRecoversEveryIntactRowAndKeepsTheDamagedFile) {
   EXPECT_EQ(next, store.history(session_id(0)).back().seq);
 }
 
+TEST(StoreIntegrity, CorruptionFoundWhileServingStopsWritesNotReads) {
+  TempDir dir;
+  populate(dir.db());
+  const auto pages = leaves(dir.db(), "messages");
+  damage(dir.db(), pages[pages.size() / 2].pageno);
+  Connection c(dir.db());  // no quick_check here: as if the damage came later
+  EXPECT_FALSE(c.damaged());
+  try {
+    c.column("SELECT count(*) FROM messages", 1);
+    FAIL() << "the damaged page was read";
+  } catch (const StorageFailure& e) {
+    EXPECT_EQ(e.fault(), StorageFault::Corrupt) << e.what();
+  }
+  EXPECT_TRUE(c.damaged());
+  try {
+    Transaction tx(c);
+    FAIL() << "a write transaction began on a damaged file";
+  } catch (const StorageFailure& e) {
+    EXPECT_EQ(e.fault(), StorageFault::Corrupt);
+    EXPECT_NE(std::string(e.what()).find("--repair"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(c.in_transaction());
+  Transaction read(c, Transaction::Kind::Read);
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM sessions"), std::to_string(kSessions));
+}
+
 TEST(StoreIntegrity, RepairLeavesASoundFileAlone) {
   TempDir dir;
   populate(dir.db());

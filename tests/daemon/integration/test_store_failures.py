@@ -5,6 +5,7 @@ once space returns; nothing acknowledged is lost. A damaged file stops
 mnemod at startup with the way forward, and --repair takes it."""
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -125,6 +126,13 @@ def test_full_disk_gives_clear_errors_frees_the_session_and_recovers(model_dir, 
             await c.close()
         run(while_full())
         assert d.request("GET", "/healthz")[0] == 200
+        # HTTP: a completion that needs no bookkeeping still runs; one whose
+        # Continuum turn cannot be recorded gets 507 in OpenAI's error shape.
+        chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        assert d.request("POST", "/v1/chat/completions", chat)[0] == 200
+        st, body = d.request("POST", "/v1/chat/completions", {**chat, "job_id": "job-full"})
+        assert st == 507, body
+        assert json.loads(body)["error"]["code"] == "storage_full", body
 
         # Space returns: the same daemon and session take writes again.
         filler.unlink()
