@@ -1,8 +1,11 @@
 #include "daemon/app/chat_completions.h"
 
+#include "daemon/protocol/limits.h"
+#include "daemon/protocol/tool_limits.h"
+
 namespace mnemo::daemon::app {
 
-using nlohmann::json;
+using json = protocol::Json;
 
 namespace {
 
@@ -21,6 +24,18 @@ std::string string_field(const json& obj, const char* name, const std::string& p
   }
   if (!v->is_string()) throw BadRequest("'" + path + "' must be a string, not " + type_name(*v), path);
   return v->get<std::string>();
+}
+
+std::string bounded(std::string s, size_t max_bytes, const std::string& path) {
+  if (s.size() > max_bytes)
+    throw BadRequest("'" + path + "' is longer than " + std::to_string(max_bytes) + " bytes", path);
+  return s;
+}
+
+// Continuum's ids and call descriptions: a string, or JSON kept as its text.
+std::string text_or_json(const json& v, size_t max_bytes, const std::string& path) {
+  return bounded(v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace),
+                 max_bytes, path);
 }
 
 // content: a string, or an array of {"type": "text", "text": ...} parts.
@@ -48,21 +63,26 @@ engine::ChatMessage parse_message(const json& m, size_t i) {
     throw BadRequest("'" + path + ".role' must be system, user, assistant or tool, not '" + out.role + "'", path + ".role");
   out.content = content_text(m, path + ".content");
   if (out.role == "tool") {
-    out.tool_call_id = string_field(m, "tool_call_id", path + ".tool_call_id", true);
-    out.name = string_field(m, "name", path + ".name", false);
+    out.tool_call_id = bounded(string_field(m, "tool_call_id", path + ".tool_call_id", true), protocol::kMaxIdBytes,
+                               path + ".tool_call_id");
+    out.name = bounded(string_field(m, "name", path + ".name", false), protocol::kMaxNameBytes, path + ".name");
   }
   if (const json* calls = field(m, "tool_calls"); calls && out.role == "assistant") {
-    if (!calls->is_array()) throw BadRequest("'" + path + ".tool_calls' must be an array", path + ".tool_calls");
+    if (!calls->is_array() || calls->size() > protocol::kMaxToolCalls)
+      throw BadRequest("'" + path + ".tool_calls' must be an array of at most " + std::to_string(protocol::kMaxToolCalls) +
+                           " calls",
+                       path + ".tool_calls");
     for (size_t k = 0; k < calls->size(); ++k) {
       const std::string cp = path + ".tool_calls[" + std::to_string(k) + "]";
       const json& c = (*calls)[k];
       if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
         throw BadRequest("'" + cp + "' must be {id, type: \"function\", function: {name, arguments}}", cp);
       engine::ToolCall t;
-      t.id = string_field(c, "id", cp + ".id", false);
-      t.name = string_field(c["function"], "name", cp + ".function.name", true);
+      t.id = bounded(string_field(c, "id", cp + ".id", false), protocol::kMaxIdBytes, cp + ".id");
+      t.name = bounded(string_field(c["function"], "name", cp + ".function.name", true), protocol::kMaxNameBytes,
+                       cp + ".function.name");
       const json* args = field(c["function"], "arguments");
-      t.arguments = !args ? "{}" : args->is_string() ? args->get<std::string>() : args->dump();
+      t.arguments = !args ? "{}" : text_or_json(*args, SIZE_MAX, cp + ".function.arguments");
       out.tool_calls.push_back(std::move(t));
     }
   }
@@ -79,16 +99,50 @@ std::optional<T> number_field(const json& obj, const char* name) {
 }
 
 void parse_program(const json& src, ProgramInfo& p) {
-  if (const json* j = field(src, "job_id")) p.job_id = j->is_string() ? j->get<std::string>() : j->dump();
+  constexpr size_t kMaxCallBytes = 1024;
+  if (const json* j = field(src, "job_id")) p.job_id = text_or_json(*j, protocol::kMaxIdBytes, "job_id");
   if (const json* j = field(src, "is_last_step")) {
     if (!j->is_boolean()) throw BadRequest("'is_last_step' must be a boolean", "is_last_step");
     p.is_last_step = j->get<bool>();
   }
-  if (const json* j = field(src, "this_func_call")) p.this_func_call = j->is_string() ? j->get<std::string>() : j->dump();
-  if (const json* j = field(src, "last_func_call")) p.last_func_call = j->is_string() ? j->get<std::string>() : j->dump();
+  if (const json* j = field(src, "this_func_call")) p.this_func_call = text_or_json(*j, kMaxCallBytes, "this_func_call");
+  if (const json* j = field(src, "last_func_call")) p.last_func_call = text_or_json(*j, kMaxCallBytes, "last_func_call");
+}
+
+void parse_tools(const json& tools, json& out) {
+  if (!tools.is_array() || tools.size() > protocol::kMaxTools)
+    throw BadRequest("'tools' must be an array of at most " + std::to_string(protocol::kMaxTools) + " tools", "tools");
+  if (protocol::compact_json_size(tools) > protocol::kMaxToolsBytes)
+    throw BadRequest("'tools' take more than " + std::to_string(protocol::kMaxToolsBytes) + " bytes as compact JSON",
+                     "tools");
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const std::string path = "tools[" + std::to_string(i) + "]";
+    const json& t = tools[i];
+    if (!t.is_object() || t.value("type", "function") != "function" || !t.contains("function") ||
+        !t["function"].is_object())
+      throw BadRequest("'" + path + "' must be {type: \"function\", function: {name, ...}}", path);
+    const json& f = t["function"];
+    const std::string name = string_field(f, "name", path + ".function.name", true);
+    if (!protocol::valid_tool_name(name))
+      throw BadRequest("'" + path + ".function.name' must be 1 to 64 characters from a-z A-Z 0-9 _ -",
+                       path + ".function.name");
+    string_field(f, "description", path + ".function.description", false);
+    if (const json* p = field(f, "parameters")) {
+      if (!p->is_object()) throw BadRequest("'" + path + ".function.parameters' must be an object", path + ".function.parameters");
+      if (auto why = protocol::schema_problem(*p)) throw BadRequest("'" + path + ".function.parameters': " + *why, path + ".function.parameters");
+    }
+    for (size_t k = 0; k < i; ++k)
+      if (tools[k]["function"]["name"] == name)
+        throw BadRequest("'" + path + ".function.name': a second tool named '" + name + "'", path + ".function.name");
+  }
+  out = tools;
 }
 
 }  // namespace
+
+ChatCompletionRequest parse_chat_completion(std::string_view body, const protocol::IntakeLimits& limits) {
+  return parse_chat_completion(protocol::parse_client_json(body, limits));
+}
 
 ChatCompletionRequest parse_chat_completion(const json& body) {
   if (!body.is_object()) throw BadRequest("the request body must be a JSON object");
@@ -99,17 +153,7 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
     throw BadRequest("'messages' must be a non-empty array", "messages");
   for (size_t i = 0; i < messages->size(); ++i) r.spec.messages.push_back(parse_message((*messages)[i], i));
 
-  if (const json* tools = field(body, "tools")) {
-    if (!tools->is_array()) throw BadRequest("'tools' must be an array", "tools");
-    for (size_t i = 0; i < tools->size(); ++i) {
-      const json& t = (*tools)[i];
-      if (!t.is_object() || t.value("type", "function") != "function" || !t.contains("function") ||
-          !t["function"].is_object() || !t["function"].contains("name") || !t["function"]["name"].is_string())
-        throw BadRequest("'tools[" + std::to_string(i) + "]' must be {type: \"function\", function: {name, ...}}",
-                         "tools");
-    }
-    r.spec.tools = nlohmann::ordered_json::parse(tools->dump());
-  }
+  if (const json* tools = field(body, "tools")) parse_tools(*tools, r.spec.tools);
   r.spec.tool_choice = r.spec.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
   if (const json* tc = field(body, "tool_choice")) {
     if (tc->is_string()) {
@@ -149,11 +193,21 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
   if (sm.temperature && (*sm.temperature < 0 || *sm.temperature > 2))
     throw BadRequest("'temperature' must be between 0 and 2", "temperature");
   if (const json* stop = field(body, "stop")) {
-    if (stop->is_string()) sm.stop = std::vector<std::string>{stop->get<std::string>()};
-    else if (stop->is_array() && std::all_of(stop->begin(), stop->end(), [](const json& x) { return x.is_string(); }))
+    auto fits_bytes = [](const json& x) {
+      return x.is_string() && !x.get_ref<const std::string&>().empty() &&
+             x.get_ref<const std::string&>().size() <= protocol::kMaxStopBytes;
+    };
+    if (fits_bytes(*stop)) sm.stop = std::vector<std::string>{stop->get<std::string>()};
+    else if (stop->is_array() && stop->size() <= protocol::kMaxStopStrings && std::all_of(stop->begin(), stop->end(), fits_bytes))
       sm.stop = stop->get<std::vector<std::string>>();
-    else throw BadRequest("'stop' must be a string or an array of strings", "stop");
+    else
+      throw BadRequest("'stop' must be a string or an array of at most " + std::to_string(protocol::kMaxStopStrings) +
+                           " strings, each of 1 to " + std::to_string(protocol::kMaxStopBytes) + " bytes",
+                       "stop");
   }
+  // One choice per request; more would be silently dropped, so refuse.
+  if (const json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
+    throw BadRequest("'n' must be 1: mnemod returns one choice per request", "n");
 
   parse_program(body, r.program);
   if (const json* x = field(body, "vllm_xargs"); x && x->is_object()) parse_program(*x, r.program);

@@ -1,12 +1,15 @@
 #pragma once
 // Parsing of OpenAI's POST /v1/chat/completions body into a ResponseSpec,
-// with Continuum's program fields. Throws BadRequest naming the field.
+// with Continuum's program fields. Throws BadRequest naming the field. The
+// bounds are the WebSocket protocol's (daemon/protocol/limits.h).
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "daemon/app/response_spec.h"
+#include "daemon/protocol/json.h"
+#include "daemon/protocol/json_intake.h"
 
 namespace mnemo::daemon::app {
 
@@ -25,6 +28,9 @@ struct ChatCompletionRequest {
   ProgramInfo program;
 };
 
-ChatCompletionRequest parse_chat_completion(const nlohmann::json& body);
+// The body's bytes go through the shared JSON intake first (size, depth,
+// elements; a refusal there is protocol::IntakeError), then the fields.
+ChatCompletionRequest parse_chat_completion(std::string_view body, const protocol::IntakeLimits& limits);
+ChatCompletionRequest parse_chat_completion(const protocol::Json& body);
 
 }  // namespace mnemo::daemon::app

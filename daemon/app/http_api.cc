@@ -217,14 +217,12 @@ std::optional<int64_t> HttpApi::record_turn(const ProgramInfo& p, std::string& p
 }
 
 void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net::HttpExchange> ex) {
-  const json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) {
-    metrics_.errors.inc();
-    ex->respond(net::error_response(400, "the request body is not valid JSON", "invalid_request_error", "invalid_json"));
-    return;
-  }
   try {
-    ChatCompletionRequest r = parse_chat_completion(body);
+    // The net layer bounded the body's bytes (--max-body-bytes); the intake
+    // bounds its shape before anything parses or walks it.
+    protocol::IntakeLimits limits;
+    limits.max_bytes = req.body.size();
+    ChatCompletionRequest r = parse_chat_completion(req.body, limits);
     std::string program_id;
     const std::optional<int64_t> turn = record_turn(r.program, program_id);
     auto sink = std::make_shared<Sink>(*this, ex, r.stream, r.include_usage, r.model.empty() ? model_name_ : r.model,
@@ -233,10 +231,15 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     sink->open();
     // A client that hangs up stops the generation.
     ex->on_close([this, id] { responder_.cancel(id); });
+  } catch (const protocol::IntakeError& e) {
+    metrics_.errors.inc();
+    spdlog::info("chat completion refused: {}", e.what());
+    if (!ex->closed()) ex->respond(net::error_response(400, e.what(), "invalid_request_error", "invalid_json"));
   } catch (const nlohmann::json::exception& e) {
     // A field of a type the parser did not expect deeper down.
     metrics_.errors.inc();
-    if (!ex->closed()) ex->respond(net::error_response(400, std::string("bad request body: ") + e.what()));
+    if (!ex->closed())
+      ex->respond(net::error_response(400, "bad request body: " + protocol::json_error_message(e)));
   } catch (const store::StorageFailure& e) {
     // Recording the turn (job_id given) failed: 507 for a full disk, 503 else.
     metrics_.errors.inc();
@@ -253,6 +256,11 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     resp.body = j.dump();
     if (ex->closed()) return;
     ex->respond(std::move(resp));
+  } catch (const std::exception& e) {
+    // Nothing may leave a client waiting for an answer that never comes.
+    metrics_.errors.inc();
+    spdlog::error("chat completion failed: {}", e.what());
+    if (!ex->closed()) ex->respond(net::error_response(500, "internal error", "server_error", "internal"));
   }
 }
 

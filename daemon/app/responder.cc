@@ -24,31 +24,13 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
       model_(model),
       tok_(tok),
       tmpl_(std::move(tmpl)),
+      encoder_(tmpl_, tok),
       family_(tmpl_.family()),
       syntax_(engine::tool_call_syntax_for_family(family_)),
       vocab_(engine::TokenTrie::build(tok)),
       pool_(pool) {
   for (const std::string& s : tmpl_.stop_tokens())
     if (auto id = tok_.token_id(s)) stop_ids_.push_back(*id);
-  for (int32_t id = 0; id < tok_.vocab_size(); ++id)
-    if (tok_.is_added(id) && tok_.is_special(id) && !tok_.id_to_token(id).empty())
-      special_texts_.push_back(tok_.id_to_token(id));
-  for (const std::string& t : special_texts_)
-    if (special_first_bytes_.find(t[0]) == std::string::npos) special_first_bytes_ += t[0];
-}
-
-namespace {
-// Marks a message's content in the rendered text; control bytes no template
-// or tokenizer produces on its own.
-std::string placeholder(size_t i) { return "\x02mnemo-content-" + std::to_string(i) + "\x03"; }
-}  // namespace
-
-bool Responder::holds_special_text(std::string_view text) const {
-  for (size_t at = text.find_first_of(special_first_bytes_); at != std::string_view::npos;
-       at = text.find_first_of(special_first_bytes_, at + 1))
-    for (const std::string& t : special_texts_)
-      if (text.substr(at, t.size()) == t) return true;
-  return false;
 }
 
 std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
@@ -57,42 +39,23 @@ std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
   // the turns around it, so the prefix cache still hits.
   static const nlohmann::ordered_json no_tools = nlohmann::ordered_json::array();
   const nlohmann::ordered_json& tools = !spec.tools.empty() && syntax_.has_value() ? spec.tools : no_tools;
-  // Contents holding special-token text are swapped for placeholders while
-  // rendering, then tokenized as plain text; the rest of the rendered text
-  // (the template's markers, BOS included) keeps its special tokens.
-  std::vector<engine::ChatMessage> messages = spec.messages;
-  std::vector<std::string> held;
-  for (auto& m : messages) {
-    if (!holds_special_text(m.content)) continue;
-    held.push_back(std::move(m.content));
-    m.content = placeholder(held.size() - 1);
-  }
-  std::string text;
+  engine::RenderedPrompt rendered;
   try {
-    text = tmpl_.render(messages, tools, true);
+    rendered = encoder_.render(spec.messages, tools, true);
   } catch (const engine::TokenizerError& e) {
     throw BadRequest(std::string("the conversation cannot be rendered: ") + e.what(), "messages");
   }
-  if (held.empty()) return tok_.encode(text, false);
-  // A template that escapes or rewrites a content (tool results embedded in
-  // JSON, say) loses the placeholder: render the original text then.
-  for (size_t i = 0, pos = 0; i < held.size(); ++i) {
-    pos = text.find(placeholder(i), pos);
-    if (pos == std::string::npos) return tok_.encode(tmpl_.render(spec.messages, tools, true), false);
-  }
-  std::vector<int32_t> ids;
-  size_t pos = 0;
-  for (size_t i = 0; i < held.size(); ++i) {
-    const std::string mark = placeholder(i);
-    const size_t at = text.find(mark, pos);
-    const auto head = tok_.encode(std::string_view(text).substr(pos, at - pos), false);
-    const auto body = tok_.encode(held[i], false, /*match_special_text=*/false);
-    ids.insert(ids.end(), head.begin(), head.end());
-    ids.insert(ids.end(), body.begin(), body.end());
-    pos = at + mark.size();
-  }
-  const auto tail = tok_.encode(std::string_view(text).substr(pos), false);
-  ids.insert(ids.end(), tail.begin(), tail.end());
+  const int64_t context = std::min<int64_t>(model_.config().max_position_embeddings, engine_.kv_capacity_tokens());
+  if (int64_t(rendered.text.size()) > context * kMaxBytesPerToken)
+    throw BadRequest("the conversation renders to " + std::to_string(rendered.text.size()) +
+                         " bytes, more than a context of " + std::to_string(context) + " tokens can hold",
+                     "messages");
+  bool degraded = false;
+  std::vector<int32_t> ids = encoder_.tokenize(rendered, &degraded);
+  if (degraded)
+    spdlog::warn("chat template {} changed the length of a string holding special-token text; its blanked form "
+                 "was sent to the model",
+                 family_);
   return ids;
 }
 
@@ -125,6 +88,17 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
     throw BadRequest("the model's chat template (" + family_ + ") has no tool-calling format", "tools");
 
   engine::Request req;
+  // The grammar refuses a schema it cannot compile in microseconds: before
+  // the prompt, whose rendering and tokenizing may take far longer.
+  if (spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) {
+    try {
+      req.constraint = engine::make_tool_call_constraint(
+          vocab_, tok_, *syntax_, spec.tools,
+          spec.tool_choice == ToolChoiceMode::Function ? std::optional(spec.function) : std::nullopt);
+    } catch (const std::invalid_argument& e) {
+      throw BadRequest(e.what(), "tools");
+    }
+  }
   req.prompt = prompt(spec);
   req.cache_salt = spec.cache_salt;
   req.options.sampling = sampling_params(spec.sampling);
@@ -138,15 +112,6 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
                          std::to_string(model_.config().max_position_embeddings) + " tokens",
                      "messages");
   req.options.max_tokens = int32_t(std::min<int64_t>(spec.sampling.max_tokens.value_or(room), room));
-  if (spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) {
-    try {
-      req.constraint = engine::make_tool_call_constraint(
-          vocab_, tok_, *syntax_, spec.tools,
-          spec.tool_choice == ToolChoiceMode::Function ? std::optional(spec.function) : std::nullopt);
-    } catch (const std::invalid_argument& e) {
-      throw BadRequest(e.what(), "tools");
-    }
-  }
 
   auto r = std::make_shared<Running>();
   r->sink = std::move(sink);

@@ -19,6 +19,7 @@
 #include "engine/constrain/token_trie.h"
 #include "engine/serving/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/prompt_encoder.h"
 #include "engine/tokenizer/tool_call_parser.h"
 
 namespace mnemo::daemon::app {
@@ -54,27 +55,27 @@ class Responder {
   void warm(const ResponseSpec& spec);
   // The response ends with finish_reason "cancelled" (unless already done).
   void cancel(engine::RequestId id);
-  // The prompt's token ids, as start() submits them. Text inside messages
-  // never becomes a special token: a user writing "<|eot_id|>" cannot end
-  // the turn or forge a role, only the template's own markers are special.
+  // The prompt's token ids, as start() submits them. Text from clients and
+  // tools never becomes a special token (engine::PromptEncoder): a user or a
+  // tool result writing "<|eot_id|>" cannot end the turn or forge a role.
+  // Throws BadRequest when the rendered text is longer than the context
+  // could hold at kMaxBytesPerToken, before tokenizing it.
   std::vector<int32_t> prompt(const ResponseSpec& spec) const;
+  // No tokenizer we serve averages more bytes per token; a longer rendering
+  // cannot fit the context, and tokenizing it would only cost time.
+  static constexpr int64_t kMaxBytesPerToken = 32;
   bool supports_tools() const { return syntax_.has_value(); }
   const std::string& family() const { return family_; }
 
  private:
   struct Running;
-  // Does text hold the text of a special token?
-  bool holds_special_text(std::string_view text) const;
-  // Special-token texts of the vocabulary, to spot in content, and their
-  // first bytes: most content has none of them and is passed over in one scan.
-  std::vector<std::string> special_texts_;
-  std::string special_first_bytes_;
   void drain(const std::shared_ptr<Running>& r);
 
   engine::Engine& engine_;
   const engine::Model& model_;
   const engine::Tokenizer& tok_;
   engine::ChatTemplate tmpl_;
+  engine::PromptEncoder encoder_;
   std::string family_;
   std::optional<engine::ToolCallSyntax> syntax_;
   std::vector<int32_t> stop_ids_;

@@ -7,7 +7,8 @@
 
 #include "daemon/protocol/client_events.h"
 #include "daemon/protocol/field_reader.h"
-#include "daemon/protocol/frame_scan.h"
+#include "daemon/protocol/json_intake.h"
+#include "daemon/protocol/tool_limits.h"
 
 namespace mnemo::daemon::protocol {
 
@@ -39,13 +40,6 @@ Json metadata(const ObjectReader& r) {
   if (m->dump(-1, ' ', false, Json::error_handler_t::replace).size() > kMaxMetadataBytes)
     fail_invalid(r.path("metadata"), expected, *m);
   return *m;
-}
-
-bool valid_tool_name(const std::string& s) {
-  if (s.empty() || s.size() > kMaxToolNameChars) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
 }
 
 std::string tool_name(const ObjectReader& r, std::string_view key) {
@@ -97,7 +91,10 @@ ToolDef tool(const Json& v, const std::string& path) {
   ToolDef t;
   t.name = tool_name(f, "name");
   t.description = f.opt_string("description", 0, kUnbounded);
-  if (const Json* p = f.opt_object("parameters")) t.parameters = *p;
+  if (const Json* p = f.opt_object("parameters")) {
+    if (auto why = schema_problem(*p)) not_allowed(f.path("parameters"), *why);
+    t.parameters = *p;
+  }
   return t;
 }
 
@@ -105,6 +102,9 @@ std::vector<ToolDef> tools(const ObjectReader& r) {
   std::vector<ToolDef> out;
   const Json* arr = r.opt_array("tools", 0, kMaxTools);
   if (!arr) return out;
+  if (compact_json_size(*arr) > kMaxToolsBytes)
+    not_allowed(r.path("tools"), "the tool definitions take more than " + std::to_string(kMaxToolsBytes) +
+                                     " bytes as compact JSON");
   for (size_t i = 0; i < arr->size(); ++i) {
     const std::string path = index_path(r.path("tools"), i);
     ToolDef t = tool((*arr)[i], path);
@@ -265,27 +265,12 @@ constexpr Entry kEvents[] = {
 // type_name() indexes this table by the variant's index.
 static_assert(std::size(kEvents) == std::variant_size_v<ClientEvent>);
 
-// nlohmann's messages start with "[json.exception.parse_error.101] ".
-std::string strip_exception_prefix(const std::string& what) {
-  if (what.starts_with("[json.exception.")) {
-    const size_t close = what.find("] ");
-    if (close != std::string::npos) return what.substr(close + 2);
-  }
-  return what;
-}
-
 Json parse_json(std::string_view text, const ParseOptions& options) {
-  if (text.size() > options.max_frame_bytes)
-    throw ProtocolError(ErrorCode::FrameTooLarge, "message of " + std::to_string(text.size()) +
-                                                      " bytes is over the limit of " +
-                                                      std::to_string(options.max_frame_bytes));
-  if (detail::nesting_depth(text, kMaxDepth) > kMaxDepth)
-    throw ProtocolError(ErrorCode::InvalidJson,
-                        "invalid JSON: nested deeper than " + std::to_string(kMaxDepth) + " levels");
   try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw ProtocolError(ErrorCode::InvalidJson, "invalid JSON: " + strip_exception_prefix(e.what()));
+    return parse_client_json(text, IntakeLimits{.max_bytes = options.max_frame_bytes});
+  } catch (const IntakeError& e) {
+    throw ProtocolError(e.kind() == IntakeError::Kind::TooLarge ? ErrorCode::FrameTooLarge : ErrorCode::InvalidJson,
+                        e.what());
   }
 }
 
@@ -318,7 +303,7 @@ ClientEvent parse_client_event(std::string_view text, const ParseOptions& option
   } catch (const Json::exception& e) {
     // A reader used nlohmann in a way its checks did not cover: a bug here,
     // but still the client's event that cannot be served.
-    throw ProtocolError(ErrorCode::Internal, "internal error reading the event: " + strip_exception_prefix(e.what()),
+    throw ProtocolError(ErrorCode::Internal, "internal error reading the event: " + json_error_message(e),
                         "", event_id);
   }
 }

@@ -94,7 +94,8 @@ char32_t last_char(std::string_view s) {
 
 }  // namespace
 
-std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool normalized_set, bool match_special) const {
+std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool normalized_set, bool match_special,
+                                                   std::string_view shadow) const {
   const Trie& trie = normalized_set ? normalized_ : raw_;
   std::vector<Segment> out;
   if (trie.nodes.size() == 1 || text.empty()) {
@@ -113,6 +114,7 @@ std::vector<AddedVocab::Segment> AddedVocab::split(std::string_view text, bool n
     size_t start = pos, stop = pos + len;
     pos = stop;
     if (tok.special && !match_special) continue;
+    if (tok.special && !shadow.empty() && shadow.substr(start, len) != text.substr(start, len)) continue;
     if (tok.single_word) {
       size_t clen;
       const bool start_ok = start == 0 || !is_word_char(last_char(text.substr(0, start)));

@@ -35,7 +35,10 @@ class AddedVocab {
   // through set_normalized_forms).
   // With match_special false, special tokens are not matched (HF's
   // encode_special_tokens): their text goes to the model like any other.
-  std::vector<Segment> split(std::string_view text, bool normalized_set, bool match_special = true) const;
+  // A non-empty `shadow` (as long as text) restricts special tokens further:
+  // one matches only where the shadow holds the same bytes at the same place.
+  std::vector<Segment> split(std::string_view text, bool normalized_set, bool match_special = true,
+                             std::string_view shadow = {}) const;
   void set_normalized_forms(const std::vector<std::string>& forms);  // parallel to tokens()
 
   const std::vector<AddedToken>& tokens() const { return tokens_; }

@@ -7,6 +7,7 @@
 
 #include "engine/tokenizer/chat_custom.h"
 #include "engine/tokenizer/chat_render.h"
+#include "engine/tokenizer/json_shape.h"
 #include "engine/tokenizer/unicode.h"
 #include "engine/tokenizer/utf8.h"
 
@@ -34,6 +35,9 @@ std::string trim(std::string_view s) {
 }
 
 nlohmann::ordered_json arguments_value(const std::string& arguments) {
+  // Rendering walks the parsed value recursively: a client's string nested
+  // deeper than any real call stays a string.
+  if (!json_nesting_within(arguments, kMaxEmbeddedJsonDepth)) return nlohmann::ordered_json(arguments);
   auto parsed = nlohmann::ordered_json::parse(arguments, nullptr, false);
   if (parsed.is_discarded()) return nlohmann::ordered_json(arguments);
   return parsed;

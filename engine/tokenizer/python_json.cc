@@ -1,5 +1,7 @@
 #include "engine/tokenizer/python_json.h"
 
+#include "engine/tokenizer/error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -40,6 +42,9 @@ std::string python_float(double d) {
 
 void dump(const nlohmann::ordered_json& v, int indent, int depth, std::string& out) {
   using V = nlohmann::ordered_json::value_t;
+  // Callers bound what they pass far below this; the stack must never be
+  // what stops a deeper value.
+  if (depth > 512) throw TokenizerError("python_json_dumps: value nested deeper than 512 levels");
   auto newline = [&](int d) {
     out.push_back('\n');
     out.append(static_cast<size_t>(indent * d), ' ');

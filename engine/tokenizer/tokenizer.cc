@@ -35,6 +35,8 @@ struct Tokenizer::Impl {
   std::vector<RawStep> raw_steps;
 
   std::string decode(std::span<const int32_t> ids, bool skip_special) const;
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens, bool match_special_text,
+                              std::string_view shadow) const;
 };
 
 namespace {
@@ -133,19 +135,36 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, std::string_view source)
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens, bool match_special_text) const {
-  const Impl& m = *impl_;
+  return impl_->encode(text, add_special_tokens, match_special_text, {});
+}
+
+std::vector<int32_t> Tokenizer::encode_with_shadow(std::string_view text, std::string_view shadow) const {
+  if (shadow.size() != text.size())
+    throw TokenizerError("encode_with_shadow: the shadow text has " + std::to_string(shadow.size()) +
+                         " bytes, the text " + std::to_string(text.size()));
+  // An empty text would read as "no shadow" below; it has no tokens anyway.
+  if (text.empty()) return {};
+  return impl_->encode(text, false, true, shadow);
+}
+
+std::vector<int32_t> Tokenizer::Impl::encode(std::string_view text, bool add_special_tokens, bool match_special_text,
+                                             std::string_view shadow) const {
+  const Impl& m = *this;
   std::vector<int32_t> ids;
   if (add_special_tokens) ids = m.post.prefix;
   ids.reserve(text.size() / 3 + 8);
   std::vector<PreToken> words;
-  for (const auto& raw : m.added.split(text, false, match_special_text)) {
+  for (const auto& raw : m.added.split(text, false, match_special_text, shadow)) {
     if (raw.id) {
       ids.push_back(*raw.id);
       continue;
     }
     const std::string normalized = m.normalizer.apply(std::string(raw.text));
     const bool at_start = raw.text.data() == text.data();
-    for (const auto& seg : m.added.split(normalized, true, match_special_text)) {
+    // Offsets move under normalization, so the shadow cannot follow: with
+    // one, special tokens of the normalized set are not matched at all.
+    const bool special_here = match_special_text && shadow.empty();
+    for (const auto& seg : m.added.split(normalized, true, special_here)) {
       if (seg.id) {
         ids.push_back(*seg.id);
         continue;

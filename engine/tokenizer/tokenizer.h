@@ -39,6 +39,13 @@ class Tokenizer {
   // encode_special_tokens), so user content cannot inject control tokens.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true,
                               bool match_special_text = true) const;
+  // As encode without the post-processor, but a special token's text counts
+  // as the token only where `shadow` (a text of the same length) holds the
+  // same bytes: the rendering of a conversation whose untrusted strings had
+  // their special-token texts blanked out, so that only the template's own
+  // markers line up (see prompt_encoder.h). Throws TokenizerError when the
+  // lengths differ.
+  std::vector<int32_t> encode_with_shadow(std::string_view text, std::string_view shadow) const;
   // Unknown ids are skipped, as in HF.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/tokenizer/json_shape.h"
 #include "engine/tokenizer/python_json.h"
 
 namespace mnemo::engine {
@@ -87,7 +88,9 @@ std::optional<std::pair<std::string, nlohmann::ordered_json>> parse_builtin_call
     } else {
       size_t j = i;
       while (j < s.size() && s[j] != ',' && s[j] != ')') ++j;
-      auto v = nlohmann::ordered_json::parse(trimmed(s.substr(i, j - i)), nullptr, false);
+      const std::string text = trimmed(s.substr(i, j - i));
+      auto v = json_nesting_within(text, kMaxEmbeddedJsonDepth) ? nlohmann::ordered_json::parse(text, nullptr, false)
+                                                                 : nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded);
       if (v.is_discarded()) { why = "bad value for '" + key + "'"; return std::nullopt; }
       args[key] = v;
       i = j;
@@ -121,6 +124,10 @@ std::string ToolCallParser::next_id() {
 
 void ToolCallParser::add_call(std::string_view json_text, ToolCallDelta& out) {
   auto fail = [&](const std::string& why) { out.errors.push_back({why, std::string(json_text)}); };
+  // What follows copies and dumps the call recursively; generated text can
+  // nest as deep as the context is long.
+  if (!json_nesting_within(json_text, kMaxEmbeddedJsonDepth))
+    return fail("tool call nested deeper than " + std::to_string(kMaxEmbeddedJsonDepth) + " levels");
   auto j = nlohmann::ordered_json::parse(json_text, nullptr, false);
   if (j.is_discarded()) return fail("tool call is not valid JSON");
   std::vector<nlohmann::ordered_json> items;
@@ -135,6 +142,10 @@ void ToolCallParser::add_call(std::string_view json_text, ToolCallDelta& out) {
     }
     if (args.is_string()) {
       // Some models double-encode; the arguments must still be JSON.
+      if (!json_nesting_within(args.get_ref<const std::string&>(), kMaxEmbeddedJsonDepth)) {
+        fail("tool call arguments nested deeper than " + std::to_string(kMaxEmbeddedJsonDepth) + " levels");
+        continue;
+      }
       auto inner = nlohmann::ordered_json::parse(args.get<std::string>(), nullptr, false);
       if (inner.is_discarded()) { fail("tool call arguments are a string that is not JSON"); continue; }
       args = std::move(inner);

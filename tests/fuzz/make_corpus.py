@@ -59,7 +59,42 @@ CONFIG = {
 }
 
 
+def deep(d):
+    return "[" * d + "]" * d
+
+
+USER = '{"messages":[{"role":"user","content":"hi"}]'
+# Bodies that killed or stalled mnemod before the shared JSON intake (issue
+# "Hardening mnemod"): kept as regression seeds for the chat_completion and
+# protocol_frame targets.
+HOSTILE_HTTP = {
+    "deep_job_id": USER + ',"job_id":' + deep(100000) + "}",
+    "deep_this_func_call": USER + ',"this_func_call":' + deep(20000) + "}",
+    "deep_vllm_last_func_call": USER + ',"vllm_xargs":{"last_func_call":' + deep(20000) + "}}",
+    "deep_tool_parameters": USER + ',"tools":[{"type":"function","function":{"name":"f","parameters":'
+    + "{\"a\":" * 4000 + "0" + "}" * 4000 + "}}]}",
+    "deep_tool_call_arguments": '{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":'
+    '"function","function":{"name":"f","arguments":' + deep(20000) + "}}]}]}",
+    "deep_arguments_string": '{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":'
+    '"function","function":{"name":"f","arguments":' + json.dumps(deep(20000)) + "}}]}]}",
+    "wide_tool_parameters": USER + ',"tools":[{"type":"function","function":{"name":"f","parameters":{"enum":['
+    + ",".join(["0"] * 100000) + "]}}}]}",
+    "n_two": USER + ',"n":2}',
+}
+HOSTILE_WS = {
+    "deep_metadata": '{"type":"session.create","metadata":' + deep(20000) + "}",
+    "wide_tool_schema": '{"type":"session.create","tools":[{"type":"function","function":{"name":"f",'
+    '"parameters":{"enum":[' + ",".join(["0"] * 100000) + "]}}}]}",
+    "deep_tool_schema": '{"type":"session.create","tools":[{"type":"function","function":{"name":"f",'
+    '"parameters":' + '{"a":' * 60 + "0" + "}" * 60 + "}}]}",
+}
+
+
 def main():
+    for name, text in HOSTILE_HTTP.items():
+        (HERE / "corpus" / "chat_completion" / f"hostile_{name}.json").write_text(text)
+    for name, text in HOSTILE_WS.items():
+        (HERE / "corpus" / "protocol_frame" / f"hostile_{name}.json").write_text(text)
     for name, blob in SAFETENSORS.items():
         out = HERE / "corpus" / "safetensors_header" / f"{name}.safetensors"
         out.parent.mkdir(parents=True, exist_ok=True)
