@@ -1,6 +1,7 @@
 #pragma once
 // What a response is asked to do, independent of the API it came through.
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +26,14 @@ class BadRequest : public std::runtime_error {
 
 enum class ToolChoiceMode { None, Auto, Required, Function };
 
+// The agent program a response belongs to, as the client named it. Without
+// a key the daemon infers one (daemon/app/program_tracker.h).
+struct ProgramRef {
+  std::string key;         // "ws:<program_id>" or "job:<job_id>"; empty: none given
+  bool last_step = false;  // Continuum's is_last_step: no tool call follows this turn
+  std::optional<std::string> this_func_call;  // Continuum: the tool this turn calls
+};
+
 struct ResponseSpec {
   std::vector<engine::ChatMessage> messages;
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // OpenAI tool definitions
@@ -32,6 +41,7 @@ struct ResponseSpec {
   std::string function;  // ToolChoiceMode::Function
   protocol::Sampling sampling;
   uint64_t cache_salt = 0;
+  ProgramRef program;
 };
 
 }  // namespace mnemo::daemon::app

@@ -1,6 +1,7 @@
 #include "daemon/config/flag_table.h"
 
 #include <cctype>
+#include <stdexcept>
 #include <vector>
 
 namespace mnemo::daemon::config {
@@ -51,6 +52,21 @@ std::vector<FlagSpec> make_table() {
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_queued_requests = parse_integer(s, v, 1, kMaxCount);
        }},
+      {"kv-retention", "none|fixed[:SECONDS]|continuum", "continuum",
+       "what happens to an agent program's KV while it runs a tool: none: back to the prefix cache's LRU "
+       "(request-level FCFS); fixed[:S]: kept S seconds (default 2, the Continuum authors' code); continuum: "
+       "kept for a TTL chosen per tool from its recorded durations, the queueing delay and the reload cost",
+       [](Options& o, const std::string& v, const std::string& s) {
+         try {
+           o.kv_retention = memory::ttl::RetentionMode::parse(v);
+         } catch (const std::invalid_argument&) {
+           bad_value(s, "none, fixed, fixed:SECONDS (0 to 3600) or continuum", v);
+         }
+       }},
+      {"host-kv-bytes", "BYTES", "0",
+       "host memory for a KV tier (suffixes K, M, G, T): a program's KV that leaves the pool (TTL expired, "
+       "released for room, preempted) is kept there and restored by its next turn; 0: no tier",
+       [](Options& o, const std::string& v, const std::string& s) { o.host_kv_bytes = parse_byte_size(s, v); }},
       {"host", "ADDR", "127.0.0.1", "address to listen on",
        [](Options& o, const std::string& v, const std::string& s) { o.host = nonempty(s, v, "an address"); }},
       {"port", "N", "8420", "TCP port; 0 picks a free one",

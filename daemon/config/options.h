@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/config/config_error.h"
+#include "memory/ttl/retention_mode.h"
 
 namespace mnemo::daemon::config {
 
@@ -26,6 +27,9 @@ struct Options {
   int64_t kv_cache_bytes = int64_t(1) << 30;
   int64_t token_budget = 256;           // scheduler tokens per step
   int64_t max_queued_requests = 4096;   // engine requests waiting or running
+  // Agent programs' KV across tool calls (Continuum).
+  memory::ttl::RetentionMode kv_retention;  // default continuum
+  int64_t host_kv_bytes = 0;                // host-memory tier for KV; 0: none
 
   // Network.
   std::string host = "127.0.0.1";

@@ -81,9 +81,21 @@ CREATE INDEX tool_calls_by_name ON tool_calls (name, ended_at) WHERE ended_at IS
 CREATE INDEX programs_by_job ON programs (job_id, started_at) WHERE job_id IS NOT NULL;
 )sql";
 
+// Version 3: what the TTL policy learned (tool durations, turn counts of
+// finished programs), one JSON document per policy, so a restart does not
+// send Continuum back to its cold start.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE policy_state (
+  name       TEXT PRIMARY KEY,
+  json       TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, programs, tool calls", kV1},
     {2, "turns; indexes by tool name and job id", kV2},
+    {3, "policy state (TTL statistics)", kV3},
 };
 
 int read_version(Connection& db) { return std::stoi(db.scalar("PRAGMA user_version")); }

@@ -1,6 +1,7 @@
 #pragma once
 // mnemod's persistent state in one SQLite file (WAL mode): sessions and
-// their messages, agent programs, tool calls with their timings, turns.
+// their messages, agent programs, tool calls with their timings, turns,
+// and what the memory policies learned (policy_state).
 // One connection guarded by a mutex, so every method may be called from any
 // thread; each write is one transaction, durable when the call returns.
 #include <cstddef>
@@ -103,6 +104,11 @@ class Store {
   int64_t record_turn(const TurnRecord& t);
   void end_turn(int64_t id, int64_t ended_at);
   std::vector<TurnRecord> program_turns(std::string_view program_id);  // by id
+
+  // Policy state: one JSON document per policy name (the TTL policy's
+  // statistics), replaced whole by each put.
+  std::optional<nlohmann::ordered_json> get_policy_state(std::string_view name);
+  void put_policy_state(std::string_view name, const nlohmann::ordered_json& state, int64_t updated_at);
 
  private:
   struct PendingWrite;

@@ -9,4 +9,5 @@ endif()
 
 if(TARGET mnemo_app)
   mnemo_test(app_responder_test app_responder_test.cc LIBS mnemo_app)
+  mnemo_test(app_program_tracker_test app_program_tracker_test.cc LIBS mnemo_app)
 endif()

@@ -254,3 +254,39 @@ TEST(ConfigOptions, HelpExplainsRepair) {
 
 }  // namespace
 }  // namespace mnemo::daemon::config
+
+namespace mnemo::daemon::config {
+namespace {
+
+using memory::ttl::RetentionMode;
+
+TEST(ConfigOptions, KvRetentionAndHostTier) {
+  const Options d = run({});
+  EXPECT_EQ(d.kv_retention.kind, RetentionMode::Kind::Continuum);
+  EXPECT_EQ(d.host_kv_bytes, 0);
+  EXPECT_EQ(run({"--kv-retention", "none"}).kv_retention.kind, RetentionMode::Kind::None);
+  const Options f = run({"--kv-retention=fixed:2.5", "--host-kv-bytes", "512M"});
+  EXPECT_EQ(f.kv_retention.kind, RetentionMode::Kind::Fixed);
+  EXPECT_DOUBLE_EQ(f.kv_retention.fixed_seconds, 2.5);
+  EXPECT_EQ(f.host_kv_bytes, int64_t(512) << 20);
+  Env env;
+  env.vars = {{"MNEMO_KV_RETENTION", "fixed"}, {"MNEMO_HOST_KV_BYTES", "1G"}};
+  const Options e = run({}, env);
+  EXPECT_EQ(e.kv_retention.kind, RetentionMode::Kind::Fixed);
+  EXPECT_EQ(e.host_kv_bytes, int64_t(1) << 30);
+  EXPECT_EQ(error_of({"--kv-retention", "forever"}),
+            "--kv-retention: expected none, fixed, fixed:SECONDS (0 to 3600) or continuum, got 'forever'");
+  env.vars = {{"MNEMO_KV_RETENTION", "fixed:-1"}};
+  EXPECT_NE(error_of({}, env).find("MNEMO_KV_RETENTION: expected"), std::string::npos);
+  EXPECT_NE(error_of({"--host-kv-bytes", "lots"}).find("--host-kv-bytes: expected a byte size"), std::string::npos);
+  const std::string desc = describe(f);
+  EXPECT_NE(desc.find("kv_retention=fixed:2.5"), std::string::npos) << desc;
+  EXPECT_NE(desc.find("host_kv_bytes=536870912"), std::string::npos) << desc;
+  const std::string h = help_text();
+  EXPECT_NE(h.find("--kv-retention none|fixed[:SECONDS]|continuum   (MNEMO_KV_RETENTION; default: continuum)"),
+            std::string::npos);
+  EXPECT_NE(h.find("--host-kv-bytes BYTES   (MNEMO_HOST_KV_BYTES; default: 0)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnemo::daemon::config

@@ -99,6 +99,40 @@ TEST(StoreSchema, VersionOneDatabaseIsMigratedKeepingItsRows) {
   EXPECT_EQ(store->append_message("sess_old", make_message(Role::User, "third", 170)), 3);
 }
 
+// Version 2 as it shipped: turns and three indexes.
+constexpr const char* kV2Schema = R"sql(
+CREATE TABLE turns (id INTEGER PRIMARY KEY, program_id TEXT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+  job_id TEXT, is_last_step INTEGER NOT NULL DEFAULT 0, this_func_call TEXT, last_func_call TEXT,
+  started_at INTEGER NOT NULL, ended_at INTEGER);
+CREATE INDEX turns_by_program ON turns (program_id, id);
+CREATE INDEX tool_calls_by_name ON tool_calls (name, ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX programs_by_job ON programs (job_id, started_at) WHERE job_id IS NOT NULL;
+INSERT INTO turns VALUES (7, 'prog_old', 'job_old', 0, 'grep', NULL, 130, 140);
+)sql";
+
+TEST(StoreSchema, VersionTwoDatabaseGainsPolicyState) {
+  TempDir dir;
+  raw_exec(dir.db(), std::string(kV1Schema) + kV1Rows + kV2Schema + "PRAGMA user_version = 2;");
+  auto store = Store::open(dir.db());
+  ASSERT_GE(latest_schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), latest_schema_version());
+  // Version 2's rows are kept.
+  ASSERT_EQ(store->program_turns("prog_old").size(), 1u);
+  EXPECT_EQ(store->program_turns("prog_old")[0].this_func_call, "grep");
+  // Version 3: one document per policy, replaced whole.
+  EXPECT_FALSE(store->get_policy_state("ttl"));
+  store->put_policy_state("ttl", {{"tools", {{"grep", {0.5, 1.5}}}}}, 200);
+  store->put_policy_state("ttl", {{"tools", {{"grep", {0.5, 1.5, 2.5}}}}}, 300);
+  auto got = store->get_policy_state("ttl");
+  ASSERT_TRUE(got);
+  EXPECT_EQ((*got)["tools"]["grep"].size(), 3u);
+  EXPECT_EQ(raw_count(dir.db(), "SELECT updated_at FROM policy_state WHERE name = 'ttl'"), 300);
+  EXPECT_THROW(store->put_policy_state("", {{"x", 1}}, 1), InvalidRecord);
+  // ... and survives a reopen.
+  store.reset();
+  EXPECT_EQ(Store::open(dir.db())->get_policy_state("ttl")->at("tools").at("grep").size(), 3u);
+}
+
 TEST(StoreSchema, NewerDatabaseIsRefusedUntouched) {
   TempDir dir;
   const int newer = latest_schema_version() + 1;
