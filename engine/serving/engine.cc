@@ -7,6 +7,8 @@
 #include <chrono>
 #include <future>
 
+#include "engine/serving/program_policies.h"
+
 namespace mnemo::engine {
 
 using Clock = std::chrono::steady_clock;
@@ -34,6 +36,16 @@ kv::KvConfig kv_config(const ModelConfig& c, const EngineOptions& opt) {
     k.bytes_budget = (opt.kv_cache_tokens + k.block_size - 1) / k.block_size * k.layers * k.bytes_per_block();
   return k;
 }
+
+std::unique_ptr<OrderingPolicy> ordering(const RetentionOptions& r, const ParkedView* parked) {
+  if (r.program_fcfs) return std::make_unique<ProgramFcfsOrdering>(parked);
+  return std::make_unique<FcfsOrdering>();
+}
+
+std::unique_ptr<VictimPolicy> victim(const RetentionOptions& r) {
+  if (r.program_fcfs) return std::make_unique<LatestProgramVictim>();
+  return std::make_unique<LatestArrivalVictim>();
+}
 }  // namespace
 
 Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
@@ -41,7 +53,8 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
       tok_(tok),
       opt_(opt),
       cache_(kv_config(model.config(), opt)),
-      scheduler_(opt.scheduler, cache_, std::make_unique<FcfsOrdering>(), std::make_unique<LatestArrivalVictim>()),
+      retention_(opt.retention, cache_),
+      scheduler_(opt.scheduler, cache_, ordering(opt.retention, &retention_), victim(opt.retention), &retention_),
       stop_ids_(model.config().eos_token_ids) {
   spdlog::info("engine: KV pool of {} tokens ({} blocks of {} tokens, {} MB)", kv_capacity_tokens(),
                cache_.allocator().num_blocks(), cache_.config().block_size,
@@ -99,6 +112,14 @@ void Engine::cancel(RequestId id) {
   wake_.notify_one();
 }
 
+void Engine::retain(uint64_t program, double seconds) {
+  {
+    std::lock_guard lock(mu_);
+    retains_.emplace_back(program, seconds);
+  }
+  wake_.notify_one();
+}
+
 void Engine::shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -116,13 +137,23 @@ EngineCounters Engine::counters() const {
 void Engine::loop() {
   for (;;) {
     {
+      // Parked programs are loop-thread state: read the nearest deadline
+      // before sleeping, so an expiry wakes the loop even when idle.
+      const std::optional<Clock::time_point> deadline = retention_.next_deadline();
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] {
-        return stopping_ || !inbox_.empty() || !cancels_.empty() || !tasks_.empty() || !scheduler_.idle();
-      });
+      const auto ready = [&] {
+        return stopping_ || !inbox_.empty() || !cancels_.empty() || !retains_.empty() || !tasks_.empty() ||
+               !scheduler_.idle();
+      };
+      if (deadline) wake_.wait_until(lock, *deadline, ready);
+      else wake_.wait(lock, ready);
       if (stopping_) break;
     }
     drain_inbox();
+    if (!retention_.empty()) {
+      retention_.expire();
+      publish_counters();
+    }
     if (!scheduler_.idle()) step();
   }
   drain_inbox();
@@ -136,14 +167,17 @@ void Engine::drain_inbox() {
   std::vector<std::unique_ptr<Sequence>> fresh;
   std::vector<RequestId> cancels;
   std::vector<std::function<void()>> tasks;
+  std::vector<std::pair<uint64_t, double>> retains;
   {
     std::lock_guard lock(mu_);
     fresh.swap(inbox_);
     cancels.swap(cancels_);
+    retains.swap(retains_);
     tasks.swap(tasks_);
   }
   for (auto& s : fresh) {
     Sequence* p = s.get();
+    retention_.arrived(*p);
     seqs_[p->id] = std::move(s);
     scheduler_.add(p);
   }
@@ -153,8 +187,9 @@ void Engine::drain_inbox() {
     finish(*it->second, "cancelled");
     seqs_.erase(it);
   }
+  for (auto [program, seconds] : retains) retention_.retain(program, seconds);
   for (auto& t : tasks) t();
-  if (!cancels.empty()) publish_counters();
+  if (!cancels.empty() || !retains.empty()) publish_counters();
 }
 
 void Engine::publish_counters() {
@@ -163,6 +198,7 @@ void Engine::publish_counters() {
   counters_.kv = cache_.stats(0);
   counters_.running = int64_t(scheduler_.num_running());
   counters_.waiting = int64_t(scheduler_.num_waiting());
+  counters_.retention = retention_.counters();
 }
 
 void Engine::inspect_kv(const std::function<void(const kv::KvCacheManager&)>& f) {
@@ -192,6 +228,7 @@ void Engine::step() {
     }
     Model::BatchItem b;
     b.tokens = std::span(s.tokens).subspan(size_t(s.num_computed), size_t(it.n_tokens));
+    retention_.computed_prompt(s, std::max<int64_t>(0, std::min(s.num_computed + it.n_tokens, s.prompt_len()) - s.num_computed));
     b.all_logits = s.request.logits == LogitsOutput::All && s.in_prompt();
     b.paged = &cache_;
     b.seq = s.kv;
@@ -276,6 +313,10 @@ void Engine::finish(Sequence& s, std::string reason) {
   e.finish_reason = std::move(reason);
   e.stats = s.stats;
   s.state = SeqState::Finished;
+  // A turn that ended normally keeps its KV under its program for the next
+  // turn (Continuum); cancelled or shut-down turns have no next turn to serve.
+  const bool ended = e.finish_reason == "stop" || e.finish_reason == "length";
+  if (ended && s.request.program.hold_after && s.request.program.id != 0 && s.kv.valid()) retention_.park(s);
   scheduler_.remove(&s);
   spdlog::debug("request {} finished: {} ({} prompt, {} cached, {} generated tokens)", s.id, e.finish_reason,
                 s.stats.prompt_tokens, s.stats.cached_tokens, s.stats.generated_tokens);

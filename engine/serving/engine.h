@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/model/model.h"
+#include "engine/serving/retention.h"
 #include "engine/serving/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -27,6 +28,7 @@ struct EngineOptions {
   int64_t kv_cache_bytes = int64_t(512) << 20;
   int64_t kv_cache_tokens = 0;
   int64_t kv_block_size = 16;
+  RetentionOptions retention;  // agent programs' KV across tool calls (Continuum)
 };
 
 struct RequestHandle {
@@ -41,6 +43,7 @@ struct EngineCounters {
   SchedulerCounters scheduler;
   kv::PoolStats kv;  // of layer 0 (all layers alike while nothing is compacted)
   int64_t running = 0, waiting = 0;
+  RetentionCounters retention;
 };
 
 class Engine {
@@ -55,6 +58,13 @@ class Engine {
   // parameters, larger than the KV capacity, queue full) gets an Error event.
   RequestHandle submit(Request req);
   void cancel(RequestId id);
+  // After a turn submitted with program.hold_after finishes, its KV stays
+  // parked under its program: retain(p, s) keeps it s more seconds (then it
+  // moves to the tier if one is set, else goes back to the prefix cache's
+  // LRU); retain(p, 0) does that now. The next turn of p that is admitted
+  // reuses the parked blocks (zero recomputed tokens) and ends the parking.
+  // Thread-safe; takes effect on the loop thread.
+  void retain(uint64_t program, double seconds);
   // Stops the loop; live requests end with Done("shutdown"). Idempotent.
   void shutdown();
   EngineCounters counters() const;
@@ -78,6 +88,7 @@ class Engine {
   const Tokenizer& tok_;
   EngineOptions opt_;
   kv::KvCacheManager cache_;
+  Retention retention_;  // before scheduler_, which points at it
   Scheduler scheduler_;
   std::vector<int32_t> stop_ids_;
 
@@ -85,6 +96,7 @@ class Engine {
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Sequence>> inbox_;
   std::vector<RequestId> cancels_;
+  std::vector<std::pair<uint64_t, double>> retains_;
   std::vector<std::function<void()>> tasks_;
   bool stopping_ = false;
   RequestId next_id_ = 1;

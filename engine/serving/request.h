@@ -1,5 +1,6 @@
 #pragma once
 // What a client submits to the Engine and what comes back on its stream.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,6 +20,16 @@ enum class LogitsOutput {
   All,   // every prompt position (computes the whole prompt: no prefix-cache reuse)
 };
 
+// The agent program a request is one turn of (Continuum). id 0: a one-turn
+// program of its own, never merged with others.
+struct ProgramTurn {
+  uint64_t id = 0;
+  // The program's first arrival (program-level FCFS key); default: the request's submit time.
+  std::chrono::steady_clock::time_point arrival{};
+  // After this turn finishes, park its KV under the program until Engine::retain decides.
+  bool hold_after = false;
+};
+
 struct Request {
   std::vector<int32_t> prompt;
   GenerateOptions options;
@@ -27,6 +38,7 @@ struct Request {
   LogitsOutput logits = LogitsOutput::None;
   // When set, every sampled token obeys it and the request ends once it is done.
   std::shared_ptr<LogitsConstraint> constraint;
+  ProgramTurn program;
 };
 
 struct RequestStats {
@@ -34,6 +46,7 @@ struct RequestStats {
   double ttft_seconds = 0;   // submit -> first token
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;  // prompt tokens reused from the prefix cache, not computed
+  int64_t restored_tokens = 0;  // of those, prompt tokens brought back from the host tier
   int64_t generated_tokens = 0;
   int64_t preemptions = 0;
   std::vector<double> inter_token_seconds;

@@ -8,8 +8,13 @@
 namespace mnemo::engine {
 
 Scheduler::Scheduler(SchedulerOptions opt, kv::KvCacheManager& cache, std::unique_ptr<OrderingPolicy> ordering,
-                     std::unique_ptr<VictimPolicy> victim)
-    : opt_(opt), cache_(cache), ordering_(std::move(ordering)), victim_(std::move(victim)) {}
+                     std::unique_ptr<VictimPolicy> victim, Retention* retention)
+    : opt_(opt), cache_(cache), ordering_(std::move(ordering)), victim_(std::move(victim)), retention_(retention) {}
+
+bool Scheduler::release_parked(const Sequence& s, const char* what) {
+  if (!retention_ || retention_->empty()) return false;
+  return retention_->release_latest(s.request.program.id, std::string(what) + " request " + std::to_string(s.id));
+}
 
 void Scheduler::add(Sequence* s) {
   s->state = SeqState::Waiting;
@@ -42,6 +47,7 @@ void Scheduler::preempt(Sequence* s) {
     counters_.swapped_bytes += int64_t(s->swapped.size());
     ++counters_.swaps_out;
   } else {
+    if (retention_) retention_->stash(*s);
     s->num_computed = 0;
   }
   cache_.free(s->kv);
@@ -67,6 +73,7 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
     counters_.swapped_bytes -= int64_t(s->swapped.size());
     s->swapped = {};
     ++counters_.swaps_in;
+    if (retention_) retention_->admitted(*s, 0);
     const bool ok = cache_.append(s->kv, next_tokens(*s, n));
     assert(ok && "can_allocate promised room");
     (void)ok;
@@ -76,6 +83,14 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
   kv::PrefixMatch match;
   // All prompt rows were asked for: every position must be computed.
   if (s->request.logits != LogitsOutput::All) match = cache_.match_prefix(s->tokens, s->request.cache_salt);
+  int64_t restored = 0;
+  if (retention_ && retention_->restore(*s, match.num_tokens, std::min(int64_t(s->tokens.size()), budget))) {
+    // The host tier put a longer prefix back into the prefix index.
+    restored = -match.num_tokens;
+    cache_.release(std::move(match));
+    match = cache_.match_prefix(s->tokens, s->request.cache_salt);
+    restored += match.num_tokens;
+  }
   const int64_t hit = match.num_tokens;
   const int64_t n = std::min(int64_t(s->tokens.size()) - hit, budget);
   const kv::AllocRequest need{kv::SeqId{}, n};
@@ -96,6 +111,8 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
   }
   s->num_computed = hit;
   if (!s->admitted_once) s->stats.cached_tokens = std::min(hit, s->prompt_len());
+  if (restored > 0) s->stats.restored_tokens += std::min(restored, std::max<int64_t>(0, s->prompt_len() - (hit - restored)));
+  if (retention_) retention_->admitted(*s, hit);
   const bool ok = cache_.append(s->kv, next_tokens(*s, n));
   assert(ok && "can_allocate promised room");
   (void)ok;
@@ -117,6 +134,8 @@ std::vector<ScheduledItem> Scheduler::schedule() {
       continue;
     }
     if (!cache_.append(s->kv, next_tokens(*s, n))) {
+      // Parked KV is only a bet on a future turn: it goes before running work does.
+      if (release_parked(*s, "to grow")) continue;
       // Candidates: this sequence and the ones after it (not yet scheduled,
       // so their caches hold only committed tokens).
       const std::span<Sequence* const> rest(running_.data() + i, running_.size() - i);
@@ -135,7 +154,11 @@ std::vector<ScheduledItem> Scheduler::schedule() {
     const bool from_preempted = !preempted_.empty();
     if (!from_preempted && waiting_.empty()) break;
     Sequence* s = from_preempted ? preempted_.front() : waiting_.front();
-    if (!admit(s, budget, items)) break;
+    if (!admit(s, budget, items)) {
+      // Deadlock guard: never let parked KV keep a request waiting.
+      if (release_parked(*s, "to admit")) continue;
+      break;
+    }
     if (from_preempted) preempted_.pop_front();
     else waiting_.erase(waiting_.begin());
     s->state = SeqState::Running;

@@ -11,6 +11,7 @@
 
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/serving/policies.h"
+#include "engine/serving/retention.h"
 
 namespace mnemo::engine {
 
@@ -42,8 +43,10 @@ struct SchedulerCounters {
 
 class Scheduler {
  public:
+  // retention (may be null): parked programs the deadlock guard releases
+  // before work waits, and the host tier preempted and admitted turns use.
   Scheduler(SchedulerOptions opt, kv::KvCacheManager& cache, std::unique_ptr<OrderingPolicy> ordering,
-            std::unique_ptr<VictimPolicy> victim);
+            std::unique_ptr<VictimPolicy> victim, Retention* retention = nullptr);
 
   void add(Sequence* s);
   // Removes a finished or cancelled sequence wherever it is, freeing its cache.
@@ -59,11 +62,14 @@ class Scheduler {
   void preempt(Sequence* s);
   bool admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items);
   std::span<const int32_t> next_tokens(const Sequence& s, int64_t n) const;
+  // Deadlock guard: frees a parked program's KV so s can run. False when none is parked.
+  bool release_parked(const Sequence& s, const char* what);
 
   SchedulerOptions opt_;
   kv::KvCacheManager& cache_;
   std::unique_ptr<OrderingPolicy> ordering_;
   std::unique_ptr<VictimPolicy> victim_;
+  Retention* retention_;
   std::vector<Sequence*> running_;
   std::deque<Sequence*> preempted_;  // resumed before any new arrival
   std::vector<Sequence*> waiting_;

@@ -29,7 +29,9 @@ struct Sequence {
         stops(request.options.stop_strings),
         decoder(tok),
         stream(std::move(stream)),
-        submitted(Clock::now()) {}
+        submitted(Clock::now()) {
+    if (request.program.arrival == Clock::time_point{}) request.program.arrival = submitted;
+  }
 
   int64_t prompt_len() const { return int64_t(request.prompt.size()); }
   int64_t generated() const { return int64_t(tokens.size()) - prompt_len(); }
@@ -45,6 +47,7 @@ struct Sequence {
   kv::SeqId kv;                  // valid while running
   std::vector<uint8_t> swapped;  // the exported cache while swapped out
   bool admitted_once = false;
+  bool later_turn = false;  // a turn of a program seen before (its prompt work counts as recomputed)
   Sampler sampler;
   StopMatcher stops;
   Tokenizer::StreamDecoder decoder;
