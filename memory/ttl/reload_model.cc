@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <set>
 #include <vector>
 
 namespace mnemo::memory::ttl {
@@ -12,47 +11,41 @@ namespace {
 
 using Vec3 = std::array<long double, 3>;
 
-// Least squares over the basis functions in `use` (others fixed at 0), by the
-// normal equations on tokens scaled to [0, 1] so t^4 does not swamp them.
-std::optional<Vec3> fit(const std::vector<long double>& x, const std::vector<long double>& y,
-                        const std::array<bool, 3>& use) {
-  std::vector<int> idx;
+// Moments of the measurements with tokens scaled to [0, 1] (so t^4 does not
+// swamp the normal equations): sx[i] = sum x^i, sxy[i] = sum x^i y.
+struct Moments {
+  long double sx[5] = {};
+  long double sxy[3] = {};
+};
+
+// Least squares over the basis functions 1, x, x^2 marked in `use` (the
+// others fixed at 0), from the normal equations.
+std::optional<Vec3> fit(const Moments& mo, const std::array<bool, 3>& use) {
+  int idx[3];
+  int m = 0;
   for (int i = 0; i < 3; ++i)
-    if (use[i]) idx.push_back(i);
-  const size_t m = idx.size();
+    if (use[i]) idx[m++] = i;
   long double A[3][4] = {};
-  for (size_t p = 0; p < x.size(); ++p) {
-    const long double basis[3] = {1, x[p], x[p] * x[p]};
-    for (size_t r = 0; r < m; ++r) {
-      for (size_t c = 0; c < m; ++c) A[r][c] += basis[idx[r]] * basis[idx[c]];
-      A[r][m] += basis[idx[r]] * y[p];
-    }
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < m; ++c) A[r][c] = mo.sx[idx[r] + idx[c]];
+    A[r][m] = mo.sxy[idx[r]];
   }
-  for (size_t col = 0; col < m; ++col) {
-    size_t piv = col;
-    for (size_t r = col + 1; r < m; ++r)
+  for (int col = 0; col < m; ++col) {
+    int piv = col;
+    for (int r = col + 1; r < m; ++r)
       if (std::abs(A[r][col]) > std::abs(A[piv][col])) piv = r;
     if (std::abs(A[piv][col]) < 1e-18L) return std::nullopt;
     if (piv != col)
-      for (size_t c = 0; c <= m; ++c) std::swap(A[col][c], A[piv][c]);
-    for (size_t r = 0; r < m; ++r) {
+      for (int c = 0; c <= m; ++c) std::swap(A[col][c], A[piv][c]);
+    for (int r = 0; r < m; ++r) {
       if (r == col) continue;
       const long double f = A[r][col] / A[col][col];
-      for (size_t c = col; c <= m; ++c) A[r][c] -= f * A[col][c];
+      for (int c = col; c <= m; ++c) A[r][c] -= f * A[col][c];
     }
   }
   Vec3 beta{0, 0, 0};
-  for (size_t r = 0; r < m; ++r) beta[idx[r]] = A[r][m] / A[r][r];
+  for (int r = 0; r < m; ++r) beta[idx[r]] = A[r][m] / A[r][r];
   return beta;
-}
-
-long double sse(const std::vector<long double>& x, const std::vector<long double>& y, const Vec3& b) {
-  long double s = 0;
-  for (size_t p = 0; p < x.size(); ++p) {
-    const long double e = y[p] - (b[0] + b[1] * x[p] + b[2] * x[p] * x[p]);
-    s += e * e;
-  }
-  return s;
 }
 
 }  // namespace
@@ -86,43 +79,54 @@ void ReloadModel::add(int64_t tokens, double seconds) {
 void ReloadModel::refit() {
   coef_ = {0, 0, 0};
   if (points_.empty()) return;
-  std::set<int64_t> distinct;
+  // Up to three distinct lengths decide the family; more are not needed.
+  int64_t seen[3];
+  size_t distinct = 0;
   int64_t max_tokens = 0;
-  long double mean_t = 0, mean_y = 0;
+  long double sum_t = 0, sum_y = 0;
   for (const auto& [t, s] : points_) {
-    distinct.insert(t);
+    if (distinct < 3 && std::find(seen, seen + distinct, t) == seen + distinct) seen[distinct++] = t;
     max_tokens = std::max(max_tokens, t);
-    mean_t += t;
-    mean_y += s;
+    sum_t += t;
+    sum_y += s;
   }
-  mean_t /= points_.size();
-  mean_y /= points_.size();
-  if (distinct.size() == 1) {
+  if (distinct == 1) {
     // One prompt length measured: prefill is mostly proportional to length.
-    if (max_tokens == 0) coef_[0] = static_cast<double>(mean_y);
-    else coef_[1] = static_cast<double>(mean_y / mean_t);
+    if (max_tokens == 0) coef_[0] = static_cast<double>(sum_y / points_.size());
+    else coef_[1] = static_cast<double>(sum_y / sum_t);
     return;
   }
 
   const long double scale = static_cast<long double>(max_tokens);
-  std::vector<long double> x, y;
+  Moments mo;
   for (const auto& [t, s] : points_) {
-    x.push_back(t / scale);
-    y.push_back(s);
+    const long double x = t / scale;
+    long double xi = 1;
+    for (int i = 0; i < 5; ++i, xi *= x) {
+      mo.sx[i] += xi;
+      if (i < 3) mo.sxy[i] += xi * s;
+    }
   }
+  auto sse = [&](const Vec3& b) {
+    long double e2 = 0;
+    for (const auto& [t, s] : points_) {
+      const long double x = t / scale;
+      const long double e = s - (b[0] + b[1] * x + b[2] * x * x);
+      e2 += e * e;
+    }
+    return e2;
+  };
   // Least squares with b, c >= 0: the optimum lies on one face of the
   // constraint set, so try each (a always free) and keep the best feasible.
   // Two distinct lengths cannot pin down a parabola: linear faces only.
   std::vector<std::array<bool, 3>> faces = {{true, true, false}, {true, false, false}};
-  if (distinct.size() >= 3) {
-    faces.insert(faces.begin(), {{true, true, true}, {true, false, true}});
-  }
+  if (distinct >= 3) faces.insert(faces.begin(), {{true, true, true}, {true, false, true}});
   std::optional<Vec3> best;
   long double best_sse = std::numeric_limits<long double>::infinity();
   for (const auto& use : faces) {
-    auto b = fit(x, y, use);
+    auto b = fit(mo, use);
     if (!b || (*b)[1] < 0 || (*b)[2] < 0) continue;
-    const long double e = sse(x, y, *b);
+    const long double e = sse(*b);
     if (e < best_sse) {
       best_sse = e;
       best = b;
