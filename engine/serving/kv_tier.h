@@ -15,6 +15,7 @@ class KvTier {
     std::vector<int32_t> tokens;  // the tokens whose K,V are in kv
     uint64_t salt = 0;            // the cache salt (tenant) they were computed under
     std::vector<uint8_t> kv;      // KvCacheManager::export_sequence bytes
+    uint64_t program = 0;         // set by take(): whose entry it was (to put it back under)
   };
   virtual ~KvTier() = default;
   // May evict others (LRU) or refuse (false) when over budget.

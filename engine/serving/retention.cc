@@ -152,7 +152,6 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
     ++counters_.tier_misses;
     return false;
   }
-  const uint64_t owner = s.request.program.id;
   const bool prefix = e->salt == s.request.cache_salt && e->tokens.size() <= s.tokens.size() &&
                       std::equal(e->tokens.begin(), e->tokens.end(), s.tokens.begin());
   const int64_t gain = std::min<int64_t>(int64_t(e->tokens.size()) / bs * bs, reachable);
@@ -162,8 +161,14 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
     return false;
   }
   const kv::AllocRequest need{kv::SeqId{}, int64_t(e->tokens.size()) + room + bs};
-  if (gain <= hit || !cache_.can_allocate(std::span(&need, 1))) {
-    opt_.tier->put(owner, std::move(*e));  // of no use now; keep it for later
+  if (gain <= hit) {
+    // The pool still holds as much. The program's own copy is now redundant
+    // (this turn carries its KV forward); another program's goes back.
+    if (e->program != s.request.program.id) opt_.tier->put(e->program, std::move(*e));
+    return false;
+  }
+  if (!cache_.can_allocate(std::span(&need, 1))) {
+    opt_.tier->put(e->program, std::move(*e));  // no room now; keep it for later
     return false;
   }
   std::optional<kv::SeqId> seq;
@@ -175,7 +180,7 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
     return false;
   }
   if (!seq) {
-    opt_.tier->put(owner, std::move(*e));
+    opt_.tier->put(e->program, std::move(*e));
     return false;
   }
   // Importing indexed its full blocks; freeing leaves them in the prefix

@@ -52,6 +52,7 @@ std::optional<engine::KvTier::Entry> HostTier::take(uint64_t program, std::span<
         best = it;
   if (best == lru_.end()) return std::nullopt;
   Entry e = std::move(best->entry);
+  e.program = best->program;
   erase(best);
   return e;
 }

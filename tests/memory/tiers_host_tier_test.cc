@@ -50,8 +50,11 @@ TEST(HostTier, ProgramsOwnEntryFirstElseTheLongestPrefix) {
   t.put(2, entry({1, 2, 3}, 10));
   t.put(3, entry({1, 2, 3, 4, 9}, 10));
   const std::vector<int32_t> prompt = {1, 2, 3, 4, 5};
-  EXPECT_EQ(t.take(1, prompt, 0)->tokens.size(), 2u);   // its own, though shorter
-  EXPECT_EQ(t.take(42, prompt, 0)->tokens.size(), 3u);  // the longest matching of any program
+  EXPECT_EQ(t.take(1, prompt, 0)->tokens.size(), 2u);  // its own, though shorter
+  const auto longest = t.take(42, prompt, 0);           // the longest matching of any program
+  ASSERT_TRUE(longest);
+  EXPECT_EQ(longest->tokens.size(), 3u);
+  EXPECT_EQ(longest->program, 2u);
   EXPECT_FALSE(t.take(42, prompt, 0));                  // {1,2,3,4,9} is no prefix
 }
 
