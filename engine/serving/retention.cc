@@ -195,10 +195,16 @@ void Retention::computed_prompt(const Sequence& s, int64_t n) {
   if (s.later_turn) counters_.recomputed_tokens += n;
 }
 
+int64_t Retention::parked_blocks() const {
+  int64_t n = 0;
+  for (const auto& [_, e] : parked_) n += e.blocks;
+  return n;
+}
+
 RetentionCounters Retention::counters() const {
   RetentionCounters c = counters_;
   c.parked = int64_t(parked_.size());
-  for (const auto& [_, e] : parked_) c.parked_blocks += e.blocks;
+  c.parked_blocks = parked_blocks();
   c.tier_bytes = opt_.tier ? opt_.tier->bytes() : 0;
   return c;
 }

@@ -44,6 +44,9 @@ class Retention : public ParkedView {
   const RetentionOptions& options() const { return opt_; }
   bool parked(uint64_t program) const override { return parked_.count(program) != 0; }
   bool empty() const { return parked_.empty(); }
+  // Blocks parked sequences hold, shared ones counted in each: an upper bound
+  // on what releasing them all would free.
+  int64_t parked_blocks() const;
 
   // Marks s as a later turn when its program was seen before.
   void arrived(Sequence& s);

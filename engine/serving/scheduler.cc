@@ -13,6 +13,9 @@ Scheduler::Scheduler(SchedulerOptions opt, kv::KvCacheManager& cache, std::uniqu
 
 bool Scheduler::release_parked(const Sequence& s, const char* what) {
   if (!retention_ || retention_->empty()) return false;
+  // While other requests run, a request that would not fit even with every
+  // parked block back waits for them, not for the parked programs: keep those.
+  if (!running_.empty() && retention_->parked_blocks() < shortfall_blocks_) return false;
   return retention_->release_latest(s.request.program.id, std::string(what) + " request " + std::to_string(s.id));
 }
 
@@ -60,15 +63,21 @@ void Scheduler::preempt(Sequence* s) {
                 s->num_computed);
 }
 
+bool Scheduler::no_room(int64_t tokens) {
+  const int64_t bs = cache_.config().block_size;
+  shortfall_blocks_ = (tokens + bs - 1) / bs - cache_.num_free_blocks();
+  return false;
+}
+
 // Gives s a cache sequence holding its computed tokens, then appends its next
 // chunk. False, with nothing held, when the cache has no room.
 bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items) {
   if (!s->swapped.empty()) {
     const int64_t n = std::min(s->uncomputed(), budget);
     const kv::AllocRequest need{kv::SeqId{}, s->num_computed + n};
-    if (!cache_.can_allocate(std::span(&need, 1))) return false;
+    if (!cache_.can_allocate(std::span(&need, 1))) return no_room(need.num_tokens);
     const std::optional<kv::SeqId> id = cache_.import_sequence(s->swapped);
-    if (!id) return false;
+    if (!id) return no_room(need.num_tokens);
     s->kv = *id;
     counters_.swapped_bytes -= int64_t(s->swapped.size());
     s->swapped = {};
@@ -96,7 +105,7 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
   const kv::AllocRequest need{kv::SeqId{}, n};
   if (!cache_.can_allocate(std::span(&need, 1))) {
     cache_.release(std::move(match));
-    return false;
+    return no_room(n);
   }
   if (hit > 0) {
     ++counters_.prefix_hits;
@@ -135,6 +144,7 @@ std::vector<ScheduledItem> Scheduler::schedule() {
     }
     if (!cache_.append(s->kv, next_tokens(*s, n))) {
       // Parked KV is only a bet on a future turn: it goes before running work does.
+      shortfall_blocks_ = 0;
       if (release_parked(*s, "to grow")) continue;
       // Candidates: this sequence and the ones after it (not yet scheduled,
       // so their caches hold only committed tokens).

@@ -64,6 +64,8 @@ class Scheduler {
   std::span<const int32_t> next_tokens(const Sequence& s, int64_t n) const;
   // Deadlock guard: frees a parked program's KV so s can run. False when none is parked.
   bool release_parked(const Sequence& s, const char* what);
+  // Records how many blocks an admission lacked; returns false.
+  bool no_room(int64_t tokens);
 
   SchedulerOptions opt_;
   kv::KvCacheManager& cache_;
@@ -74,6 +76,7 @@ class Scheduler {
   std::deque<Sequence*> preempted_;  // resumed before any new arrival
   std::vector<Sequence*> waiting_;
   SchedulerCounters counters_;
+  int64_t shortfall_blocks_ = 0;  // blocks the last failed admission lacked
 };
 
 }  // namespace mnemo::engine

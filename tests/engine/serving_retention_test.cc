@@ -175,6 +175,27 @@ TEST(ServingRetention, ParkedProgramsFillingThePoolNeverBlockANewProgram) {
   expect_sound_pool(engine, 1);
 }
 
+TEST(ServingRetention, TheGuardKeepsParkedKvThatCouldNotMakeRoomAnyway) {
+  EngineOptions opt = small_pool();
+  opt.retention.hold_grace_seconds = 600;
+  Engine engine(*fx().model, *fx().tok, opt);
+  collect(engine.submit(first_turn(1, 30, true)));  // 4 blocks parked
+  Request big;  // 10 blocks while it runs
+  big.prompt = prompt_of(150, 31);
+  big.options.max_tokens = 10;
+  big.options.ignore_eos = true;
+  Request next = big;  // 7 blocks: 2 are free beside the big one, 6 if program 1 were released
+  next.prompt = prompt_of(100, 32);
+  next.options.max_tokens = 8;
+  auto h1 = engine.submit(big);
+  auto h2 = engine.submit(next);
+  EXPECT_EQ(collect(h1).tokens, alone(big));
+  EXPECT_EQ(collect(h2).tokens, alone(next));  // it waited for the big one, not for program 1
+  const RetentionCounters c = settled(engine);
+  EXPECT_EQ(c.guard_releases, 0);
+  EXPECT_EQ(c.parked, 1);
+}
+
 TEST(ServingRetention, ProgramFcfsRequestsMatchEachRunAloneUnderPreemption) {
   EngineOptions opt;
   opt.kv_block_size = 4;
