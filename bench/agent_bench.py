@@ -248,7 +248,6 @@ def run_program(port, prog, t_start, a, out, lock):
     time.sleep(max(0.0, t_start + prog.arrival - time.perf_counter()))
     rec = {"program": prog.idx, "arrival": prog.arrival, "turns": 0, "prompt": [], "cached": [], "completion": [],
            "ttft": [], "forced_call_missed": 0, "error": None}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prog.turns[0]["text"]}]
     last_tool = None
     try:
@@ -264,7 +263,12 @@ def run_program(port, prog, t_start, a, out, lock):
             if a.continuum_fields:
                 body.update(job_id=f"agent-bench-{prog.idx}", is_last_step=last, this_func_call=t["tool"],
                             last_func_call=last_tool)
-            msg, finish, usage, ttft = chat(conn, body, a.stream)
+            # a connection per request: a tool may sleep past the daemon's keep-alive --header-timeout
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            try:
+                msg, finish, usage, ttft = chat(conn, body, a.stream)
+            finally:
+                conn.close()
             rec["prompt"].append(usage["prompt_tokens"])
             rec["cached"].append((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
             rec["completion"].append(usage["completion_tokens"])
@@ -286,7 +290,6 @@ def run_program(port, prog, t_start, a, out, lock):
     except Exception as e:  # noqa: BLE001 - recorded and reported per row
         rec["error"] = f"turn {rec['turns']}: {e}"
     rec["done"] = time.perf_counter() - t_start
-    conn.close()
     with lock:
         out.append(rec)
 
@@ -438,9 +441,10 @@ def main():
     ap.add_argument("--workloads-dir", default=str(pathlib.Path(__file__).resolve().parents[2] / "shared/data/workloads"))
     ap.add_argument("--programs", type=int, default=12)
     ap.add_argument("--max-turns", type=int, default=0, help="cut programs to this many turns (0: as generated)")
-    ap.add_argument("--rates", default="auto", help="programs/s, comma-separated; auto: --loads times the "
-                    "engine's capacity if every turn re-prefilled its whole context")
-    ap.add_argument("--loads", default="0.4,0.7,1.0", help="utilizations for --rates auto (quick: the last)")
+    ap.add_argument("--rates", default="auto", help="programs/s, comma-separated; auto: the rates at which "
+                    "--loads times as many programs are active as the KV pool holds")
+    ap.add_argument("--loads", default="1.5,3,5", help="active programs / programs the pool holds, for "
+                    "--rates auto (Little's law with JCT = tool time + engine time with reuse; quick: the last)")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--token-scale", default="auto", help="factor on every token count; auto: mean final "
@@ -511,11 +515,13 @@ def main():
     host_bytes = a.host_kv_bytes or 8 * a.kv_bytes
     s_recompute = statistics.mean(service_s(p, scale, cal, True) for p in raw)
     s_reuse = statistics.mean(service_s(p, scale, cal, False) for p in raw)
-    rates = ([round(float(f) / s_recompute, 4) for f in a.loads.split(",")]
+    tool_s = [t["tool_duration_s"] for p in raw for t in p if t["tool_duration_s"]]
+    jct0 = statistics.mean(sum(t["tool_duration_s"] or 0 for t in p) for p in raw) + s_reuse
+    pool_fit = a.kv_bytes / cal["bytes_per_token"] / min(mean_final * scale, max_ctx)
+    rates = ([round(float(f) * pool_fit / jct0, 4) for f in a.loads.split(",")]
              if a.rates == "auto" else [float(x) for x in a.rates.split(",")])
     if a.quick:
         rates = rates[-1:]
-    tool_s = [t["tool_duration_s"] for p in raw for t in p if t["tool_duration_s"]]
 
     print(f"workload: {source}; {len(raw)} programs, turns mean {statistics.mean(len(p) for p in raw):.1f}; "
           f"tool time mean {statistics.mean(tool_s) if tool_s else 0:.3f} s, p50 {pct(tool_s, .5):.3f} s, "
@@ -527,7 +533,8 @@ def main():
           f"{cal['bytes_per_token']:.0f} KV bytes/token")
     print(f"engine time per program: {s_recompute:.2f} s if every turn re-prefills, {s_reuse:.2f} s if none does; "
           f"rates {rates} programs/s = utilization {[round(r * s_recompute, 2) for r in rates]} (re-prefill) / "
-          f"{[round(r * s_reuse, 2) for r in rates]} (reuse)")
+          f"{[round(r * s_reuse, 2) for r in rates]} (reuse); expected active programs "
+          f"{[round(r * jct0, 1) for r in rates]} (JCT without queueing {jct0:.1f} s)")
 
     per_rate = {}
     for rate in rates:  # the same arrivals and text for every policy and rep at one rate
