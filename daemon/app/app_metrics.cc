@@ -21,6 +21,27 @@ void add_engine_gauges(metrics::Registry& r, const engine::Engine& e) {
   gauge("mnemo_engine_running", "sequences running", [](const auto& c) { return double(c.running); });
   gauge("mnemo_engine_waiting", "sequences waiting", [](const auto& c) { return double(c.waiting); });
   gauge("mnemo_engine_steps", "engine steps since start", [](const auto& c) { return double(c.steps); });
+  // Agent programs' KV across tool calls (Continuum): what is parked now, and since start.
+  gauge("mnemo_programs_parked", "programs whose KV is parked across a tool call",
+        [](const auto& c) { return double(c.retention.parked); });
+  gauge("mnemo_programs_parked_blocks", "KV blocks parked for programs in a tool call",
+        [](const auto& c) { return double(c.retention.parked_blocks); });
+  gauge("mnemo_retention_hits", "turns admitted onto their program's parked KV since start",
+        [](const auto& c) { return double(c.retention.retained_hits); });
+  gauge("mnemo_retention_expiries", "parked programs released when their TTL ran out since start",
+        [](const auto& c) { return double(c.retention.expiries); });
+  gauge("mnemo_retention_guard_releases", "parked programs released so a waiting request fits since start",
+        [](const auto& c) { return double(c.retention.guard_releases); });
+  gauge("mnemo_host_tier_bytes", "bytes of KV held in the host-memory tier",
+        [](const auto& c) { return double(c.retention.tier_bytes); });
+  gauge("mnemo_host_tier_puts", "programs' KV moved to the host tier since start",
+        [](const auto& c) { return double(c.retention.tier_puts); });
+  gauge("mnemo_host_tier_hits", "turns restored from the host tier since start",
+        [](const auto& c) { return double(c.retention.tier_hits); });
+  gauge("mnemo_host_tier_misses", "host-tier lookups that found nothing since start",
+        [](const auto& c) { return double(c.retention.tier_misses); });
+  gauge("mnemo_program_recomputed_tokens", "prompt tokens later turns of programs had to compute again since start",
+        [](const auto& c) { return double(c.retention.recomputed_tokens); });
 }
 }  // namespace
 
@@ -35,7 +56,9 @@ AppMetrics::AppMetrics(const engine::Engine& engine)
       ttft_seconds(registry.histogram("mnemo_time_to_first_token_seconds", "submit to first token",
                                       metrics::latency_buckets())),
       itl_seconds(registry.histogram("mnemo_inter_token_latency_seconds", "time between streamed tokens",
-                                     metrics::latency_buckets())) {
+                                     metrics::latency_buckets())),
+      ttl_seconds(registry.histogram("mnemo_ttl_seconds", "KV retention chosen for a program calling a tool",
+                                     {0, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300})) {
   add_engine_gauges(registry, engine);
 }
 

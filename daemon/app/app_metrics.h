@@ -22,6 +22,7 @@ struct AppMetrics {
   metrics::Gauge& ws_connections;
   metrics::Histogram& ttft_seconds;
   metrics::Histogram& itl_seconds;
+  metrics::Histogram& ttl_seconds;  // KV retention chosen at the end of a turn calling a tool
 };
 
 }  // namespace mnemo::daemon::app

@@ -223,6 +223,12 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     protocol::IntakeLimits limits;
     limits.max_bytes = req.body.size();
     ChatCompletionRequest r = parse_chat_completion(req.body, limits);
+    // Continuum's fields name the program; without them it is inferred.
+    if (r.program.job_id) {
+      r.spec.program.key = "job:" + *r.program.job_id;
+      r.spec.program.last_step = r.program.is_last_step;
+      r.spec.program.this_func_call = r.program.this_func_call;
+    }
     std::string program_id;
     const std::optional<int64_t> turn = record_turn(r.program, program_id);
     auto sink = std::make_shared<Sink>(*this, ex, r.stream, r.include_usage, r.model.empty() ? model_name_ : r.model,

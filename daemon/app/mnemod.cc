@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "daemon/app/app_metrics.h"
+#include "daemon/app/continuum.h"
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
 #include "daemon/app/session_api.h"
@@ -25,6 +26,7 @@
 #include "engine/model/model.h"
 #include "engine/serving/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "memory/tiers/host_tier.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -104,13 +106,35 @@ int serve(const daemon::config::Options& o) {
   eopt.scheduler.token_budget = o.token_budget;
   eopt.max_queued = o.max_queued_requests;
   eopt.threads = threads;
+  using memory::ttl::RetentionMode;
+  const bool retain = o.kv_retention.kind != RetentionMode::Kind::None;
+  eopt.retention.program_fcfs = retain;
+  if (retain && o.host_kv_bytes > 0)
+    eopt.retention.tier = std::make_shared<memory::tiers::HostTier>(o.host_kv_bytes);
   engine::Engine engine(*model, tok, eopt);
+  if (!retain)
+    spdlog::info("KV retention: none: a program's KV goes back to the prefix cache's LRU at each tool call; "
+                 "requests are served first come, first served{}",
+                 o.host_kv_bytes > 0 ? " (--host-kv-bytes ignored)" : "");
+  else
+    spdlog::info("KV retention: {}: a program's KV is kept across a tool call for {}; waiting turns are ordered "
+                 "by their program's arrival; host tier {}",
+                 o.kv_retention.to_string(),
+                 o.kv_retention.kind == RetentionMode::Kind::Fixed
+                     ? fmt::format("{} s", o.kv_retention.fixed_seconds)
+                     : std::string("a TTL chosen per tool (Continuum's model)"),
+                 o.host_kv_bytes > 0 ? fmt::format("of {} bytes", o.host_kv_bytes) : std::string("off"));
 
   // Workers mostly wait on SQLite commits; more of them means bigger group commits.
   daemon::app::WorkerPool pool(8);
   daemon::app::AppMetrics metrics(engine);
-  daemon::app::Responder responder(engine, *model, tok, tmpl, pool);
-  daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics);
+  daemon::app::ContinuumOptions copt;
+  copt.mode = o.kv_retention;
+  copt.tracker.block_size = eopt.kv_block_size;
+  daemon::app::Continuum continuum(copt, engine, store.get(), metrics);
+  daemon::app::Responder responder(engine, *model, tok, tmpl, pool, &continuum);
+  daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics,
+                                   &continuum);
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
 
   daemon::net::ServerOptions so;
@@ -140,6 +164,7 @@ int serve(const daemon::config::Options& o) {
   pool.wait_idle();   // ... and their last events are queued on the connections
   server.stop();      // written out, then the sockets close (WebSocket: 1001)
   pool.wait_idle();
+  continuum.save();   // what the TTL policy learned since the last write
   spdlog::info("mnemod stopped");
   return 0;
 }

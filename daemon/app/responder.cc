@@ -4,8 +4,10 @@
 
 #include <random>
 
+#include "daemon/app/continuum.h"
 #include "engine/constrain/tool_call_constraint.h"
 #include "engine/tokenizer/error.h"
+#include "engine/tokenizer/generated_turns.h"
 
 namespace mnemo::daemon::app {
 
@@ -16,10 +18,18 @@ struct Responder::Running {
   std::shared_ptr<SerialQueue> queue;
   ResponseOutcome outcome;
   bool done = false;
+  // Its agent program (Continuum); the tokens only for inferred programs,
+  // whose next turn is recognised by extending them.
+  TurnStart turn;
+  ProgramRef program;
+  std::vector<int32_t> prompt, generated;
+  bool keep_tokens = false;
+  uint64_t salt = 0;
+  bool remember = true;
 };
 
 Responder::Responder(engine::Engine& engine, const engine::Model& model, const engine::Tokenizer& tok,
-                     engine::ChatTemplate tmpl, WorkerPool& pool)
+                     engine::ChatTemplate tmpl, WorkerPool& pool, Continuum* continuum)
     : engine_(engine),
       model_(model),
       tok_(tok),
@@ -28,7 +38,8 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
       family_(tmpl_.family()),
       syntax_(engine::tool_call_syntax_for_family(family_)),
       vocab_(engine::TokenTrie::build(tok)),
-      pool_(pool) {
+      pool_(pool),
+      continuum_(continuum) {
   for (const std::string& s : tmpl_.stop_tokens())
     if (auto id = tok_.token_id(s)) stop_ids_.push_back(*id);
 }
@@ -50,8 +61,26 @@ std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
     throw BadRequest("the conversation renders to " + std::to_string(rendered.text.size()) +
                          " bytes, more than a context of " + std::to_string(context) + " tokens can hold",
                      "messages");
+  // Assistant messages generated here go back as the tokens they were
+  // generated as (the KV their turn left), not as the template re-renders them.
+  std::vector<engine::GeneratedTurn> turns;
+  std::vector<GeneratedMemory::Tokens> held;
+  for (size_t i = 0; i < spec.messages.size(); ++i)
+    if (auto t = generated_.find(spec.cache_salt, spec.messages[i])) {
+      turns.push_back({i, *t});
+      held.push_back(std::move(t));
+    }
   bool degraded = false;
-  std::vector<int32_t> ids = encoder_.tokenize(rendered, &degraded);
+  std::vector<int32_t> ids;
+  if (turns.empty()) {
+    ids = encoder_.tokenize(rendered, &degraded);
+  } else {
+    engine::SplicedPrompt sp = engine::encode_with_generated(encoder_, spec.messages, tools, true, turns);
+    degraded = sp.degraded;
+    spdlog::debug("prompt: {} assistant message(s) given back as generated, {} rendered by the template instead",
+                  sp.spliced, sp.declined);
+    ids = std::move(sp.ids);
+  }
   if (degraded)
     spdlog::warn("chat template {} changed the length of a string holding special-token text; its blanked form "
                  "was sent to the model",
@@ -118,6 +147,19 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
   if (tools) r->parser.emplace(*syntax_);
   r->queue = std::make_shared<SerialQueue>(pool_);
   r->outcome.prompt_tokens = int64_t(req.prompt.size());
+  r->salt = spec.cache_salt;
+  // A stop string cuts the text short of the tokens generated: the message
+  // sent back would not be what these tokens say.
+  r->remember = !spec.sampling.stop || spec.sampling.stop->empty();
+  if (continuum_) {
+    // Last, after everything that may refuse the request: an inferred
+    // program's pinned conversation is taken by this turn.
+    r->turn = continuum_->begin_turn(spec.program, req.prompt, spec.cache_salt, tools);
+    r->program = spec.program;
+    r->keep_tokens = continuum_->wants_tokens(r->turn);
+    if (r->keep_tokens) r->prompt = req.prompt;
+    req.program = continuum_->engine_turn(r->turn);
+  }
   r->handle = engine_.submit(std::move(req));
   {
     std::lock_guard lock(mu_);
@@ -161,6 +203,7 @@ void Responder::drain(const std::shared_ptr<Running>& r) {
   };
   while (auto e = r->handle.stream->try_next()) {
     using Kind = engine::StreamEvent::Kind;
+    if (e->kind == Kind::Token && e->token >= 0) r->generated.push_back(e->token);
     if (e->kind == Kind::Token || e->kind == Kind::Done) {
       if (!e->text.empty()) {
         if (r->parser) deliver(r->parser->push(e->text));
@@ -186,6 +229,13 @@ void Responder::drain(const std::shared_ptr<Running>& r) {
       std::lock_guard lock(mu_);
       running_.erase(r->handle.id);
     }
+    if (r->remember && (o.finish_reason == "stop" || o.finish_reason == "length" || o.finish_reason == "tool_calls"))
+      generated_.remember(r->salt, o.content, o.tool_calls, r->generated);
+    // Before the client hears it is done: its next turn must find the
+    // program's KV kept and its pinned conversation in place.
+    if (continuum_) continuum_->end_turn(r->turn, o, r->program, r->prompt, r->generated);
+    r->prompt = {};
+    r->generated = {};
     r->sink->on_done(o);
     return;
   }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/app/generated_memory.h"
 #include "daemon/app/response_spec.h"
 #include "daemon/app/worker_pool.h"
 #include "daemon/protocol/sampling.h"
@@ -42,10 +43,14 @@ class ResponseSink {
   virtual void on_done(const ResponseOutcome& outcome) = 0;
 };
 
+class Continuum;
+
 class Responder {
  public:
+  // continuum (optional): places each response in its agent program and
+  // decides what happens to its KV when it ends calling a tool.
   Responder(engine::Engine& engine, const engine::Model& model, const engine::Tokenizer& tok,
-            engine::ChatTemplate tmpl, WorkerPool& pool);
+            engine::ChatTemplate tmpl, WorkerPool& pool, Continuum* continuum = nullptr);
 
   // Renders and submits; the sink hears the rest. Throws BadRequest for a
   // conversation, tools or sampling that cannot be served.
@@ -64,6 +69,7 @@ class Responder {
   // No tokenizer we serve averages more bytes per token; a longer rendering
   // cannot fit the context, and tokenizing it would only cost time.
   static constexpr int64_t kMaxBytesPerToken = 32;
+  const GeneratedMemory& generated_memory() const { return generated_; }
   bool supports_tools() const { return syntax_.has_value(); }
   const std::string& family() const { return family_; }
 
@@ -81,6 +87,10 @@ class Responder {
   std::vector<int32_t> stop_ids_;
   std::shared_ptr<const engine::TokenTrie> vocab_;
   WorkerPool& pool_;
+  Continuum* continuum_;
+  // What recent assistant messages were generated as: prompts give them back
+  // verbatim, so a program's next turn finds its whole previous KV.
+  mutable GeneratedMemory generated_;
   std::mutex mu_;
   // Alive until their Done: the stream callbacks only hold weak references.
   std::unordered_map<engine::RequestId, std::shared_ptr<Running>> running_;

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/app/continuum.h"
 #include "daemon/app/event_gate.h"
 #include "daemon/app/records.h"
 #include "daemon/app/scope_exit.h"
@@ -126,8 +127,8 @@ class SessionApi::Sink : public ResponseSink {
 };
 
 SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
-                       AppMetrics& metrics)
-    : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics),
+                       AppMetrics& metrics, Continuum* continuum)
+    : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics), continuum_(continuum),
       session_count_(store.count_sessions()) {
   metrics_.registry.gauge("mnemo_sessions", "sessions stored").set_callback([this] { return double(session_count_.load()); });
   metrics_.registry.gauge("mnemo_sessions_responding", "sessions with a response running").set_callback([this] {
@@ -361,12 +362,14 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     p.started_at = now_ms();
     p.metadata = e->metadata;
     store_.begin_program(p);
+    if (continuum_) continuum_->program_begun("ws:" + p.id);
     send(c, protocol::ProgramBegun{e->event_id, p.id, p.session_id, p.started_at});
   } else if (auto* e = std::get_if<protocol::ProgramEnd>(&event)) {
     const auto p = store_.get_program(e->program_id);
     if (!p || p->ended_at) throw not_found("no running program '" + e->program_id + "'", "program_id");
     const int64_t end = now_ms();
     store_.end_program(e->program_id, end);
+    if (continuum_) continuum_->program_ended("ws:" + e->program_id);
     send(c, protocol::ProgramEnded{e->event_id, e->program_id, double(end - p->started_at)});
   } else if (auto* e = std::get_if<protocol::ToolStart>(&event)) {
     if (e->program_id) {
@@ -383,6 +386,7 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     t.arguments = e->arguments ? *e->arguments : protocol::Json();
     t.started_at = now_ms();
     store_.start_tool_call(t);
+    if (continuum_) continuum_->tool_started(t.id, t.name, t.program_id ? "ws:" + *t.program_id : std::string());
     send(c, protocol::ToolStarted{e->event_id, t.id, t.started_at});
   } else if (auto* e = std::get_if<protocol::ToolEnd>(&event)) {
     const auto t = store_.get_tool_call(e->call_id);
@@ -390,6 +394,7 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     const int64_t end = now_ms();
     store_.end_tool_call(e->call_id, end, e->status == protocol::ToolStatus::Ok ? store::ToolStatus::Ok : store::ToolStatus::Error,
                          e->result.value_or(""));
+    if (continuum_) continuum_->tool_ended(e->call_id);
     send(c, protocol::ToolEnded{e->event_id, e->call_id, e->status, double(end - t->started_at)});
   } else if (auto* e = std::get_if<protocol::Ping>(&event)) {
     send(c, protocol::Pong{e->event_id});
@@ -403,6 +408,7 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
     if (!p || p->ended_at) throw not_found("no running program '" + *e.program_id + "'", "program_id");
   }
   ResponseSpec spec = spec_for(s, e.sampling);
+  if (e.program_id) spec.program.key = "ws:" + *e.program_id;
   if (e.tool_choice) {
     using M = protocol::ToolChoice::Mode;
     switch (e.tool_choice->mode) {

@@ -28,9 +28,13 @@ struct SessionApiOptions {
   size_t max_outbound_bytes = net::ServerOptions{}.max_outbound_bytes;
 };
 
+class Continuum;
+
 class SessionApi : public net::WsHandler {
  public:
-  SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool, AppMetrics& metrics);
+  // continuum (optional) hears program and tool events (exact tool timings).
+  SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool, AppMetrics& metrics,
+             Continuum* continuum = nullptr);
 
   void on_open(std::shared_ptr<net::WsConnection> connection) override;
   void on_message(const std::shared_ptr<net::WsConnection>& connection, std::string text) override;
@@ -59,6 +63,7 @@ class SessionApi : public net::WsHandler {
   Responder& responder_;
   WorkerPool& pool_;
   AppMetrics& metrics_;
+  Continuum* continuum_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> session_count_;  // stored sessions, for --max-sessions
 

@@ -59,6 +59,7 @@ class PromptEncoder {
   // The copy of s as the shadow sees it; `changed` set when it differs.
   std::string blank(std::string_view s, bool& changed) const;
   char blank_char() const { return blank_; }
+  const ChatTemplate& chat_template() const { return tmpl_; }
 
   static constexpr int kMaxToolsDepth = 128;
 
