@@ -21,6 +21,15 @@ void add_engine_gauges(metrics::Registry& r, const engine::Engine& e) {
   gauge("mnemo_engine_running", "sequences running", [](const auto& c) { return double(c.running); });
   gauge("mnemo_engine_waiting", "sequences waiting", [](const auto& c) { return double(c.waiting); });
   gauge("mnemo_engine_steps", "engine steps since start", [](const auto& c) { return double(c.steps); });
+  gauge("mnemo_engine_step_seconds_total", "time in engine steps since start",
+        [](const auto& c) { return c.step_seconds; });
+  gauge("mnemo_engine_forward_seconds_total", "time in the model's forward passes since start",
+        [](const auto& c) { return c.forward_seconds; });
+  gauge("mnemo_engine_schedule_seconds_total",
+        "time in the scheduler since start (ordering, admission, preemption, deadlock guard; not host-tier copies)",
+        [](const auto& c) { return c.schedule_seconds; });
+  gauge("mnemo_engine_retention_policy_seconds_total", "time in KV retention bookkeeping between steps since start",
+        [](const auto& c) { return c.retention_seconds; });
   // Agent programs' KV across tool calls (Continuum): what is parked now, and since start.
   gauge("mnemo_programs_parked", "programs whose KV is parked across a tool call",
         [](const auto& c) { return double(c.retention.parked); });
@@ -40,6 +49,10 @@ void add_engine_gauges(metrics::Registry& r, const engine::Engine& e) {
         [](const auto& c) { return double(c.retention.tier_hits); });
   gauge("mnemo_host_tier_misses", "host-tier lookups that found nothing since start",
         [](const auto& c) { return double(c.retention.tier_misses); });
+  gauge("mnemo_host_tier_copy_seconds_total", "time copying KV between the pool and the host tier since start",
+        [](const auto& c) { return c.retention.tier_copy_seconds; });
+  gauge("mnemo_host_tier_copy_bytes_total", "KV bytes copied between the pool and the host tier since start",
+        [](const auto& c) { return double(c.retention.tier_copy_bytes); });
   gauge("mnemo_program_recomputed_tokens", "prompt tokens later turns of programs had to compute again since start",
         [](const auto& c) { return double(c.retention.recomputed_tokens); });
 }

@@ -47,6 +47,9 @@ Continuum::Continuum(ContinuumOptions opt, engine::Engine& engine, store::Store*
   });
   r.gauge("mnemo_ttl_queue_delay_seconds", "T: mean queueing delay of turns whose KV had been evicted")
       .set_callback([this] { return policy_.queue_delay().mean(); });
+  r.gauge("mnemo_ttl_policy_seconds_total",
+          "time placing responses in programs and choosing TTLs since start (worker threads, not the engine's)")
+      .set_callback([this] { return double(policy_ns_.load()) * 1e-9; });
   r.gauge("mnemo_programs_tracked", "agent programs the daemon is following").set_callback([this] {
     return double(tracker_.programs());
   });
@@ -125,8 +128,18 @@ void Continuum::saver_loop() {
   }
 }
 
+namespace {
+// Adds the scope's duration to a nanosecond counter.
+struct Timed {
+  std::atomic<int64_t>& into;
+  Clock::time_point t0 = Clock::now();
+  ~Timed() { into += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(); }
+};
+}  // namespace
+
 TurnStart Continuum::begin_turn(const ProgramRef& ref, std::span<const int32_t> prompt, uint64_t salt,
                                 bool may_call_tools) {
+  const Timed timed{policy_ns_};
   TurnStart t = tracker_.arrive(ref, prompt, salt, may_call_tools, Clock::now());
   if (t.turn > 0) {
     if (t.tool_seconds && !t.prev_tool.empty()) {
@@ -143,6 +156,18 @@ TurnStart Continuum::begin_turn(const ProgramRef& ref, std::span<const int32_t> 
   return t;
 }
 
+double Continuum::reload_seconds(int64_t tokens, const char*& how) const {
+  how = "prefill";
+  const double prefill = reload_.predict(tokens);
+  const int64_t bytes = tokens * opt_.kv_bytes_per_token;
+  if (opt_.host_tier_bytes <= 0 || bytes <= 0 || bytes > opt_.host_tier_bytes) return prefill;
+  // Until a copy has been timed, the prefill estimate stands.
+  const engine::RetentionCounters c = engine_.counters().retention;
+  if (c.tier_copy_seconds <= 0 || c.tier_copy_bytes < (int64_t(1) << 20)) return prefill;
+  how = "host-tier copy";
+  return double(bytes) * c.tier_copy_seconds / double(c.tier_copy_bytes);
+}
+
 engine::ProgramTurn Continuum::engine_turn(const TurnStart& t) const {
   engine::ProgramTurn p;
   // --kv-retention none: today's behaviour, every request on its own in the
@@ -156,6 +181,7 @@ engine::ProgramTurn Continuum::engine_turn(const TurnStart& t) const {
 
 void Continuum::end_turn(const TurnStart& t, const ResponseOutcome& o, const ProgramRef& ref,
                          std::span<const int32_t> prompt, std::span<const int32_t> generated) {
+  const Timed timed{policy_ns_};
   try {
     const engine::RequestStats& st = o.stats;
     // Prefill speed for Reload(r): the prompt tokens this response computed
@@ -190,7 +216,8 @@ void Continuum::end_turn(const TurnStart& t, const ResponseOutcome& o, const Pro
     double tau = 0;
     if (called) {
       const int64_t tokens = o.prompt_tokens + o.completion_tokens;
-      const double reload = reload_.predict(tokens);
+      const char* how = "";
+      const double reload = reload_seconds(tokens, how);
       const memory::ttl::TtlDecision d = policy_.decide(tool, reload);
       tau = d.seconds;
       if (held) {
@@ -201,11 +228,12 @@ void Continuum::end_turn(const TurnStart& t, const ResponseOutcome& o, const Pro
         spdlog::info("program {} turn {} ended calling '{}': KV not kept (--kv-retention {})", t.program, t.turn, tool,
                      opt_.mode.to_string());
       else if (tau > 0)
-        spdlog::info("program {} turn {} ended calling '{}': KV of {} tokens kept for {:.3f} s ({}; reload {:.3f} s)",
-                     t.program, t.turn, tool, tokens, tau, d.reason, reload);
+        spdlog::info("program {} turn {} ended calling '{}': KV of {} tokens kept for {:.3f} s ({}; reload {:.3f} s by "
+                     "{})",
+                     t.program, t.turn, tool, tokens, tau, d.reason, reload, how);
       else
-        spdlog::info("program {} turn {} ended calling '{}': KV not kept: {} (reload {:.3f} s)", t.program, t.turn,
-                     tool, d.reason, reload);
+        spdlog::info("program {} turn {} ended calling '{}': KV not kept: {} (reload {:.3f} s by {})", t.program,
+                     t.turn, tool, d.reason, reload, how);
     } else if (held) {
       engine_.retain(t.program, 0);
     }

@@ -5,6 +5,7 @@
 // (Engine::retain). Feeds the policy's statistics (tool durations, turn
 // counts, queueing delay of evicted turns, prefill speed) and keeps them in
 // the store across restarts. Thread-safe: called from the worker threads.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -30,6 +31,10 @@ struct ContinuumOptions {
   memory::ttl::RetentionMode mode;
   ProgramTrackerOptions tracker;     // block_size: the engine's KV block
   double save_interval_seconds = 1;  // the statistics are written at most this often
+  // The host tier (0: none): a turn's KV that fits it is reloaded by a copy,
+  // whose speed the engine measures, instead of a prefill.
+  int64_t host_tier_bytes = 0;
+  int64_t kv_bytes_per_token = 0;
 };
 
 class Continuum {
@@ -65,6 +70,8 @@ class Continuum {
 
  private:
   void load();
+  // Reload(r): seconds to get `tokens` of KV back once dropped, and how.
+  double reload_seconds(int64_t tokens, const char*& how) const;
   void program_finished(uint64_t program, int turns, const char* how);
   void mark_dirty();
   void saver_loop();
@@ -76,6 +83,8 @@ class Continuum {
   memory::ttl::ReloadModel reload_;
   ProgramTracker tracker_;
   metrics::Histogram& ttl_seconds_;
+
+  std::atomic<int64_t> policy_ns_{0};  // in begin_turn / end_turn
 
   std::mutex save_mu_;
   std::condition_variable save_cv_;

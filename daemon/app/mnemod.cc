@@ -131,6 +131,8 @@ int serve(const daemon::config::Options& o) {
   daemon::app::ContinuumOptions copt;
   copt.mode = o.kv_retention;
   copt.tracker.block_size = eopt.kv_block_size;
+  if (retain) copt.host_tier_bytes = o.host_kv_bytes;
+  copt.kv_bytes_per_token = engine.kv_bytes_per_token();
   daemon::app::Continuum continuum(copt, engine, store.get(), metrics);
   daemon::app::Responder responder(engine, *model, tok, tmpl, pool, &continuum);
   daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics,

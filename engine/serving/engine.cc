@@ -69,6 +69,10 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
 
 int64_t Engine::kv_capacity_tokens() const { return int64_t(cache_.allocator().num_blocks()) * cache_.config().block_size; }
 
+int64_t Engine::kv_bytes_per_token() const {
+  return cache_.bytes_per_block() * cache_.config().layers / cache_.config().block_size;
+}
+
 Engine::~Engine() { shutdown(); }
 
 RequestHandle Engine::submit(Request req) {
@@ -151,7 +155,14 @@ void Engine::loop() {
     }
     drain_inbox();
     if (!retention_.empty()) {
+      const auto r0 = Clock::now();
+      const double copy0 = retention_.tier_copy_seconds();
       retention_.expire();
+      const double spent = since(r0) - (retention_.tier_copy_seconds() - copy0);
+      {
+        std::lock_guard lock(mu_);
+        counters_.retention_seconds += spent;
+      }
       publish_counters();
     }
     if (!scheduler_.idle()) step();
@@ -187,7 +198,14 @@ void Engine::drain_inbox() {
     finish(*it->second, "cancelled");
     seqs_.erase(it);
   }
-  for (auto [program, seconds] : retains) retention_.retain(program, seconds);
+  if (!retains.empty()) {
+    const auto r0 = Clock::now();
+    const double copy0 = retention_.tier_copy_seconds();
+    for (auto [program, seconds] : retains) retention_.retain(program, seconds);
+    const double spent = since(r0) - (retention_.tier_copy_seconds() - copy0);
+    std::lock_guard lock(mu_);
+    counters_.retention_seconds += spent;
+  }
   for (auto& t : tasks) t();
   if (!cancels.empty() || !retains.empty()) publish_counters();
 }
@@ -217,8 +235,15 @@ void Engine::inspect_kv(const std::function<void(const kv::KvCacheManager&)>& f)
 
 void Engine::step() {
   const auto t0 = Clock::now();
+  const double copy0 = retention_.tier_copy_seconds();
   const std::vector<ScheduledItem> items = scheduler_.schedule();
-  if (items.empty()) return;
+  // Host-tier copies are the reload itself, not the policy's overhead.
+  const double schedule_s = since(t0) - (retention_.tier_copy_seconds() - copy0);
+  if (items.empty()) {
+    std::lock_guard lock(mu_);
+    counters_.schedule_seconds += schedule_s;
+    return;
+  }
   std::vector<Model::BatchItem> batch;
   for (const ScheduledItem& it : items) {
     Sequence& s = *it.seq;
@@ -265,6 +290,7 @@ void Engine::step() {
     std::lock_guard lock(mu_);
     counters_.steps++;
     counters_.forward_seconds += forward_s;
+    counters_.schedule_seconds += schedule_s;
     counters_.step_seconds += since(t0);
   }
   publish_counters();

@@ -40,6 +40,11 @@ struct EngineCounters {
   int64_t steps = 0;
   double forward_seconds = 0;  // inside Model::forward_batch
   double step_seconds = 0;     // whole steps, scheduling and sampling included
+  // Inside steps: Scheduler::schedule (ordering, admission, preemption, the
+  // deadlock guard). Between steps: the retention bookkeeping (expiries,
+  // retain calls). Both without host-tier copies (RetentionCounters).
+  double schedule_seconds = 0;
+  double retention_seconds = 0;
   SchedulerCounters scheduler;
   kv::PoolStats kv;  // of layer 0 (all layers alike while nothing is compacted)
   int64_t running = 0, waiting = 0;
@@ -70,6 +75,8 @@ class Engine {
   EngineCounters counters() const;
   // Tokens the KV pool holds; a request needing more is refused.
   int64_t kv_capacity_tokens() const;
+  // K and V of one token in every layer.
+  int64_t kv_bytes_per_token() const;
   // Runs f on the step loop's thread between steps (the KV cache is only
   // touched there) and waits for it. For inspection and tests.
   void inspect_kv(const std::function<void(const kv::KvCacheManager&)>& f);

@@ -125,7 +125,10 @@ bool Retention::put_tier(uint64_t program, kv::SeqId seq, uint64_t salt) {
   e.tokens.assign(tokens.begin(), tokens.begin() + cache_.committed(seq));
   if (e.tokens.size() < size_t(cache_.config().block_size)) return false;  // nothing a prefix hit could reuse
   e.salt = salt;
+  const auto t0 = Clock::now();
   e.kv = cache_.export_sequence(seq);
+  counters_.tier_copy_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  counters_.tier_copy_bytes += int64_t(e.kv.size());
   if (!opt_.tier->put(program, std::move(e))) return false;
   ++counters_.tier_puts;
   return true;
@@ -172,8 +175,11 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
     return false;
   }
   std::optional<kv::SeqId> seq;
+  const auto t0 = Clock::now();
   try {
     seq = cache_.import_sequence(e->kv);
+    counters_.tier_copy_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    counters_.tier_copy_bytes += int64_t(e->kv.size());
   } catch (const kv::KvFormatError& err) {
     spdlog::warn("retention: host tier entry for request {} does not fit this cache: {}", s.id, err.what());
     ++counters_.tier_misses;

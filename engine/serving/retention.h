@@ -30,6 +30,10 @@ struct RetentionCounters {
   int64_t expiries = 0, guard_releases = 0;
   int64_t tier_puts = 0, tier_hits = 0, tier_misses = 0, tier_bytes = 0;
   int64_t recomputed_tokens = 0;  // prompt tokens computed by turns of programs (id != 0) after their first
+  // KV copied between the pool and the host tier (export on put, import on
+  // restore): the cost of a reload from the tier.
+  double tier_copy_seconds = 0;
+  int64_t tier_copy_bytes = 0;
 };
 
 class Retention : public ParkedView {
@@ -71,6 +75,7 @@ class Retention : public ParkedView {
   // Prompt tokens of s computed this step.
   void computed_prompt(const Sequence& s, int64_t n);
   RetentionCounters counters() const;
+  double tier_copy_seconds() const { return counters_.tier_copy_seconds; }
 
  private:
   struct Parked {

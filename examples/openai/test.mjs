@@ -131,6 +131,27 @@ describe("openai package against mnemod", { skip }, () => {
   });
 });
 
+describe("agent program inferred from a stock client", { skip }, () => {
+  test("the second turn of a tool round trip is served from its program's pinned KV", async () => {
+    // No extra fields: mnemod infers the program from the tool call and the
+    // next prompt extending it; a fixed pin keeps the KV across the tool.
+    const baseURL = await startDaemon("--kv-retention", "fixed:30");
+    const client = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+    const model = (await client.models.list()).data[0].id;
+    const { first, second } = await toolRoundTrip(client, model);
+    assert.equal(first.choices[0].finish_reason, "tool_calls");
+    // The whole previous conversation (its prompt and the generated call,
+    // whose last token was never fed back), in whole 16-token blocks.
+    const kv = first.usage.prompt_tokens + first.usage.completion_tokens - 1;
+    const cached = second.usage.prompt_tokens_details.cached_tokens;
+    assert.ok(cached >= Math.floor(kv / 16) * 16, `cached ${cached} of a ${kv}-token conversation`);
+    const metrics = await (await fetch(baseURL.replace(/\/v1$/, "/metrics"))).text();
+    const value = (name) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
+    assert.equal(value("mnemo_retention_hits"), 1, metrics);
+    assert.equal(value("mnemo_ttl_seconds_count"), 1, metrics);
+  });
+});
+
 describe("api key", { skip }, () => {
   test("a wrong key is a 401 AuthenticationError, the right one works", async () => {
     const baseURL = await startDaemon("--api-key", "sekret");

@@ -215,3 +215,18 @@ def test_tool_round_trip_reuses_the_whole_conversation(daemon):
         call["tool_calls"][0]["function"]["arguments"] = json.dumps({"expression": "6*7", "edited": True})
         third = send(daemon, {"messages": messages, "tools": [CALC_TOOL], "max_tokens": 2})
         assert third["usage"]["prompt_tokens_details"]["cached_tokens"] < kv // BLOCK * BLOCK
+
+
+def test_reload_from_the_host_tier_is_its_copy_time(daemon_factory):
+    # Released KV goes to the host tier; once a copy has been timed, a turn
+    # whose KV fits the tier is priced by the copy, not by a prefill.
+    d = daemon_factory("--host-kv-bytes", "64M")
+    for _ in range(2):
+        tool_round(d)
+    m = wait_metric(d, "mnemo_host_tier_puts", 2)
+    assert m["mnemo_host_tier_puts"] >= 1, m
+    assert m["mnemo_host_tier_copy_bytes_total"] >= 2 ** 20, m
+    assert m["mnemo_host_tier_copy_seconds_total"] > 0
+    log = d.log.read_text()
+    assert re.search(r"turn 0 ended calling 'calc': KV not kept: .* by prefill\)", log), log
+    assert re.search(r"turn 0 ended calling 'calc': KV not kept: .* by host-tier copy\)", log), log
