@@ -53,6 +53,11 @@ POLICIES = {
 # The paper's Table 2 (arXiv 2511.02230v6), see ../shared/data/workloads/README.md.
 # out_share: output tokens / new tokens per turn (SWE: the SWE-smith trace's 183 / (617 + 183);
 # BFCL: an assumption, web-search calls are short and their results long).
+# The paper's GPU prefilling Llama-3.1-8B (an assumption: Continuum does not
+# publish its prefill speed); --tool-time-scale auto keeps re-prefill : tool
+# time as there.
+REF_PREFILL_TPS = 10000
+
 SYNTHETIC = {
     "swe": dict(turns=(10.9, 2.1), tool_ms=(925, 3550), tokens=(70126, 19732), out_share=0.23, tool="bash"),
     "bfcl": dict(turns=(6.3, 2.3), tool_ms=(1923, 2133), tokens=(93256, 68687), out_share=0.10, tool="web_search"),
@@ -450,6 +455,11 @@ def main():
     ap.add_argument("--token-scale", default="auto", help="factor on every token count; auto: mean final "
                     "context = --target-context tokens")
     ap.add_argument("--target-context", type=int, default=1800)
+    ap.add_argument("--tool-time-scale", default="auto", help="factor on every tool duration; auto: "
+                    "token scale x %d / this engine's prefill tok/s, so re-prefilling a context costs the same "
+                    "share of a tool's time as on the paper's GPU (assumed to prefill %d tok/s)" % (REF_PREFILL_TPS, REF_PREFILL_TPS))
+    ap.add_argument("--utilizations", default="0.3,0.5,0.7", help="for --rates auto: engine utilization with "
+                    "full reuse at each rate (rate = u / engine seconds per program); 'loads' uses --loads instead")
     ap.add_argument("--pool-programs", type=float, default=2.5,
                     help="KV pool size in mean final contexts (memory pressure), unless --kv-cache-bytes")
     ap.add_argument("--kv-cache-bytes", type=int, default=0)
@@ -513,13 +523,23 @@ def main():
         tokens = max(a.pool_programs * min(mean_final * scale, max_ctx), 1.3 * largest + 512)
         a.kv_bytes = int(math.ceil(tokens * cal["bytes_per_token"] / 2 ** 20)) * 2 ** 20
     host_bytes = a.host_kv_bytes or 8 * a.kv_bytes
+    tool_scale = (scale * REF_PREFILL_TPS / cal["prefill_tps"] if a.tool_time_scale == "auto"
+                  else float(a.tool_time_scale))
+    for p in raw:
+        for t in p:
+            if t["tool_duration_s"]:
+                t["tool_duration_s"] *= tool_scale
     s_recompute = statistics.mean(service_s(p, scale, cal, True) for p in raw)
     s_reuse = statistics.mean(service_s(p, scale, cal, False) for p in raw)
     tool_s = [t["tool_duration_s"] for p in raw for t in p if t["tool_duration_s"]]
     jct0 = statistics.mean(sum(t["tool_duration_s"] or 0 for t in p) for p in raw) + s_reuse
     pool_fit = a.kv_bytes / cal["bytes_per_token"] / min(mean_final * scale, max_ctx)
-    rates = ([round(float(f) * pool_fit / jct0, 4) for f in a.loads.split(",")]
-             if a.rates == "auto" else [float(x) for x in a.rates.split(",")])
+    if a.rates != "auto":
+        rates = [float(x) for x in a.rates.split(",")]
+    elif a.utilizations == "loads":
+        rates = [round(float(f) * pool_fit / jct0, 4) for f in a.loads.split(",")]
+    else:
+        rates = [round(float(u) / s_reuse, 4) for u in a.utilizations.split(",")]
     if a.quick:
         rates = rates[-1:]
 
@@ -527,7 +547,7 @@ def main():
           f"tool time mean {statistics.mean(tool_s) if tool_s else 0:.3f} s, p50 {pct(tool_s, .5):.3f} s, "
           f"max {max(tool_s, default=0):.2f} s")
     print(f"token scale: {scale:.4f} (mean final context {mean_final:,.0f} -> {mean_final * scale:,.0f} tokens; "
-          f"model context {cal['max_context']})")
+          f"model context {cal['max_context']}); tool time scale {tool_scale:.4f} (tool times above are scaled)")
     print(f"calibration: {cal['tokens_per_word']:.3f} tokens/word, forced call >= {cal['call_tokens']} tokens, "
           f"prefill {cal['prefill_tps']:,.0f} tok/s, decode {cal['decode_tps']:,.0f} tok/s (batch 1), "
           f"{cal['bytes_per_token']:.0f} KV bytes/token")
@@ -633,7 +653,7 @@ def main():
     if missed:
         print(f"forced tool calls that did not complete: {missed} (those turns went on as user turns)")
     print(f"\nload average after: {loadavg()}")
-    result = {"workload": a.workload, "source": source, "token_scale": scale, "rates": rates, "reps": a.reps,
+    result = {"workload": a.workload, "source": source, "token_scale": scale, "tool_time_scale": tool_scale, "rates": rates, "reps": a.reps,
               "programs": a.programs, "policies": policies, "skipped": skipped, "kv_cache_bytes": a.kv_bytes,
               "host_kv_bytes": host_bytes if "continuum+host" in policies else None,
               "pool_programs": pool_tokens_est / mean_ctx, "mean_context_tokens": mean_ctx,
