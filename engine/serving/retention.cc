@@ -144,16 +144,16 @@ void Retention::release(uint64_t program, bool to_tier, std::string_view why) {
   parked_.erase(it);
 }
 
-bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
-  if (!opt_.tier || s.request.logits == LogitsOutput::All) return false;
+Retention::Restore Retention::restore(const Sequence& s, int64_t hit, int64_t room, int64_t* need_tokens) {
+  if (!opt_.tier || s.request.logits == LogitsOutput::All) return Restore::None;
   const int64_t bs = cache_.config().block_size;
   // The most a prefix hit can reuse: whole blocks, never the last token.
   const int64_t reachable = (int64_t(s.tokens.size()) - 1) / bs * bs;
-  if (reachable <= hit) return false;
+  if (reachable <= hit) return Restore::None;
   std::optional<KvTier::Entry> e = opt_.tier->take(s.request.program.id, s.tokens, s.request.cache_salt);
   if (!e) {
     ++counters_.tier_misses;
-    return false;
+    return Restore::None;
   }
   const bool prefix = e->salt == s.request.cache_salt && e->tokens.size() <= s.tokens.size() &&
                       std::equal(e->tokens.begin(), e->tokens.end(), s.tokens.begin());
@@ -161,18 +161,19 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
   if (!prefix) {
     spdlog::warn("retention: host tier returned an entry that is not a prefix of request {}; dropped", s.id);
     ++counters_.tier_misses;
-    return false;
+    return Restore::None;
   }
   const kv::AllocRequest need{kv::SeqId{}, int64_t(e->tokens.size()) + room + bs};
   if (gain <= hit) {
     // The pool still holds as much. The program's own copy is now redundant
     // (this turn carries its KV forward); another program's goes back.
     if (e->program != s.request.program.id) opt_.tier->put(e->program, std::move(*e));
-    return false;
+    return Restore::None;
   }
   if (!cache_.can_allocate(std::span(&need, 1))) {
+    if (need_tokens) *need_tokens = need.num_tokens;
     opt_.tier->put(e->program, std::move(*e));  // no room now; keep it for later
-    return false;
+    return Restore::NoRoom;
   }
   std::optional<kv::SeqId> seq;
   const auto t0 = Clock::now();
@@ -183,18 +184,19 @@ bool Retention::restore(const Sequence& s, int64_t hit, int64_t room) {
   } catch (const kv::KvFormatError& err) {
     spdlog::warn("retention: host tier entry for request {} does not fit this cache: {}", s.id, err.what());
     ++counters_.tier_misses;
-    return false;
+    return Restore::None;
   }
   if (!seq) {
+    if (need_tokens) *need_tokens = need.num_tokens;
     opt_.tier->put(e->program, std::move(*e));
-    return false;
+    return Restore::NoRoom;
   }
   // Importing indexed its full blocks; freeing leaves them in the prefix
   // cache's LRU, where the caller's match_prefix finds them next.
   cache_.free(*seq);
   ++counters_.tier_hits;
   spdlog::debug("retention: request {} restored {} tokens from the host tier (prefix hit was {})", s.id, gain, hit);
-  return true;
+  return Restore::Restored;
 }
 
 void Retention::computed_prompt(const Sequence& s, int64_t n) {

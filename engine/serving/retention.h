@@ -71,7 +71,10 @@ class Retention : public ParkedView {
   // Before admitting s, whose prefix-cache hit is `hit` tokens: when the tier
   // has a longer verified prefix, imports it into the prefix index (the
   // caller matches again). `room` is the extra slots s needs besides it.
-  bool restore(const Sequence& s, int64_t hit, int64_t room);
+  // NoRoom: the tier holds it but the pool cannot take it now (it stays in
+  // the tier); `need_tokens` is then what it would take.
+  enum class Restore { None, Restored, NoRoom };
+  Restore restore(const Sequence& s, int64_t hit, int64_t room, int64_t* need_tokens = nullptr);
   // Prompt tokens of s computed this step.
   void computed_prompt(const Sequence& s, int64_t n);
   RetentionCounters counters() const;

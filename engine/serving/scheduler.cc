@@ -93,7 +93,17 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
   // All prompt rows were asked for: every position must be computed.
   if (s->request.logits != LogitsOutput::All) match = cache_.match_prefix(s->tokens, s->request.cache_salt);
   int64_t restored = 0;
-  if (retention_ && retention_->restore(*s, match.num_tokens, std::min(int64_t(s->tokens.size()), budget))) {
+  int64_t tier_need = 0;
+  const Retention::Restore r = retention_ ? retention_->restore(*s, match.num_tokens,
+                                                                std::min(int64_t(s->tokens.size()), budget), &tier_need)
+                                          : Retention::Restore::None;
+  if (r == Retention::Restore::NoRoom && (!running_.empty() || !retention_->empty())) {
+    // Its KV waits in the host tier: copying it back later beats computing
+    // it again now, while running work or parked KV will free room.
+    cache_.release(std::move(match));
+    return no_room(tier_need);
+  }
+  if (r == Retention::Restore::Restored) {
     // The host tier put a longer prefix back into the prefix index.
     restored = -match.num_tokens;
     cache_.release(std::move(match));

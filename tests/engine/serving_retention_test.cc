@@ -273,5 +273,41 @@ TEST(ServingRetention, ATurnRestoredFromTheHostTierGivesTheLogitsOfAColdRun) {
   expect_sound_pool(engine, 0);
 }
 
+TEST(ServingRetention, ATurnWhoseKvIsInTheTierWaitsForRoomRatherThanRecomputing) {
+  EngineOptions opt = small_pool();
+  opt.scheduler.token_budget = 16;  // a first chunk of the turn would fit beside the running request
+  opt.retention.tier = std::make_shared<memory::tiers::HostTier>(int64_t(64) << 20);
+  Engine engine(*fx().model, *fx().tok, opt);
+  const Request t1 = first_turn(1, 30, true);
+  const Outcome o1 = collect(engine.submit(t1));
+  engine.retain(1, 0);  // to the tier
+  fill_pool(engine, 300);
+  ASSERT_EQ(settled(engine).tier_puts, 1);
+
+  // Another tenant's request holds 13 of the 16 blocks while it decodes.
+  Request big;
+  big.prompt = prompt_of(200, 31);
+  big.options.max_tokens = 30;
+  big.options.ignore_eos = true;
+  const RequestHandle h = engine.submit(big);
+  auto first = h.stream->next(std::chrono::seconds(60));
+  ASSERT_TRUE(first && first->kind == StreamEvent::Kind::Token);
+
+  // Program 1's next turn: its 64 tokens of KV are in the tier, with no room
+  // for them in the pool now. It waits, and is then restored, not prefilled.
+  const Request t2 = next_turn(t1, o1, 1);
+  const Outcome o2 = collect(engine.submit(t2));
+  ASSERT_FALSE(o2.error) << o2.finish;
+  EXPECT_EQ(o2.tokens, alone(t2));
+  EXPECT_EQ(o2.stats.restored_tokens, 48);
+  EXPECT_EQ(o2.stats.cached_tokens, 48);
+  const Outcome ob = collect(h);
+  ASSERT_FALSE(ob.error) << ob.finish;
+  EXPECT_EQ(ob.stats.preemptions, 0) << "the waiting turn never squeezed the running request out";
+  EXPECT_EQ(settled(engine).tier_hits, 1);
+  EXPECT_EQ(settled(engine).recomputed_tokens, int64_t(t2.prompt.size()) - 48);
+  expect_sound_pool(engine, 0);
+}
+
 }  // namespace
 }  // namespace mnemo::engine
