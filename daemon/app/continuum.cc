@@ -50,6 +50,10 @@ Continuum::Continuum(ContinuumOptions opt, engine::Engine& engine, store::Store*
   r.gauge("mnemo_ttl_policy_seconds_total",
           "time placing responses in programs and choosing TTLs since start (worker threads, not the engine's)")
       .set_callback([this] { return double(policy_ns_.load()) * 1e-9; });
+  r.gauge("mnemo_reload_seconds_saved_total",
+          "prefill seconds (the engine's own fit) later turns did not spend because their previous turn's KV was "
+          "still there, kept, cached or restored, since start")
+      .set_callback([this] { return double(saved_us_.load()) * 1e-6; });
   r.gauge("mnemo_programs_tracked", "agent programs the daemon is following").set_callback([this] {
     return double(tracker_.programs());
   });
@@ -194,7 +198,9 @@ void Continuum::end_turn(const TurnStart& t, const ResponseOutcome& o, const Pro
 
     // T: a later turn that found less than its previous turn's KV had been
     // evicted, and what it waited in the queue is what a pin would have saved.
-    if (t.turn > 0 && t.prev_kv_tokens > 0 && o.cached_tokens < t.prev_kv_tokens && served(o.finish_reason)) {
+    const bool evicted =
+        t.turn > 0 && t.prev_kv_tokens > 0 && o.cached_tokens < t.prev_kv_tokens && served(o.finish_reason);
+    if (evicted) {
       policy_.queue_delay().add(st.queue_seconds);
       spdlog::info("program {} turn {}: {} of its previous turn's {} tokens were still cached ({} restored from the "
                    "host tier); it waited {:.3f} s in the queue (T now {:.3f} s)",
@@ -204,6 +210,9 @@ void Continuum::end_turn(const TurnStart& t, const ResponseOutcome& o, const Pro
       spdlog::debug("program {} turn {}: {} prompt tokens cached of {} kept by its previous turn ({} restored)",
                     t.program, t.turn, o.cached_tokens, t.prev_kv_tokens, st.restored_tokens);
     }
+
+    if (t.turn > 0 && t.prev_kv_tokens > 0 && o.cached_tokens > 0)
+      saved_us_ += int64_t(1e6 * reload_.predict(std::min<int64_t>(o.cached_tokens, t.prev_kv_tokens)));
 
     const bool held = engine_turn(t).hold_after;
     std::string tool;

@@ -85,6 +85,7 @@ class Continuum {
   metrics::Histogram& ttl_seconds_;
 
   std::atomic<int64_t> policy_ns_{0};  // in begin_turn / end_turn
+  std::atomic<int64_t> saved_us_{0};   // predicted prefill of previous-turn KV that later turns found
 
   std::mutex save_mu_;
   std::condition_variable save_cv_;

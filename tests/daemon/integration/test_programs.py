@@ -99,6 +99,7 @@ def test_tool_round_trip_keeps_kv_under_pressure(daemon_factory):
         m = metrics(d)
         if mode != "none":
             assert m["mnemo_retention_hits"] >= 1, m
+            assert m["mnemo_reload_seconds_saved_total"] > 0, m
             assert m["mnemo_ttl_seconds_count"] >= 1
         log = d.log.read_text()
         assert re.search(r"program \d+ turn 0 ended calling 'calc': KV (of \d+ tokens kept for 30\.000 s|not kept)", log), log
