@@ -229,11 +229,11 @@ void Responder::drain(const std::shared_ptr<Running>& r) {
       std::lock_guard lock(mu_);
       running_.erase(r->handle.id);
     }
-    if (r->remember && (o.finish_reason == "stop" || o.finish_reason == "length" || o.finish_reason == "tool_calls"))
-      generated_.remember(r->salt, o.content, o.tool_calls, r->generated);
     // Before the client hears it is done: its next turn must find the
-    // program's KV kept and its pinned conversation in place.
+    // program's KV kept, its pinned conversation in place and its tokens.
     if (continuum_) continuum_->end_turn(r->turn, o, r->program, r->prompt, r->generated);
+    if (r->remember && (o.finish_reason == "stop" || o.finish_reason == "length" || o.finish_reason == "tool_calls"))
+      generated_.remember(r->salt, o.content, o.tool_calls, std::move(r->generated));
     r->prompt = {};
     r->generated = {};
     r->sink->on_done(o);

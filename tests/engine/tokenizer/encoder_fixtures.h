@@ -18,7 +18,8 @@ namespace mnemo::engine {
 inline const Tokenizer& tokenizer(const std::string& arch) {
   static std::map<std::string, Tokenizer> made;
   if (auto it = made.find(arch); it != made.end()) return it->second;
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mnemo-prompt-" + arch + "-" + std::to_string(::getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mnemo-prompt-" + arch + "-" + std::to_string(::getpid()));
   GeneratorOptions o;
   o.arch = arch;
   o.hidden = 32, o.layers = 1, o.heads = 2, o.kv_heads = 1, o.intermediate = 32, o.vocab = 600;
@@ -55,6 +56,6 @@ inline PromptEncoder encoder_for(const Family& f) {
 }
 
 inline const Family kFamilies[] = {{"llama3", "llama"}, {"llama3.1", "llama"}, {"chatml", "qwen2"},
-                            {"mistral", "mistral"}, {"custom", "qwen2"}};
+                                   {"mistral", "mistral"}, {"custom", "qwen2"}};
 
 }  // namespace mnemo::engine

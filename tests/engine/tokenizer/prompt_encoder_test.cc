@@ -2,10 +2,8 @@
 // for every field a conversation carries and every template family; and a
 // conversation without special text tokenizes exactly as its plain rendering.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 
 #include "engine/tokenizer/prompt_encoder.h"
@@ -14,7 +12,6 @@
 namespace mnemo::engine {
 namespace {
 
-namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 // Every family's markers at once: whichever template renders it, the text
