@@ -1,5 +1,7 @@
 #include "daemon/app/http_api.h"
 
+#include "daemon/app/server_tools.h"
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/app/event_gate.h"
@@ -178,6 +180,18 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
     ex->respond(json_response(
         {{"object", "list"},
          {"data", ordered_json::array({{{"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "mnemo"}}})}}));
+  } else if (path == "/v1/tools") {
+    // The OpenAI Responses API's function-tool shape, plus where each comes from.
+    auto data = ordered_json::array();
+    if (tools_)
+      for (const auto& t : tools_->listing())
+        data.push_back({{"type", "function"},
+                        {"name", t["name"]},
+                        {"description", t["description"]},
+                        {"parameters", t["parameters"]},
+                        {"provider", t["provider"]},
+                        {"kind", t["kind"]}});
+    ex->respond(json_response({{"object", "list"}, {"data", std::move(data)}}));
   } else if (path == "/v1/chat/completions") {
     if (req.method != "POST") {
       ex->respond(net::error_response(405, "use POST for /v1/chat/completions", "invalid_request_error", "method_not_allowed"));

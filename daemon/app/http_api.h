@@ -13,11 +13,15 @@
 
 namespace mnemo::daemon::app {
 
+class ServerTools;
+
 class HttpApi : public net::HttpHandler {
  public:
   HttpApi(std::string model_name, store::Store& store, Responder& responder, WorkerPool& pool, AppMetrics& metrics);
   void handle(const net::HttpRequest& request, std::shared_ptr<net::HttpExchange> exchange) override;
   void stop_accepting() { stopping_ = true; }
+  // GET /v1/tools lists these (the --tools file's); none when never set.
+  void set_tools(const ServerTools* tools) { tools_ = tools; }
 
  private:
   class Sink;
@@ -31,6 +35,7 @@ class HttpApi : public net::HttpHandler {
   AppMetrics& metrics_;
   std::atomic<bool> stopping_{false};
   int64_t started_ = 0;
+  const ServerTools* tools_ = nullptr;
 };
 
 }  // namespace mnemo::daemon::app

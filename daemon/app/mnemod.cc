@@ -16,6 +16,7 @@
 #include "daemon/app/continuum.h"
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
+#include "daemon/app/server_tools.h"
 #include "daemon/app/session_api.h"
 #include "daemon/app/worker_pool.h"
 #include "daemon/config/options.h"
@@ -27,6 +28,7 @@
 #include "engine/serving/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "memory/tiers/host_tier.h"
+#include "plugins/providers.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -80,6 +82,9 @@ int serve(const daemon::config::Options& o) {
   signal(SIGPIPE, SIG_IGN);
 
   spdlog::info("mnemod starting: {}", daemon::config::describe(o));
+  // A bad tools file is reported before anything slow happens.
+  std::optional<plugins::ToolsConfig> tools_config;
+  if (o.tools) tools_config = plugins::load_tools_config(*o.tools);
   fs::create_directories(o.data_dir);
   // The store before the model: a damaged file is reported at once, not
   // after a model load.
@@ -135,9 +140,20 @@ int serve(const daemon::config::Options& o) {
   copt.kv_bytes_per_token = engine.kv_bytes_per_token();
   daemon::app::Continuum continuum(copt, engine, store.get(), metrics);
   daemon::app::Responder responder(engine, *model, tok, tmpl, pool, &continuum);
+  // Tools last among the parts that can fail at start: a bad file or a
+  // missing plugin stops mnemod with one message naming it.
+  std::unique_ptr<plugins::ToolRegistry> registry;
+  std::unique_ptr<daemon::app::ServerTools> server_tools;
+  if (tools_config) {
+    registry = plugins::make_registry(*tools_config);
+    registry->start();
+    server_tools = std::make_unique<daemon::app::ServerTools>(*registry, *store, metrics, &continuum);
+    spdlog::info("tools from {}: {} tools ready", o.tools->string(), registry->tools().size());
+  }
   daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics,
-                                   &continuum);
+                                   &continuum, server_tools.get());
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
+  http.set_tools(server_tools.get());
 
   daemon::net::ServerOptions so;
   so.host = o.host;
@@ -163,6 +179,8 @@ int serve(const daemon::config::Options& o) {
   sessions.stop_accepting();
   http.stop_accepting();
   engine.shutdown();  // running responses end with finish_reason "shutdown"
+  if (registry) registry->stop();  // running tools end at once; their rounds end "shutdown"
+  sessions.wait_tools_idle();
   pool.wait_idle();   // ... and their last events are queued on the connections
   server.stop();      // written out, then the sockets close (WebSocket: 1001)
   pool.wait_idle();

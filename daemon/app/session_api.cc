@@ -9,6 +9,8 @@
 #include "daemon/app/event_gate.h"
 #include "daemon/app/records.h"
 #include "daemon/app/scope_exit.h"
+#include "daemon/app/server_tools.h"
+#include "daemon/app/session_sink.h"
 #include "daemon/app/storage_errors.h"
 
 namespace mnemo::daemon::app {
@@ -16,125 +18,37 @@ namespace mnemo::daemon::app {
 using protocol::ErrorCode;
 using protocol::ProtocolError;
 
-struct SessionApi::Connection {
-  std::shared_ptr<net::WsConnection> ws;
-  std::shared_ptr<SerialQueue> queue;
-};
-
 namespace {
 
 ProtocolError not_found(const std::string& what, const std::string& field) {
   return ProtocolError(ErrorCode::NotFound, what, field);
 }
 
-protocol::FinishReason finish_reason(const std::string& r) {
-  if (r == "stop") return protocol::FinishReason::Stop;
-  if (r == "length") return protocol::FinishReason::Length;
-  if (r == "tool_calls") return protocol::FinishReason::ToolCalls;
-  if (r == "cancelled") return protocol::FinishReason::Cancelled;
-  if (r == "shutdown") return protocol::FinishReason::Shutdown;
-  return protocol::FinishReason::Error;
-}
-
 }  // namespace
 
-// Streams one response to its connection and stores the final message.
-class SessionApi::Sink : public ResponseSink {
- public:
-  Sink(SessionApi& api, std::shared_ptr<Connection> c, std::string response_id, std::string session_id,
-       std::optional<std::string> event_id)
-      : api_(api), c_(std::move(c)), response_id_(std::move(response_id)), session_id_(std::move(session_id)),
-        event_id_(std::move(event_id)) {}
-
-  void on_delta(const std::string& text) override {
-    run([=, this] { api_.send(*c_, protocol::ResponseDelta{response_id_, text}); });
-  }
-  void on_tool_call(const engine::ToolCall& call) override {
-    run([=, this] { api_.send(*c_, protocol::ResponseToolCall{response_id_, to_protocol(call)}); });
-  }
-  void on_done(const ResponseOutcome& o) override {
-    run([=, this] { done(o); });
-  }
-  // Events wait until the request is accepted, so response.created comes first.
-  void open(const std::function<void()>& first) { gate_.open(first); }
-
- private:
-  void run(std::function<void()> f) { gate_.run(std::move(f)); }
-
-  // Every response ends with response.done and frees its session, whatever
-  // fails on the way: a store that cannot save the message turns the
-  // outcome into finish_reason "error" saying so.
-  void done(const ResponseOutcome& o) {
-    // Freed before response.done goes out, so the client's next event is
-    // not refused busy; on an exception path, freed all the same.
-    ScopeExit release([this] { api_.finish_response(response_id_); });
-    protocol::ResponseDone done;
-    done.event_id = event_id_;
-    done.response_id = response_id_;
-    done.session_id = session_id_;
-    try {
-      finish(done, o);
-    } catch (const store::StorageFailure& e) {
-      spdlog::error("response {} on {}: not stored: {}", response_id_, session_id_, e.what());
-      fail(done, error_code_for(e), storage_message(e, "the response was not saved"));
-    } catch (const std::exception& e) {
-      spdlog::error("response {} on {}: not stored: {}", response_id_, session_id_, e.what());
-      fail(done, ErrorCode::Internal, std::string("the response was not saved: ") + e.what());
-    }
-    release.run();
-    api_.metrics_.record(o);
-    spdlog::info("response {} on {}: {}{} ({} prompt tokens, {} cached, {} generated)", response_id_, session_id_,
-                 protocol::to_string(done.finish_reason),
-                 done.error ? " (" + std::string(protocol::to_string(done.error->code)) + ")" : std::string(),
-                 o.prompt_tokens, o.cached_tokens, o.completion_tokens);
-    api_.send(*c_, done);
-  }
-
-  static void fail(protocol::ResponseDone& done, ErrorCode code, std::string message) {
-    done.finish_reason = protocol::FinishReason::Error;
-    done.message.index.reset();  // not in the history
-    done.error = protocol::ErrorBody{code, std::move(message)};
-  }
-
-  // The final message from the outcome, stored when its finish_reason keeps it.
-  void finish(protocol::ResponseDone& done, const ResponseOutcome& o) {
-    done.finish_reason = finish_reason(o.finish_reason);
-    done.message.role = protocol::Role::Assistant;
-    done.message.content = o.content;
-    for (const auto& c : o.tool_calls) done.message.tool_calls.push_back(to_protocol(c));
-    done.message.created_at = now_ms();
-    done.usage = {o.prompt_tokens, o.cached_tokens, o.completion_tokens};
-    if (done.finish_reason == protocol::FinishReason::Error)
-      done.error = protocol::ErrorBody{ErrorCode::Internal, o.error};
-    if (protocol::stores_message(done.finish_reason)) {
-      try {
-        store::MessageRecord rec = to_record(done.message);
-        rec.usage = {{"prompt_tokens", o.prompt_tokens},
-                     {"cached_tokens", o.cached_tokens},
-                     {"completion_tokens", o.completion_tokens}};
-        done.message.index = api_.store_.append_message(session_id_, rec) - 1;
-      } catch (const store::NotFound&) {
-        // The session was deleted while the response ran: nothing to keep.
-      }
-    }
-  }
-
-  SessionApi& api_;
-  std::shared_ptr<Connection> c_;
-  std::string response_id_, session_id_;
-  std::optional<std::string> event_id_;
-  EventGate gate_;
-};
-
 SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
-                       AppMetrics& metrics, Continuum* continuum)
+                       AppMetrics& metrics, Continuum* continuum, ServerTools* tools)
     : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics), continuum_(continuum),
-      session_count_(store.count_sessions()) {
+      tools_(tools && !tools->empty() ? tools : nullptr), session_count_(store.count_sessions()) {
+  // Each running tool round holds a thread for as long as its tools run;
+  // rounds beyond these wait their turn.
+  if (tools_) tool_pool_ = std::make_unique<WorkerPool>(16);
   metrics_.registry.gauge("mnemo_sessions", "sessions stored").set_callback([this] { return double(session_count_.load()); });
   metrics_.registry.gauge("mnemo_sessions_responding", "sessions with a response running").set_callback([this] {
     std::lock_guard lock(mu_);
     return double(busy_.size());
   });
+}
+
+SessionApi::~SessionApi() { wait_tools_idle(); }
+
+void SessionApi::wait_tools_idle() {
+  if (tool_pool_) tool_pool_->wait_idle();
+}
+
+void SessionApi::cancel_running(const Running& r) {
+  if (r.loop) r.loop->stop.request_stop();
+  responder_.cancel(r.request);
 }
 
 void SessionApi::on_open(std::shared_ptr<net::WsConnection> ws) {
@@ -147,16 +61,17 @@ void SessionApi::on_open(std::shared_ptr<net::WsConnection> ws) {
 }
 
 void SessionApi::on_close(const std::shared_ptr<net::WsConnection>& ws) {
-  std::vector<engine::RequestId> cancel;
+  std::vector<Running> cancel;
   {
     std::lock_guard lock(mu_);
     if (connections_.erase(ws->id()) == 0) return;
     metrics_.ws_connections.dec();
-    // A client that vanished mid-response: stop generating for nobody.
+    // A client that vanished mid-response: stop generating (and running
+    // tools) for nobody.
     for (const auto& [_, r] : running_)
-      if (r.connection == ws->id()) cancel.push_back(r.request);
+      if (r.connection == ws->id()) cancel.push_back(r);
   }
-  for (auto id : cancel) responder_.cancel(id);
+  for (const auto& r : cancel) cancel_running(r);
 }
 
 void SessionApi::on_message(const std::shared_ptr<net::WsConnection>& ws, std::string text) {
@@ -303,14 +218,14 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     send(c, out);
   } else if (auto* e = std::get_if<protocol::SessionDelete>(&event)) {
     load_session(e->session_id);
-    std::optional<engine::RequestId> cancel;
+    std::optional<Running> cancel;
     {
       std::lock_guard lock(mu_);
-      if (auto it = busy_.find(e->session_id); it != busy_.end()) cancel = running_.at(it->second).request;
+      if (auto it = busy_.find(e->session_id); it != busy_.end()) cancel = running_.at(it->second);
     }
     if (cancel) {
       // The response ends (response.done "cancelled") before the session goes.
-      responder_.cancel(*cancel);
+      cancel_running(*cancel);
       std::unique_lock lock(mu_);
       finished_.wait_for(lock, std::chrono::seconds(5), [&] { return busy_.count(e->session_id) == 0; });
     }
@@ -346,13 +261,13 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
   } else if (auto* e = std::get_if<protocol::ResponseCreate>(&event)) {
     create_response(c, *e);
   } else if (auto* e = std::get_if<protocol::ResponseCancel>(&event)) {
-    std::optional<engine::RequestId> id;
+    std::optional<Running> r;
     {
       std::lock_guard lock(mu_);
-      if (auto it = running_.find(e->response_id); it != running_.end()) id = it->second.request;
+      if (auto it = running_.find(e->response_id); it != running_.end()) r = it->second;
     }
-    if (!id) throw not_found("no running response '" + e->response_id + "'", "response_id");
-    responder_.cancel(*id);
+    if (!r) throw not_found("no running response '" + e->response_id + "'", "response_id");
+    cancel_running(*r);
   } else if (auto* e = std::get_if<protocol::ProgramBegin>(&event)) {
     if (e->session_id && !store_.get_session(*e->session_id))
       throw not_found("no session '" + *e->session_id + "'", "session_id");
@@ -396,6 +311,8 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
                          e->result.value_or(""));
     if (continuum_) continuum_->tool_ended(e->call_id);
     send(c, protocol::ToolEnded{e->event_id, e->call_id, e->status, double(end - t->started_at)});
+  } else if (auto* e = std::get_if<protocol::ToolsList>(&event)) {
+    send(c, protocol::ToolsListed{e->event_id, tools_ ? tools_->listing() : protocol::Json::array()});
   } else if (auto* e = std::get_if<protocol::Ping>(&event)) {
     send(c, protocol::Pong{e->event_id});
   }
@@ -409,6 +326,8 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
   }
   ResponseSpec spec = spec_for(s, e.sampling);
   if (e.program_id) spec.program.key = "ws:" + *e.program_id;
+  // The daemon's tools join the session's before tool_choice is checked.
+  std::shared_ptr<ToolLoop> loop = e.server_tools ? tool_loop(s, e, spec) : nullptr;
   if (e.tool_choice) {
     using M = protocol::ToolChoice::Mode;
     switch (e.tool_choice->mode) {
@@ -421,12 +340,16 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
         break;
     }
     if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
-        s.tools.empty())
+        spec.tools.empty())
       throw BadRequest("tool_choice asks for a tool call but the session has no tools", "tool_choice");
     if (spec.tool_choice == ToolChoiceMode::Function &&
-        std::none_of(s.tools.begin(), s.tools.end(), [&](const auto& t) { return t.name == spec.function; }))
-      throw BadRequest("the session has no tool named '" + spec.function + "'", "tool_choice");
+        std::none_of(spec.tools.begin(), spec.tools.end(),
+                     [&](const auto& t) { return t["function"]["name"] == spec.function; }))
+      throw BadRequest("the session has no tool named '" + spec.function + "'" +
+                           (e.server_tools ? " and mnemod's --tools file none either" : ""),
+                       "tool_choice");
   }
+  if (loop) loop->spec = spec;  // every turn of the response is asked the same way
   const std::string response_id = make_id("resp_");
   std::shared_ptr<Connection> conn;
   {
@@ -436,12 +359,16 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
     if (it == connections_.end()) return;  // the client is gone
     conn = it->second;
     busy_[s.id] = response_id;
-    running_[response_id] = Running{s.id, 0, c.ws->id()};
+    running_[response_id] = Running{s.id, 0, c.ws->id(), loop};
   }
   // Until the responder owns the response (and with it the duty to end it),
   // any failure frees the session.
-  ScopeExit unclaim([&] { finish_response(response_id); });
-  auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id);
+  ScopeExit unclaim([&] {
+    if (loop) end_loop_program(*loop);
+    finish_response(response_id);
+  });
+  if (loop) begin_loop_program(*loop, s.id);
+  auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id, loop);
   const engine::RequestId id = responder_.start(spec, sink);
   unclaim.dismiss();
   {

@@ -119,6 +119,12 @@ std::vector<FlagSpec> make_table() {
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_sessions = parse_integer(s, v, 1, kMaxCount);
        }},
+      {"tools", "FILE", "none",
+       "a JSON file naming the tools mnemod may run itself: MCP stdio servers (\"mcpServers\", the shape MCP "
+       "clients use), shared-library plugins (\"plugins\") and subprocess commands (\"commands\"), with "
+       "per-tool limits (\"limits\": timeout_ms, max_output_bytes, concurrency); nothing else ever runs. "
+       "A response.create with server_tools runs them. See docs/tools.md",
+       [](Options& o, const std::string& v, const std::string& s) { o.tools = nonempty(s, v, "a file"); }},
       {"log-level", "LEVEL", "info", "trace, debug, info, warn, error, critical or off",
        [](Options& o, const std::string& v, const std::string& s) { o.log_level = parse_log_level(s, v); }},
       {"log-file", "FILE", "none", "also write logs to FILE",

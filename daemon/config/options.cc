@@ -121,6 +121,7 @@ std::string describe(const Options& o) {
       << " header_timeout=" << o.header_timeout_s << "s max_frame_bytes=" << o.max_frame_bytes
       << " max_body_bytes=" << o.max_body_bytes << " outbound_queue=" << o.outbound_queue
       << " data_dir=" << o.data_dir.string() << " sync=" << (o.sync_full ? "full" : "process") << " repair=" << (o.repair ? "on" : "off") << " max_sessions=" << o.max_sessions
+      << " tools=" << (o.tools ? o.tools->string() : "none")
       << " log_level=" << to_string(o.log_level) << " log_file=" << (o.log_file ? o.log_file->string() : "none");
   return out.str();
 }

@@ -48,6 +48,9 @@ struct Options {
   bool sync_full = true;           // fsync each acknowledged write (else: survives kill -9 only)
   bool repair = false;             // a damaged mnemo.db: copy what is readable into a fresh file, then serve
 
+  // Tools mnemod runs itself (docs/tools.md).
+  std::optional<std::filesystem::path> tools;  // absent: none
+
   // Logs.
   LogLevel log_level = LogLevel::Info;
   std::optional<std::filesystem::path> log_file;  // absent: stderr only

@@ -65,6 +65,10 @@ struct ResponseCreate {  // "response.create"
   Sampling sampling;                      // overrides for this response
   std::optional<ToolChoice> tool_choice;  // absent: auto with tools, none without
   std::optional<std::string> program_id;
+  // The daemon runs the tools of its --tools file when the model calls
+  // them, and goes on generating, for at most max_tool_turns rounds.
+  bool server_tools = false;
+  int64_t max_tool_turns = kDefaultMaxToolTurns;
 };
 
 struct ResponseCancel {  // "response.cancel"
@@ -100,12 +104,16 @@ struct ToolEnd {  // "tool.end"
   std::optional<std::string> result;
 };
 
+struct ToolsList {  // "tools.list": the tools of mnemod's --tools file
+  std::optional<std::string> event_id;
+};
+
 struct Ping {  // "ping"
   std::optional<std::string> event_id;
 };
 
 using ClientEvent = std::variant<SessionCreate, SessionResume, SessionList, SessionGet, SessionDelete, MessageAppend,
-                                 ResponseCreate, ResponseCancel, ProgramBegin, ProgramEnd, ToolStart, ToolEnd, Ping>;
+                                 ResponseCreate, ResponseCancel, ProgramBegin, ProgramEnd, ToolStart, ToolEnd, ToolsList, Ping>;
 
 struct ParseOptions {
   size_t max_frame_bytes = kDefaultMaxFrameBytes;  // mnemod passes --max-frame-bytes

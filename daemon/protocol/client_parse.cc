@@ -211,6 +211,11 @@ ClientEvent response_create(const ObjectReader& r) {
   e.sampling = sampling(r);
   if (const Json* tc = r.find("tool_choice")) e.tool_choice = tool_choice(*tc, r.path("tool_choice"));
   e.program_id = opt_id(r, "program_id");
+  if (const Json* st = r.find("server_tools")) {
+    if (!st->is_boolean()) fail_invalid(r.path("server_tools"), "true or false", *st);
+    e.server_tools = st->get<bool>();
+  }
+  if (auto n = r.opt_integer("max_tool_turns", 1, kMaxToolTurns)) e.max_tool_turns = *n;
   return e;
 }
 
@@ -248,6 +253,8 @@ ClientEvent tool_end(const ObjectReader& r) {
   return e;
 }
 
+ClientEvent tools_list(const ObjectReader&) { return ToolsList{}; }
+
 ClientEvent ping(const ObjectReader&) { return Ping{}; }
 
 struct Entry {
@@ -260,7 +267,7 @@ constexpr Entry kEvents[] = {
     {"session.get", session_get},       {"session.delete", session_delete}, {"message.append", message_append},
     {"response.create", response_create}, {"response.cancel", response_cancel}, {"program.begin", program_begin},
     {"program.end", program_end},       {"tool.start", tool_start},         {"tool.end", tool_end},
-    {"ping", ping},
+    {"tools.list", tools_list},         {"ping", ping},
 };
 // type_name() indexes this table by the variant's index.
 static_assert(std::size(kEvents) == std::variant_size_v<ClientEvent>);

@@ -25,6 +25,9 @@ inline constexpr size_t kMaxToolCalls = 64;
 inline constexpr size_t kMaxMetadataBytes = 16384;  // as compact JSON
 inline constexpr int64_t kMaxListLimit = 1000;
 inline constexpr int64_t kDefaultListLimit = 100;
+// Rounds of server-side tool calls in one response.create.
+inline constexpr int64_t kDefaultMaxToolTurns = 8;
+inline constexpr int64_t kMaxToolTurns = 64;
 inline constexpr int64_t kMaxTokensLimit = int64_t(1) << 20;  // max_tokens and top_k
 
 }  // namespace mnemo::daemon::protocol

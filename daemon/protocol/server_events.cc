@@ -91,6 +91,7 @@ Json body(const ResponseDone& e) {
   j["finish_reason"] = to_string(e.finish_reason);
   j["message"] = to_json_value(e.message);
   j["usage"] = to_json_value(e.usage);
+  j["tool_turns"] = e.tool_turns;
   if (e.error) {
     Json err = Json::object();
     err["code"] = to_string(e.error->code);
@@ -130,6 +131,37 @@ Json body(const ToolEnded& e) {
   return j;
 }
 
+Json body(const ToolsListed& e) {
+  Json j = head("tools.listed", e.event_id);
+  j["tools"] = e.tools;
+  return j;
+}
+
+Json body(const ServerToolStart& e) {
+  Json j = head("tool.start", std::nullopt);
+  j["response_id"] = e.response_id;
+  j["session_id"] = e.session_id;
+  j["call_id"] = e.call_id;
+  j["name"] = e.name;
+  j["arguments"] = e.arguments;
+  if (e.program_id) j["program_id"] = *e.program_id;
+  return j;
+}
+
+Json body(const ServerToolEnd& e) {
+  Json j = head("tool.end", std::nullopt);
+  j["response_id"] = e.response_id;
+  j["session_id"] = e.session_id;
+  j["call_id"] = e.call_id;
+  j["name"] = e.name;
+  j["status"] = to_string(e.status);
+  j["duration_ms"] = e.duration_ms;
+  j["output_bytes"] = e.output_bytes;
+  j["output"] = e.output;
+  if (e.error) j["error"] = *e.error;
+  return j;
+}
+
 Json body(const Pong& e) { return head("pong", e.event_id); }
 
 Json body(const ErrorEvent& e) {
@@ -143,7 +175,8 @@ Json body(const ErrorEvent& e) {
 constexpr std::string_view kTypes[] = {
     "session.created",  "session.resumed",    "session.listed", "session.history", "session.deleted",
     "message.appended", "response.created",   "response.delta", "response.tool_call", "response.done",
-    "program.begun",    "program.ended",      "tool.started",   "tool.ended",      "pong",
+    "program.begun",    "program.ended",      "tool.started",   "tool.ended",      "tools.listed",
+    "tool.start",       "tool.end",           "pong",
     "error",
 };
 static_assert(std::size(kTypes) == std::variant_size_v<ServerEvent>);

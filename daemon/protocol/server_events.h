@@ -77,7 +77,8 @@ struct ResponseDone {  // "response.done"
   std::string session_id;
   FinishReason finish_reason = FinishReason::Stop;
   Message message;  // index set iff stored (stores_message(finish_reason))
-  Usage usage;
+  Usage usage;                     // summed over the response's turns
+  int64_t tool_turns = 0;          // rounds of server-side tool calls run
   std::optional<ErrorBody> error;  // with FinishReason::Error only
 };
 
@@ -107,6 +108,33 @@ struct ToolEnded {  // "tool.ended"
   double duration_ms = 0;
 };
 
+struct ToolsListed {  // "tools.listed"
+  std::optional<std::string> event_id;
+  Json tools = Json::array();  // [{name, description, parameters, provider, kind}]
+};
+
+// A tool the daemon runs for a response (server_tools); no event_id.
+struct ServerToolStart {  // "tool.start"
+  std::string response_id;
+  std::string session_id;
+  std::string call_id;
+  std::string name;
+  Json arguments = Json::object();
+  std::optional<std::string> program_id;
+};
+
+struct ServerToolEnd {  // "tool.end"
+  std::string response_id;
+  std::string session_id;
+  std::string call_id;
+  std::string name;
+  ToolStatus status = ToolStatus::Ok;
+  double duration_ms = 0;
+  int64_t output_bytes = 0;
+  std::string output;                // what the model reads
+  std::optional<std::string> error;  // why it failed: "timeout", "crashed", ...
+};
+
 struct Pong {  // "pong"
   std::optional<std::string> event_id;
 };
@@ -123,7 +151,8 @@ ErrorEvent error_event(const ProtocolError& e);
 
 using ServerEvent = std::variant<SessionCreated, SessionResumed, SessionListed, SessionHistory, SessionDeleted,
                                  MessageAppended, ResponseCreated, ResponseDelta, ResponseToolCall, ResponseDone,
-                                 ProgramBegun, ProgramEnded, ToolStarted, ToolEnded, Pong, ErrorEvent>;
+                                 ProgramBegun, ProgramEnded, ToolStarted, ToolEnded, ToolsListed, ServerToolStart,
+                                 ServerToolEnd, Pong, ErrorEvent>;
 
 // The JSON object (fields in docs/protocol.md's order) and its compact text.
 // Never throws on odd text: invalid UTF-8 is replaced with U+FFFD.

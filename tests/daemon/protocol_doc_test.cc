@@ -149,14 +149,22 @@ std::vector<ServerEvent> server_examples() {
   out.push_back(ResponseCreated{"evt_8", rid, sid});
   out.push_back(ResponseDelta{rid, "It is 18"});
   out.push_back(ResponseToolCall{rid, weather_call()});
-  out.push_back(ResponseDone{"evt_8", rid, sid, FinishReason::ToolCalls, history()[1], Usage{212, 196, 19}, {}});
+  out.push_back(ResponseDone{"evt_8", rid, sid, FinishReason::ToolCalls, history()[1], Usage{212, 196, 19}, 0, {}});
   out.push_back(ResponseDone{"evt_16", "resp_01JD4W5M", sid, FinishReason::Error,
                              Message{Role::Assistant, "It is", {}, "", "", std::nullopt, 1767225700000},
-                             Usage{240, 212, 2}, ErrorBody{ErrorCode::Internal, "engine: KV cache exhausted"}});
+                             Usage{240, 212, 2}, 0, ErrorBody{ErrorCode::Internal, "engine: KV cache exhausted"}});
   out.push_back(ProgramBegun{"evt_11", "prog_01JD4W3A", sid, 1767225601500});
   out.push_back(ProgramEnded{"evt_12", "prog_01JD4W3A", 61250.5});
   out.push_back(ToolStarted{"evt_13", "call_8f2k1", 1767225602100});
   out.push_back(ToolEnded{"evt_14", "call_8f2k1", ToolStatus::Ok, 57800.25});
+  out.push_back(ToolsListed{"evt_18", Json::parse(R"([{"name": "read_file", "description": "Reads a file.",
+      "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+      "provider": "fs", "kind": "mcp"}])")});
+  out.push_back(ServerToolStart{"resp_01JD4W6P", sid, "call_9d3k2", "read_file", Json::parse(R"({"path": "notes.txt"})"),
+                                "prog_01JD4W6N"});
+  out.push_back(ServerToolEnd{"resp_01JD4W6P", sid, "call_9d3k2", "read_file", ToolStatus::Ok, 12.5, 11, "hello world", {}});
+  out.push_back(ServerToolEnd{"resp_01JD4W6P", sid, "call_9d3k3", "slow_search", ToolStatus::Error, 30000.8, 52,
+                              "'slow_search' timed out after 30000 ms and was cancelled", "timeout"});
   out.push_back(Pong{"evt_15"});
   // The doc's invalid_field example is what the parser itself says.
   try {
@@ -226,6 +234,9 @@ TEST(ProtocolDoc, ClientExamplesCarryTheirValues) {
       ASSERT_TRUE(r->tool_choice);
       EXPECT_EQ(r->tool_choice->mode, ToolChoice::Mode::Function);
       EXPECT_EQ(r->tool_choice->function, "get_weather");
+    } else if (auto* r = std::get_if<ResponseCreate>(&e); r && r->event_id == "evt_17") {
+      EXPECT_TRUE(r->server_tools);
+      EXPECT_EQ(r->max_tool_turns, 4);
     } else if (auto* l = std::get_if<SessionList>(&e)) {
       EXPECT_EQ(l->limit, 20);
       EXPECT_EQ(l->after, "sess_01JD4W2Q8X5X");

@@ -97,8 +97,13 @@ TEST(ProtocolServer, TypeNames) {
   EXPECT_EQ(type_name(ServerEvent{ToolEnded{}}), "tool.ended");
   EXPECT_EQ(type_name(ServerEvent{ErrorEvent{}}), "error");
   EXPECT_EQ(server_event_types().size(), std::variant_size_v<ServerEvent>);
+  // Only the daemon's reports of the tools it runs share names with the
+  // client's reports of its own: they say the same thing, from the other side.
+  std::vector<std::string_view> shared;
   for (size_t i = 0; i < client_event_types().size(); ++i)
-    for (auto s : server_event_types()) EXPECT_NE(client_event_types()[i], s);
+    for (auto s : server_event_types())
+      if (client_event_types()[i] == s) shared.push_back(s);
+  EXPECT_EQ(shared, (std::vector<std::string_view>{"tool.start", "tool.end"}));
 }
 
 }  // namespace
