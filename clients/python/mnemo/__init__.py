@@ -12,9 +12,9 @@ from .errors import (APIError, AuthenticationError, BusyError, ConflictError,
 from .events import (EVENT_TYPES, Error, ErrorInfo, MessageAppended, Pong, ProgramBegun,
                      ProgramEnded, ResponseCreated, ResponseDelta, ResponseDone,
                      ResponseToolCall, ServerEvent, SessionCreated, SessionDeleted,
-                     SessionHistory, SessionListed, SessionResumed, ToolEnded, ToolStarted,
-                     UnknownEvent, parse_event)
-from .objects import Message, Sampling, Session, ToolCall, Usage
+                     SessionHistory, SessionListed, SessionResumed, ToolEnd, ToolEnded,
+                     ToolsListed, ToolStart, ToolStarted, UnknownEvent, parse_event)
+from .objects import Message, Sampling, ServerTool, ServerToolRun, Session, ToolCall, Usage
 from .stream import Accumulator, Response, ResponseStream
 from .sync import Client, ResponseStreamSync
 from .tools import Tool, ToolRegistry, function_schema, tool, type_schema
@@ -71,12 +71,17 @@ __all__ = [
     "SessionHistory",
     "SessionListed",
     "SessionResumed",
+    "ToolEnd",
     "ToolEnded",
+    "ToolsListed",
+    "ToolStart",
     "ToolStarted",
     "UnknownEvent",
     "parse_event",
     "Message",
     "Sampling",
+    "ServerTool",
+    "ServerToolRun",
     "Session",
     "ToolCall",
     "Usage",

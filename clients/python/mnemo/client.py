@@ -26,8 +26,8 @@ from .connection import Connection, EventIds
 from .errors import APIError, ConnectionFailedError, NotFoundError
 from .events import (MessageAppended, ProgramBegun, ProgramEnded, ServerEvent,
                      SessionCreated, SessionHistory, SessionListed, SessionResumed,
-                     ToolEnded, ToolStarted)
-from .objects import (JSON, Message, MessageLike, Sampling, Session, message_json,
+                     ToolEnded, ToolsListed, ToolStarted)
+from .objects import (JSON, Message, MessageLike, Sampling, ServerTool, Session, message_json,
                       sampling_json)
 from .stream import Response, ResponseStream
 from .tools import ToolsLike, tool_definitions
@@ -294,9 +294,16 @@ class AsyncClient:
         return reply
 
     def stream(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-               program_id: Optional[str] = None, timeout: Optional[float] = None) -> ResponseStream:
+               program_id: Optional[str] = None, server_tools: bool = False,
+               max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> ResponseStream:
         """A response from the session's history, streamed. Nothing is sent until the stream is
-        awaited or iterated. `timeout`: per event (default `stream_timeout`)."""
+        awaited or iterated. `timeout`: per event (default `stream_timeout`).
+
+        server_tools: the model also sees the daemon's configured tools (`list_tools`); the daemon
+        runs the ones it calls (tool.start / tool.end events), stores their results and goes on
+        generating in the same response, at most `max_tool_turns` rounds (daemon default 8).
+        The response still stops with finish_reason "tool_calls" at calls of the session's own
+        tools (`Response.client_tool_calls`)."""
         event: JSON = {"type": "response.create", "session_id": session_id}
         if sampling is not None:
             event["sampling"] = sampling_json(sampling)
@@ -304,15 +311,22 @@ class AsyncClient:
             event["tool_choice"] = tool_choice_json(tool_choice)
         if program_id is not None:
             event["program_id"] = program_id
+        if server_tools:
+            event["server_tools"] = True
+        if max_tool_turns is not None:
+            event["max_tool_turns"] = max_tool_turns
         self._use(session_id)
         return ResponseStream(self, session_id, event, timeout if timeout is not None else self.stream_timeout)
 
     async def respond(self, session_id: str, *, sampling: SamplingLike = None,
                       tool_choice: ToolChoice = None, program_id: Optional[str] = None,
+                      server_tools: bool = False, max_tool_turns: Optional[int] = None,
                       timeout: Optional[float] = None) -> Response:
-        """A response, waited for whole: the final message, finish reason and usage."""
+        """A response, waited for whole: the final message, finish reason and usage (and, with
+        server_tools, `tool_turns` and `server_tool_runs`)."""
         return await self.stream(session_id, sampling=sampling, tool_choice=tool_choice,
-                                 program_id=program_id, timeout=timeout).final()
+                                 program_id=program_id, server_tools=server_tools,
+                                 max_tool_turns=max_tool_turns, timeout=timeout).final()
 
     async def cancel(self, response_id: str) -> None:
         """Cancels a response by id (a stream's own `cancel()` is simpler)."""
@@ -359,6 +373,13 @@ class AsyncClient:
         reply = await self._request(event)
         assert isinstance(reply, ToolEnded)
         return reply
+
+    async def list_tools(self) -> list[ServerTool]:
+        """The tools configured in the daemon (`mnemod --tools FILE`), which a response with
+        server_tools=True offers the model and runs itself."""
+        reply = await self._request({"type": "tools.list"}, idempotent=True)
+        assert isinstance(reply, ToolsListed)
+        return reply.tools
 
     async def ping(self) -> float:
         """Round trip of ping/pong, in seconds."""

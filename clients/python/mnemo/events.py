@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Optional
 
-from .objects import JSON, Message, Session, ToolCall, Usage
+from .objects import JSON, Message, ServerTool, Session, ToolCall, Usage
 
 
 @dataclass
@@ -97,8 +97,9 @@ class ResponseDone(ServerEvent):
     session_id: str
     finish_reason: str  # stop, length, tool_calls, cancelled, error, shutdown
     message: Message
-    usage: Usage
+    usage: Usage  # summed over every turn of the response
     error: Optional[ErrorInfo] = None  # only with finish_reason "error"
+    tool_turns: int = 0  # rounds of server-side tools run within the response
 
 
 @dataclass
@@ -132,6 +133,43 @@ class ToolEnded(ServerEvent):
 
 
 @dataclass
+class ToolStart(ServerEvent):
+    """The daemon started a configured tool the model called (response.create with server_tools).
+    Not the reply to the client's own tool.start, which is ToolStarted."""
+
+    type: ClassVar[str] = "tool.start"
+    response_id: str
+    session_id: str
+    call_id: str
+    name: str
+    arguments: JSON = field(default_factory=dict)
+    program_id: Optional[str] = None
+
+
+@dataclass
+class ToolEnd(ServerEvent):
+    """A server-side tool finished; `output` is what the model reads (stored as a tool message).
+    Not the reply to the client's own tool.end, which is ToolEnded."""
+
+    type: ClassVar[str] = "tool.end"
+    response_id: str
+    session_id: str
+    call_id: str
+    name: str
+    status: str  # "ok" or "error"
+    duration_ms: float = 0.0
+    output_bytes: int = 0
+    output: str = ""
+    error: Optional[str] = None  # on failure: timeout, cancelled, too_large, crashed, unavailable, ...
+
+
+@dataclass
+class ToolsListed(ServerEvent):
+    type: ClassVar[str] = "tools.listed"
+    tools: list[ServerTool]
+
+
+@dataclass
 class Pong(ServerEvent):
     type: ClassVar[str] = "pong"
 
@@ -158,10 +196,10 @@ class UnknownEvent(ServerEvent):
 EVENT_TYPES: dict[str, type[ServerEvent]] = {cls.type: cls for cls in (
     SessionCreated, SessionResumed, SessionListed, SessionHistory, SessionDeleted,
     MessageAppended, ResponseCreated, ResponseDelta, ResponseToolCall, ResponseDone,
-    ProgramBegun, ProgramEnded, ToolStarted, ToolEnded, Pong, Error)}
+    ProgramBegun, ProgramEnded, ToolStarted, ToolEnded, ToolStart, ToolEnd, ToolsListed, Pong, Error)}
 
 # How a JSON value becomes a field's value, for fields that are not plain JSON
-# (`Error.message` is a plain string, so Error is left out).
+# (`Error.message` and `ToolEnd.error` are plain strings, so those classes are left out).
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "session": Session.from_json,
     "sessions": lambda v: [Session.from_json(s) for s in v],
@@ -169,6 +207,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "message": Message.from_json,
     "tool_call": ToolCall.from_json,
     "usage": Usage.from_json,
+    "tools": lambda v: [ServerTool.from_json(t) for t in v],
     "error": lambda v: ErrorInfo(code=v.get("code", ""), message=v.get("message", "")),
 }
 
@@ -189,7 +228,7 @@ def parse_event(obj: JSON) -> ServerEvent:
         if f.name == "raw" or f.name not in obj or obj[f.name] is None:
             continue
         value = obj[f.name]
-        convert = None if cls is Error else _CONVERT.get(f.name)
+        convert = None if cls in (Error, ToolEnd) else _CONVERT.get(f.name)
         kwargs[f.name] = convert(value) if convert else value
     try:
         return cls(raw=obj, **kwargs)

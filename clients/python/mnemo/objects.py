@@ -129,6 +129,37 @@ class Session:
                    message_count=obj.get("message_count", 0))
 
 
+@dataclass
+class ServerTool:
+    """A tool configured in the daemon (`mnemod --tools FILE`), as `tools.list` reports it."""
+
+    name: str
+    description: str = ""
+    parameters: JSON = field(default_factory=dict)  # JSON Schema of the arguments
+    provider: str = ""  # the configured MCP server, plugin or command
+    kind: str = ""  # "mcp", "plugin" or "command"
+
+    @classmethod
+    def from_json(cls, obj: JSON) -> ServerTool:
+        return cls(name=obj["name"], description=obj.get("description", ""),
+                   parameters=obj.get("parameters") or {}, provider=obj.get("provider", ""),
+                   kind=obj.get("kind", ""))
+
+
+@dataclass
+class ServerToolRun:
+    """One call of a configured tool that the daemon ran during a response (its tool.start / tool.end)."""
+
+    call_id: str
+    name: str
+    arguments: JSON = field(default_factory=dict)
+    status: str = ""  # "ok" or "error"; "" while it runs
+    duration_ms: float = 0.0
+    output: str = ""  # what the model reads (the stored tool message)
+    output_bytes: int = 0
+    error: Optional[str] = None  # on failure: timeout, cancelled, too_large, crashed, unavailable, ...
+
+
 MessageLike = Union[Message, JSON, str]
 
 

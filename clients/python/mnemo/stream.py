@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Generator, Optional
 
 from .errors import ConnectionFailedError, MnemoTimeoutError, error_for
 from .events import (ErrorInfo, ResponseCreated, ResponseDelta, ResponseDone,
-                     ResponseToolCall, ServerEvent)
-from .objects import JSON, Message, ToolCall, Usage
+                     ResponseToolCall, ServerEvent, ToolEnd, ToolStart)
+from .objects import JSON, Message, ServerToolRun, ToolCall, Usage
 
 if TYPE_CHECKING:
     from .client import AsyncClient
@@ -32,10 +32,12 @@ class Response:
     response_id: str
     session_id: str
     finish_reason: str  # stop, length, tool_calls, cancelled, error, shutdown
-    message: Message
-    usage: Usage
+    message: Message  # the last turn's assistant message
+    usage: Usage  # summed over the response's turns
     error: Optional[ErrorInfo] = None
     event_id: Optional[str] = field(default=None, repr=False)
+    tool_turns: int = 0  # rounds of server-side tools the daemon ran (server_tools=True)
+    server_tool_runs: list[ServerToolRun] = field(default_factory=list)  # in the order they started
 
     @property
     def text(self) -> str:
@@ -44,6 +46,12 @@ class Response:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return self.message.tool_calls
+
+    @property
+    def client_tool_calls(self) -> list[ToolCall]:
+        """The calls the daemon did not run itself: the client's to answer."""
+        ran = {run.call_id for run in self.server_tool_runs}
+        return [call for call in self.message.tool_calls if call.id not in ran]
 
 
 class Accumulator:
@@ -54,6 +62,7 @@ class Accumulator:
         self.session_id: Optional[str] = None
         self._parts: list[str] = []
         self._tool_calls: list[ToolCall] = []
+        self._server_runs: list[ServerToolRun] = []  # in start order
         self.response: Optional[Response] = None  # set by response.done
 
     def add(self, event: ServerEvent) -> Optional[Response]:
@@ -64,9 +73,19 @@ class Accumulator:
             self._parts.append(event.delta)
         elif isinstance(event, ResponseToolCall):
             self._tool_calls.append(event.tool_call)
+        elif isinstance(event, ToolStart):
+            self._server_runs.append(ServerToolRun(event.call_id, event.name, event.arguments))
+        elif isinstance(event, ToolEnd):
+            run = next((r for r in self._server_runs if r.call_id == event.call_id and not r.status), None)
+            if run is None:  # no tool.start seen
+                run = ServerToolRun(event.call_id, event.name)
+                self._server_runs.append(run)
+            run.status, run.duration_ms, run.output = event.status, event.duration_ms, event.output
+            run.output_bytes, run.error = event.output_bytes, event.error
         elif isinstance(event, ResponseDone):
             self.response = Response(event.response_id, event.session_id, event.finish_reason,
-                                     event.message, event.usage, event.error, event.event_id)
+                                     event.message, event.usage, event.error, event.event_id,
+                                     event.tool_turns, list(self._server_runs))
             return self.response
         return None
 
@@ -81,6 +100,11 @@ class Accumulator:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return self.response.message.tool_calls if self.response else list(self._tool_calls)
+
+    @property
+    def server_tool_runs(self) -> list[ServerToolRun]:
+        """Server-side tool calls so far; one still running has status ""."""
+        return list(self._server_runs)
 
     @property
     def message(self) -> Message:
@@ -164,7 +188,8 @@ class ResponseStream:
             await self.cancel_and_wait()
 
     async def next_event(self) -> ServerEvent:
-        """The next response.delta, response.tool_call or response.done; StopAsyncIteration after done.
+        """The next response.delta, response.tool_call, tool.start / tool.end (server-side tools) or
+        response.done; StopAsyncIteration after done.
 
         A done with finish_reason "error" is raised as the APIError for its code
         (the partial Response on `.response`)."""

@@ -20,7 +20,7 @@ from .client import AsyncClient, History, HistoryPage, SamplingLike, SessionPage
 from .errors import MnemoError
 from .events import (MessageAppended, ProgramBegun, ProgramEnded, ServerEvent, ToolEnded,
                      ToolStarted)
-from .objects import JSON, MessageLike, Session
+from .objects import JSON, MessageLike, ServerTool, Session
 from .stream import Accumulator, Response, ResponseStream
 from .tools import ToolsLike
 
@@ -192,16 +192,20 @@ class Client:
         return self._call(self._async.append(session_id, *messages))
 
     def stream(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-               program_id: Optional[str] = None, timeout: Optional[float] = None) -> ResponseStreamSync:
+               program_id: Optional[str] = None, server_tools: bool = False,
+               max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> ResponseStreamSync:
         async def make() -> ResponseStream:  # built on the loop that will run it
             return self._async.stream(session_id, sampling=sampling, tool_choice=tool_choice,
-                                      program_id=program_id, timeout=timeout)
+                                      program_id=program_id, server_tools=server_tools,
+                                      max_tool_turns=max_tool_turns, timeout=timeout)
         return ResponseStreamSync(self, self._call(make()))
 
     def respond(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-                program_id: Optional[str] = None, timeout: Optional[float] = None) -> Response:
+                program_id: Optional[str] = None, server_tools: bool = False,
+                max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> Response:
         return self._call(self._async.respond(session_id, sampling=sampling, tool_choice=tool_choice,
-                                              program_id=program_id, timeout=timeout))
+                                              program_id=program_id, server_tools=server_tools,
+                                              max_tool_turns=max_tool_turns, timeout=timeout))
 
     def cancel(self, response_id: str) -> None:
         self._call(self._async.cancel(response_id))
@@ -221,6 +225,9 @@ class Client:
 
     def end_tool(self, call_id: str, *, status: str = "ok", result: Optional[str] = None) -> ToolEnded:
         return self._call(self._async.end_tool(call_id, status=status, result=result))
+
+    def list_tools(self) -> list[ServerTool]:
+        return self._call(self._async.list_tools())
 
     def ping(self) -> float:
         return self._call(self._async.ping())

@@ -3,6 +3,8 @@
 // the program, and tool.start/tool.end bracket every tool, so the daemon sees
 // the program's shape and times its tools (it keeps the program's KV cache
 // while a tool is expected to run). Tool results go back as tool messages.
+// With server_tools the daemon runs its configured tools itself within each
+// response, and the loop runs only the calls it left to the client.
 
 import type { MnemoClient } from "./client.js";
 import type {
@@ -16,6 +18,7 @@ import type {
   ToolChoice,
   Usage,
 } from "./protocol.js";
+import type { ServerToolRun } from "./response.js";
 import type { ToolRegistry } from "./tool_registry.js";
 
 export interface ToolResult {
@@ -36,8 +39,14 @@ export interface TurnReport {
   finish_reason: FinishReason;
   /** This turn's tokens: prompt, of which cached (reused KV), and completion. */
   usage: Usage;
+  /** The last message's calls (with server_tools, the daemon's among them). */
   tool_calls: ToolCall[];
+  /** The client's tools, run after the response. */
   tool_results: ToolResult[];
+  /** Rounds of server-side tools within the response (0 without server_tools). */
+  tool_turns: number;
+  /** The tools the daemon ran within the response. */
+  server_tool_runs: ServerToolRun[];
 }
 
 export interface RunOptions {
@@ -56,6 +65,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Per response: longest wait for its next event. */
   timeoutMs?: number;
+  /** Lets the daemon run its configured tools within each response (see
+   * ResponseParams.server_tools); `tools` then answers only the calls the
+   * daemon left to the client. */
+  server_tools?: boolean;
+  /** Per response: most rounds of server-side tools (daemon default 8). */
+  max_tool_turns?: number;
   /** Every response event as it streams (to print deltas as they come). */
   onEvent?: (event: ResponseEvent) => void;
   /** After each turn, once its tools have run. */
@@ -71,6 +86,8 @@ export interface RunResult {
   turns: TurnReport[];
   /** Sums over the turns. */
   usage: Usage;
+  /** Rounds of server-side tools over the whole run. */
+  tool_turns: number;
 }
 
 function asMessages(prompt: string | MessageInput | MessageInput[] | undefined): MessageInput[] {
@@ -125,6 +142,8 @@ export async function run(client: MnemoClient, sessionId: string,
         tool_choice: choice,
         program_id: programId,
         ...(options.sampling ? { sampling: options.sampling } : {}),
+        ...(options.server_tools ? { server_tools: true } : {}),
+        ...(options.max_tool_turns !== undefined ? { max_tool_turns: options.max_tool_turns } : {}),
       }, {
         ...(signal ? { signal } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -134,8 +153,11 @@ export async function run(client: MnemoClient, sessionId: string,
       signal?.throwIfAborted();
 
       const calls = done.finish_reason === "tool_calls" ? done.message.tool_calls ?? [] : [];
+      // The daemon has stored the results of the calls it ran; the rest are the client's.
+      const serverRuns = stream.serverToolRuns;
+      const ran = new Set(serverRuns.map((r) => r.call_id));
       const results: ToolResult[] = [];
-      for (const call of calls) {
+      for (const call of calls.filter((c) => !ran.has(c.id))) {
         signal?.throwIfAborted();
         results.push(await runTool(client, tools, call, programId, sessionId, signal));
       }
@@ -146,12 +168,15 @@ export async function run(client: MnemoClient, sessionId: string,
       }
       const report: TurnReport = {
         turn, response_id: done.response_id, finish_reason: done.finish_reason, usage: done.usage,
-        tool_calls: calls, tool_results: results,
+        tool_calls: calls, tool_results: results, tool_turns: done.tool_turns ?? 0, server_tool_runs: serverRuns,
       };
       turns.push(report);
       options.onTurn?.(report);
       if (calls.length === 0 || turn === maxTurns) {
-        return { program_id: programId, message: done.message, finish_reason: done.finish_reason, turns, usage: sum(turns) };
+        return {
+          program_id: programId, message: done.message, finish_reason: done.finish_reason, turns, usage: sum(turns),
+          tool_turns: turns.reduce((n, t) => n + t.tool_turns, 0),
+        };
       }
     }
     throw new RangeError("unreachable: the loop returns on its last turn");

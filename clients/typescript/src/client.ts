@@ -14,6 +14,7 @@ import type {
   ProgramEndedEvent,
   Sampling,
   ServerEvent,
+  ServerTool,
   Session,
   Tool,
   ToolChoice,
@@ -34,6 +35,13 @@ export interface ResponseParams {
   sampling?: Sampling;
   tool_choice?: ToolChoice;
   program_id?: string;
+  /** The model also sees the daemon's configured tools (`listTools`); the
+   * daemon runs the ones it calls (tool.start / tool.end events), stores
+   * their results and goes on generating in the same response. Calls of the
+   * session's own tools still end it with finish_reason "tool_calls". */
+  server_tools?: boolean;
+  /** Most rounds of server-side tools in the response, 1 to 64 (daemon default 8). */
+  max_tool_turns?: number;
 }
 
 export interface ProgramParams {
@@ -194,6 +202,12 @@ export class MnemoClient {
 
   async endTool(params: ToolEndParams): Promise<ToolEndedEvent> {
     return this.connection.request({ type: "tool.end", ...params });
+  }
+
+  /** The tools configured in the daemon (`mnemod --tools FILE`), offered to
+   * the model by a response with `server_tools: true`. */
+  async listTools(): Promise<ServerTool[]> {
+    return (await this.connection.request({ type: "tools.list" })).tools;
   }
 
   async ping(): Promise<void> {

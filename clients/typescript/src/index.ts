@@ -8,7 +8,7 @@ export { DEFAULT_URL, normalizeUrl } from "./options.js";
 export type { ClientOptions } from "./options.js";
 export * from "./protocol.js";
 export { ResponseError, ResponseStream } from "./response.js";
-export type { ResponseOptions } from "./response.js";
+export type { ResponseOptions, ServerToolRun } from "./response.js";
 export { run } from "./agent.js";
 export type { RunOptions, RunResult, ToolResult, TurnReport } from "./agent.js";
 export { ToolRegistry } from "./tool_registry.js";

@@ -76,6 +76,28 @@ export interface Usage {
   completion_tokens: number;
 }
 
+/** A tool configured in the daemon (`mnemod --tools FILE`), as tools.list reports it. */
+export interface ServerTool {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  parameters: JsonObject;
+  /** The configured MCP server, plugin or command that offers it. */
+  provider: string;
+  kind: "mcp" | "plugin" | "command";
+}
+
+/** Why a server-side tool call failed (tool.end's `error`). */
+export type ServerToolFailure =
+  | "timeout"
+  | "cancelled"
+  | "too_large"
+  | "crashed"
+  | "unavailable"
+  | "invalid_output"
+  | "busy"
+  | "unknown_tool";
+
 export type ToolChoice = "none" | "auto" | "required" | { type: "function"; function: { name: string } };
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "cancelled" | "error" | "shutdown";
@@ -148,6 +170,11 @@ export interface ResponseCreateEvent extends ClientBase {
   sampling?: Sampling;
   tool_choice?: ToolChoice;
   program_id?: string;
+  /** The model also sees the daemon's configured tools, and the daemon runs
+   * the ones it calls, within this response (default false). */
+  server_tools?: boolean;
+  /** Most rounds of server-side tools in the response, 1 to 64 (default 8). */
+  max_tool_turns?: number;
 }
 export interface ResponseCancelEvent extends ClientBase {
   type: "response.cancel";
@@ -177,6 +204,9 @@ export interface ToolEndEvent extends ClientBase {
   status?: "ok" | "error";
   result?: string;
 }
+export interface ToolsListEvent extends ClientBase {
+  type: "tools.list";
+}
 export interface PingEvent extends ClientBase {
   type: "ping";
 }
@@ -194,6 +224,7 @@ export type ClientEvent =
   | ProgramEndEvent
   | ToolStartEvent
   | ToolEndEvent
+  | ToolsListEvent
   | PingEvent;
 
 // ---- server events ----
@@ -255,10 +286,14 @@ export interface ResponseDoneEvent extends ServerBase {
   response_id: string;
   session_id: string;
   finish_reason: FinishReason;
+  /** The last turn's assistant message. */
   message: Message;
+  /** Summed over every turn of the response. */
   usage: Usage;
   /** Only with finish_reason "error". */
   error?: ErrorBody;
+  /** Rounds of server-side tools run within the response (0 when none; absent from older daemons). */
+  tool_turns?: number;
 }
 export interface ProgramBegunEvent extends ServerBase {
   type: "program.begun";
@@ -282,6 +317,37 @@ export interface ToolEndedEvent extends ServerBase {
   status: "ok" | "error";
   duration_ms: number;
 }
+/** The daemon started a configured tool the model called (a response with
+ * server_tools). Not the reply to the client's own tool.start (that is
+ * tool.started). Never carries `event_id`: match it by `response_id`. */
+export interface ServerToolStartEvent {
+  type: "tool.start";
+  response_id: string;
+  session_id: string;
+  call_id: string;
+  name: string;
+  arguments: JsonObject;
+  program_id?: string;
+}
+/** A server-side tool finished; `output` is what the model reads (stored as
+ * a tool message). Never carries `event_id`: match it by `response_id`. */
+export interface ServerToolEndEvent {
+  type: "tool.end";
+  response_id: string;
+  session_id: string;
+  call_id: string;
+  name: string;
+  status: "ok" | "error";
+  duration_ms: number;
+  output_bytes: number;
+  output: string;
+  /** Only when the call failed. */
+  error?: ServerToolFailure;
+}
+export interface ToolsListedEvent extends ServerBase {
+  type: "tools.listed";
+  tools: ServerTool[];
+}
 export interface PongEvent extends ServerBase {
   type: "pong";
 }
@@ -292,7 +358,13 @@ export interface ErrorEvent extends ServerBase {
   field?: string;
 }
 
-export type ResponseEvent = ResponseCreatedEvent | ResponseDeltaEvent | ResponseToolCallEvent | ResponseDoneEvent;
+export type ResponseEvent =
+  | ResponseCreatedEvent
+  | ResponseDeltaEvent
+  | ResponseToolCallEvent
+  | ServerToolStartEvent
+  | ServerToolEndEvent
+  | ResponseDoneEvent;
 
 export type ServerEvent =
   | SessionCreatedEvent
@@ -306,6 +378,7 @@ export type ServerEvent =
   | ProgramEndedEvent
   | ToolStartedEvent
   | ToolEndedEvent
+  | ToolsListedEvent
   | PongEvent
   | ErrorEvent;
 
@@ -321,5 +394,6 @@ export interface ReplyOf {
   "program.end": ProgramEndedEvent;
   "tool.start": ToolStartedEvent;
   "tool.end": ToolEndedEvent;
+  "tools.list": ToolsListedEvent;
   ping: PongEvent;
 }

@@ -1,16 +1,35 @@
-// One streamed response: response.created, then deltas and tool calls, then
-// response.done. Readable as an async iterator and as a promise of the end.
+// One streamed response: response.created, then deltas and tool calls (and,
+// with server_tools, the daemon's tool.start/tool.end around the tools it
+// runs), then response.done. Readable as an async iterator and as a promise
+// of the end.
 
 import type { Connection, StreamHandler } from "./connection.js";
 import { ProtocolError, TimeoutError } from "./errors.js";
 import type {
+  JsonObject,
   ResponseCreateEvent,
   ResponseCreatedEvent,
   ResponseDoneEvent,
   ResponseEvent,
   ServerEvent,
+  ServerToolEndEvent,
   ToolCall,
 } from "./protocol.js";
+
+/** One call of a configured tool that the daemon ran during a response
+ * (from its tool.start and tool.end). */
+export interface ServerToolRun {
+  call_id: string;
+  name: string;
+  arguments: JsonObject;
+  /** Absent while the tool runs. */
+  status?: "ok" | "error";
+  duration_ms?: number;
+  /** What the model reads (the stored tool message). */
+  output?: string;
+  output_bytes?: number;
+  error?: ServerToolEndEvent["error"];
+}
 
 export interface ResponseOptions {
   /** Aborting sends response.cancel; the response then ends with
@@ -34,6 +53,7 @@ export class ResponseStream implements AsyncIterable<ResponseEvent> {
   readonly sessionId: string;
   private id: string | undefined;
   private readonly queue: ResponseEvent[] = [];
+  private readonly runs: ServerToolRun[] = [];
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
   private finished = false;
@@ -114,9 +134,24 @@ export class ResponseStream implements AsyncIterable<ResponseEvent> {
     return (await this.settled).message.content;
   }
 
-  /** The tool calls the model made. */
+  /** The tool calls of the response's last message (with server_tools,
+   * those the daemon ran in that turn too: see `clientToolCalls`). */
   async toolCalls(): Promise<ToolCall[]> {
     return (await this.settled).message.tool_calls ?? [];
+  }
+
+  /** The tool calls the daemon left to the client: the last message's calls
+   * it did not run itself. */
+  async clientToolCalls(): Promise<ToolCall[]> {
+    const calls = await this.toolCalls();
+    const ran = new Set(this.runs.map((r) => r.call_id));
+    return calls.filter((c) => !ran.has(c.id));
+  }
+
+  /** The server-side tools run so far, in the order they started (final
+   * once `done()` has resolved). */
+  get serverToolRuns(): ServerToolRun[] {
+    return this.runs.map((r) => ({ ...r }));
   }
 
   /** Asks the daemon to stop the response and waits until it has ended, so
@@ -170,6 +205,21 @@ export class ResponseStream implements AsyncIterable<ResponseEvent> {
       case "response.tool_call":
         this.push(e);
         return;
+      case "tool.start":
+        this.runs.push({ call_id: e.call_id, name: e.name, arguments: e.arguments ?? {} });
+        this.push(e);
+        return;
+      case "tool.end": {
+        let run = this.runs.find((r) => r.call_id === e.call_id && r.status === undefined);
+        if (!run) this.runs.push(run = { call_id: e.call_id, name: e.name, arguments: {} });
+        run.status = e.status;
+        run.duration_ms = e.duration_ms;
+        run.output = e.output;
+        run.output_bytes = e.output_bytes;
+        if (e.error !== undefined) run.error = e.error;
+        this.push(e);
+        return;
+      }
       case "response.done":
         this.finish();
         this.push(e);

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import type { ClientEvent, Message, ServerEvent, Session, ToolCall, Usage } from "mnemo-client";
+import type { ClientEvent, Message, ServerEvent, ServerTool, Session, ToolCall, Usage } from "mnemo-client";
 
 /** Every key of T, listed with whether it is required; exactly T's keys. */
 type Fields<T> = { [K in keyof T]-?: object extends Pick<T, K> ? "optional" : "required" };
@@ -28,12 +28,21 @@ const server: EventFields<ServerEvent> = {
   "response.tool_call": { response_id: "required", tool_call: "required" },
   "response.done": {
     event_id: "optional", response_id: "required", session_id: "required", finish_reason: "required",
-    message: "required", usage: "required", error: "optional",
+    message: "required", usage: "required", error: "optional", tool_turns: "optional",
   },
   "program.begun": { event_id: "optional", program_id: "required", session_id: "optional", started_at: "required" },
   "program.ended": { event_id: "optional", program_id: "required", duration_ms: "required" },
   "tool.started": { event_id: "optional", call_id: "required", started_at: "required" },
   "tool.ended": { event_id: "optional", call_id: "required", status: "required", duration_ms: "required" },
+  "tool.start": {
+    response_id: "required", session_id: "required", call_id: "required", name: "required", arguments: "required",
+    program_id: "optional",
+  },
+  "tool.end": {
+    response_id: "required", session_id: "required", call_id: "required", name: "required", status: "required",
+    duration_ms: "required", output_bytes: "required", output: "required", error: "optional",
+  },
+  "tools.listed": { event_id: "optional", tools: "required" },
   pong: { event_id: "optional" },
   error: { event_id: "optional", code: "required", message: "required", field: "optional" },
 };
@@ -47,6 +56,7 @@ const client: EventFields<ClientEvent> = {
   "message.append": { event_id: "optional", session_id: "required", message: "optional", messages: "optional" },
   "response.create": {
     event_id: "optional", session_id: "required", sampling: "optional", tool_choice: "optional", program_id: "optional",
+    server_tools: "optional", max_tool_turns: "optional",
   },
   "response.cancel": { event_id: "optional", response_id: "required" },
   "program.begin": { event_id: "optional", program_id: "optional", session_id: "optional", metadata: "optional" },
@@ -56,6 +66,7 @@ const client: EventFields<ClientEvent> = {
     arguments: "optional",
   },
   "tool.end": { event_id: "optional", call_id: "required", status: "optional", result: "optional" },
+  "tools.list": { event_id: "optional" },
   ping: { event_id: "optional" },
 };
 
@@ -66,6 +77,8 @@ const objects = {
     name: "optional", created_at: "required" } satisfies Fields<Message>,
   usage: { prompt_tokens: "required", cached_tokens: "required", completion_tokens: "required" } satisfies Fields<Usage>,
   tool_call: { id: "required", name: "required", arguments: "required" } satisfies Fields<ToolCall>,
+  server_tool: { name: "required", description: "required", parameters: "required", provider: "required",
+    kind: "required" } satisfies Fields<ServerTool>,
 };
 
 const docPath = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "docs", "protocol.md");
@@ -99,9 +112,11 @@ test("every JSON example in docs/protocol.md fits the SDK's types", () => {
       else if ("arguments" in example && "id" in example) checkFields("Tool call", example, objects.tool_call);
       continue;
     }
-    const isServer = type in server;
+    // tool.start and tool.end are client events (the client's own tool timing)
+    // and server events (a server-side tool running within a response).
+    const isServer = type in server && (!(type in client) || "response_id" in example);
     assert.ok(isServer || type in client, `the doc's event type "${type}" is unknown to the SDK`);
-    seen.add(type);
+    seen.add(`${isServer ? "server" : "client"} ${type}`);
     const table = (isServer ? server : client) as Record<string, Record<string, string>>;
     checkFields(type, example, table[type]!);
     if ("session" in example) checkFields(`${type}.session`, example.session as Record<string, unknown>, objects.session);
@@ -116,8 +131,11 @@ test("every JSON example in docs/protocol.md fits the SDK's types", () => {
     }
     if ("usage" in example) checkFields(`${type}.usage`, example.usage as Record<string, unknown>, objects.usage);
     if ("tool_call" in example) checkFields(`${type}.tool_call`, example.tool_call as Record<string, unknown>, objects.tool_call);
+    for (const t of (type === "tools.listed" ? (example.tools as Record<string, unknown>[] | undefined) : undefined) ?? []) {
+      checkFields(`${type}.tools[]`, t, objects.server_tool);
+    }
   }
   // The doc shows every event the SDK declares.
-  const declared = [...Object.keys(server), ...Object.keys(client)];
+  const declared = [...Object.keys(server).map((t) => `server ${t}`), ...Object.keys(client).map((t) => `client ${t}`)];
   assert.deepEqual(declared.filter((t) => !seen.has(t)), []);
 });
