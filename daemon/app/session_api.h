@@ -56,6 +56,7 @@ class SessionApi : public net::WsHandler {
   struct ToolLoop {
     ResponseSpec spec;                     // tools, tool_choice, sampling, program: the same every turn
     std::set<std::string> client_tools;    // the session's own tools: their calls go to the client
+    std::set<std::string> server_tools;    // the daemon's tools offered to the model: only these run
     int64_t max_turns = 0, turns = 0;
     std::string program_id;
     bool client_program = false;  // the client's program.begin: the client ends it

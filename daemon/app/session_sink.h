@@ -125,7 +125,7 @@ class SessionApi::Sink : public ResponseSink, public std::enable_shared_from_thi
     if (!loop_ || done.finish_reason != protocol::FinishReason::ToolCalls || !done.message.index) return false;
     bool server_call = false;
     for (const auto& c : done.message.tool_calls)
-      server_call = server_call || (!loop_->client_tools.count(c.name) && api_.tools_->has(c.name));
+      server_call = server_call || loop_->server_tools.count(c.name);
     if (!server_call) return false;
     if (loop_->stop.stop_requested() || api_.stopping_) return false;
     if (loop_->turns >= loop_->max_turns) {

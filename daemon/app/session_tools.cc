@@ -16,7 +16,18 @@ std::shared_ptr<SessionApi::ToolLoop> SessionApi::tool_loop(const protocol::Sess
                      "server_tools");
   auto loop = std::make_shared<ToolLoop>();
   for (const auto& t : s.tools) loop->client_tools.insert(t.name);
-  for (auto& def : tools_->definitions(loop->client_tools)) spec.tools.push_back(std::move(def));
+  // "server_tools": [names] offers only those (every definition costs
+  // prompt tokens, and a big MCP server has many).
+  const std::set<std::string> wanted(e.server_tool_names.begin(), e.server_tool_names.end());
+  for (const auto& name : wanted)
+    if (!tools_->has(name))
+      throw BadRequest("server_tools: mnemod has no tool named '" + name + "' (tools.list lists them)", "server_tools");
+  for (auto& def : tools_->definitions(loop->client_tools)) {
+    const std::string name = def["function"]["name"];
+    if (!wanted.empty() && !wanted.count(name)) continue;
+    loop->server_tools.insert(name);
+    spec.tools.push_back(std::move(def));
+  }
   if (!e.tool_choice && !spec.tools.empty()) spec.tool_choice = ToolChoiceMode::Auto;
   loop->max_turns = e.max_tool_turns;
   if (e.program_id) {
@@ -63,7 +74,7 @@ void SessionApi::run_tool_round(std::shared_ptr<Sink> sink, std::shared_ptr<Tool
     for (const auto& call : calls) {
       // Only a configured tool ever runs; any other name, and the session's
       // own tools, are the client's to answer.
-      if (loop->client_tools.count(call.name) || !tools_->has(call.name)) {
+      if (!loop->server_tools.count(call.name)) {
         client_calls = true;
         continue;
       }

@@ -68,6 +68,7 @@ struct ResponseCreate {  // "response.create"
   // The daemon runs the tools of its --tools file when the model calls
   // them, and goes on generating, for at most max_tool_turns rounds.
   bool server_tools = false;
+  std::vector<std::string> server_tool_names;  // empty: all of them ("server_tools": true)
   int64_t max_tool_turns = kDefaultMaxToolTurns;
 };
 

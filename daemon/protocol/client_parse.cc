@@ -212,8 +212,15 @@ ClientEvent response_create(const ObjectReader& r) {
   if (const Json* tc = r.find("tool_choice")) e.tool_choice = tool_choice(*tc, r.path("tool_choice"));
   e.program_id = opt_id(r, "program_id");
   if (const Json* st = r.find("server_tools")) {
-    if (!st->is_boolean()) fail_invalid(r.path("server_tools"), "true or false", *st);
-    e.server_tools = st->get<bool>();
+    if (st->is_boolean()) {
+      e.server_tools = st->get<bool>();
+    } else if (st->is_array() && !st->empty() && st->size() <= kMaxTools) {
+      e.server_tools = true;
+      for (size_t i = 0; i < st->size(); ++i)
+        e.server_tool_names.push_back(detail::read_string((*st)[i], index_path(r.path("server_tools"), i), 1, kMaxNameBytes));
+    } else {
+      fail_invalid(r.path("server_tools"), "true, false or an array of 1 to " + std::to_string(kMaxTools) + " tool names", *st);
+    }
   }
   if (auto n = r.opt_integer("max_tool_turns", 1, kMaxToolTurns)) e.max_tool_turns = *n;
   return e;

@@ -4,7 +4,11 @@ if(TARGET mnemod AND MNEMO_SYSTEM_PYTHON)
   add_test(NAME daemon.integration
     COMMAND ${MNEMO_SYSTEM_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_SOURCE_DIR}/integration)
   set_tests_properties(daemon.integration PROPERTIES LABELS integration TIMEOUT 600
-    ENVIRONMENT "MNEMOD=$<TARGET_FILE:mnemod>")
+    ENVIRONMENT "MNEMOD=$<TARGET_FILE:mnemod>;MNEMO_EXAMPLE_PLUGIN=$<TARGET_FILE:mnemo_example_plugin>")
+  # test_tool_providers.py runs the MCP reference servers npm installs.
+  if(TEST plugins.mcp_servers.npm_ci)
+    set_tests_properties(daemon.integration PROPERTIES FIXTURES_REQUIRED mcp_servers)
+  endif()
 endif()
 
 if(TARGET mnemo_app)

@@ -236,6 +236,7 @@ TEST(ProtocolDoc, ClientExamplesCarryTheirValues) {
       EXPECT_EQ(r->tool_choice->function, "get_weather");
     } else if (auto* r = std::get_if<ResponseCreate>(&e); r && r->event_id == "evt_17") {
       EXPECT_TRUE(r->server_tools);
+      EXPECT_EQ(r->server_tool_names, (std::vector<std::string>{"read_file", "search"}));
       EXPECT_EQ(r->max_tool_turns, 4);
     } else if (auto* l = std::get_if<SessionList>(&e)) {
       EXPECT_EQ(l->limit, 20);
