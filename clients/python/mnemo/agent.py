@@ -10,8 +10,8 @@ keeps the KV cache warm for as long as the tool is expected to take). Tool
 results go back to the model as tool messages. The session must have been
 created with the same tools (`create_session(tools=...)`).
 
-With `server_tools=True` the model also sees the tools configured in the
-daemon; the daemon runs those itself within each response, and the loop
+With `server_tools=True` (or a list of names) the model also sees the tools
+configured in the daemon; the daemon runs those itself within each response, and the loop
 runs only the calls it left to the client.
 """
 
@@ -28,7 +28,7 @@ from .stream import Response
 from .tools import ToolRegistry, ToolsLike, as_registry, result_text
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, SamplingLike, ToolChoice
+    from .client import AsyncClient, SamplingLike, ServerToolsOption, ToolChoice
 
 log = logging.getLogger("mnemo")
 
@@ -117,7 +117,7 @@ async def run(client: AsyncClient, session_id: str, prompt: Optional[MessageLike
               max_turns: int = 8, sampling: SamplingLike = None,
               program_metadata: Optional[JSON] = None,
               on_event: Optional[Callable[[ServerEvent], None]] = None,
-              server_tools: bool = False, max_tool_turns: Optional[int] = None) -> RunResult:
+              server_tools: ServerToolsOption = False, max_tool_turns: Optional[int] = None) -> RunResult:
     """Appends `prompt` (if any), then alternates responses and tool calls until the model answers
     without calling a tool, or `max_turns` responses were made.
 

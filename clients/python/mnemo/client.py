@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Optional, Union
+from typing import Any, AsyncIterator, Callable, Optional, Sequence, Union
 
 from .agent import RunResult, run
 from .config import resolve_api_key, resolve_url
@@ -38,6 +38,7 @@ MAX_HISTORY_PAGE = 1000  # session.get's largest `limit`
 
 SamplingLike = Union[Sampling, JSON, None]
 ToolChoice = Union[str, JSON, None]  # "none", "auto", "required", or a tool's name, or the protocol's object
+ServerToolsOption = Union[bool, Sequence[str]]  # all the daemon's tools, none, or only those named
 
 
 @dataclass
@@ -59,6 +60,14 @@ class HistoryPage:
     session: Session  # message_count is the whole history's
     messages: list[Message]
     has_more: bool
+
+
+def server_tools_json(server_tools: ServerToolsOption) -> Union[bool, list[str]]:
+    if isinstance(server_tools, bool):
+        return server_tools
+    if isinstance(server_tools, str):
+        raise TypeError("server_tools: expected True, False or a list of tool names, not a string")
+    return list(server_tools)
 
 
 def tool_choice_json(choice: ToolChoice) -> Union[str, JSON, None]:
@@ -294,13 +303,13 @@ class AsyncClient:
         return reply
 
     def stream(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-               program_id: Optional[str] = None, server_tools: bool = False,
+               program_id: Optional[str] = None, server_tools: ServerToolsOption = False,
                max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> ResponseStream:
         """A response from the session's history, streamed. Nothing is sent until the stream is
         awaited or iterated. `timeout`: per event (default `stream_timeout`).
 
-        server_tools: the model also sees the daemon's configured tools (`list_tools`); the daemon
-        runs the ones it calls (tool.start / tool.end events), stores their results and goes on
+        server_tools: the model also sees the daemon's configured tools (`list_tools`), all of them
+        or (a list of names) only those named; the daemon runs the ones it calls (tool.start / tool.end events), stores their results and goes on
         generating in the same response, at most `max_tool_turns` rounds (daemon default 8).
         The response still stops with finish_reason "tool_calls" at calls of the session's own
         tools (`Response.client_tool_calls`)."""
@@ -311,8 +320,8 @@ class AsyncClient:
             event["tool_choice"] = tool_choice_json(tool_choice)
         if program_id is not None:
             event["program_id"] = program_id
-        if server_tools:
-            event["server_tools"] = True
+        if server_tools is not False:
+            event["server_tools"] = server_tools_json(server_tools)
         if max_tool_turns is not None:
             event["max_tool_turns"] = max_tool_turns
         self._use(session_id)
@@ -320,7 +329,7 @@ class AsyncClient:
 
     async def respond(self, session_id: str, *, sampling: SamplingLike = None,
                       tool_choice: ToolChoice = None, program_id: Optional[str] = None,
-                      server_tools: bool = False, max_tool_turns: Optional[int] = None,
+                      server_tools: ServerToolsOption = False, max_tool_turns: Optional[int] = None,
                       timeout: Optional[float] = None) -> Response:
         """A response, waited for whole: the final message, finish reason and usage (and, with
         server_tools, `tool_turns` and `server_tool_runs`)."""

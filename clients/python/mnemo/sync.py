@@ -16,7 +16,8 @@ import threading
 from typing import Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, TypeVar
 
 from .agent import RunResult
-from .client import AsyncClient, History, HistoryPage, SamplingLike, SessionPage, ToolChoice
+from .client import (AsyncClient, History, HistoryPage, SamplingLike, ServerToolsOption, SessionPage,
+                     ToolChoice)
 from .errors import MnemoError
 from .events import (MessageAppended, ProgramBegun, ProgramEnded, ServerEvent, ToolEnded,
                      ToolStarted)
@@ -192,7 +193,7 @@ class Client:
         return self._call(self._async.append(session_id, *messages))
 
     def stream(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-               program_id: Optional[str] = None, server_tools: bool = False,
+               program_id: Optional[str] = None, server_tools: ServerToolsOption = False,
                max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> ResponseStreamSync:
         async def make() -> ResponseStream:  # built on the loop that will run it
             return self._async.stream(session_id, sampling=sampling, tool_choice=tool_choice,
@@ -201,7 +202,7 @@ class Client:
         return ResponseStreamSync(self, self._call(make()))
 
     def respond(self, session_id: str, *, sampling: SamplingLike = None, tool_choice: ToolChoice = None,
-                program_id: Optional[str] = None, server_tools: bool = False,
+                program_id: Optional[str] = None, server_tools: ServerToolsOption = False,
                 max_tool_turns: Optional[int] = None, timeout: Optional[float] = None) -> Response:
         return self._call(self._async.respond(session_id, sampling=sampling, tool_choice=tool_choice,
                                               program_id=program_id, server_tools=server_tools,

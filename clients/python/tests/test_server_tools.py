@@ -115,6 +115,20 @@ async def test_max_tool_turns_bounds_the_rounds(tools_daemon: Daemon) -> None:
         assert sum(m.role == "tool" for m in history) == len(response.server_tool_runs)
 
 
+async def test_server_tools_can_name_the_tools_offered(tools_daemon: Daemon) -> None:
+    async with AsyncClient(tools_daemon.url) as client:
+        session = await client.create_session(sampling=SAMPLING)
+        await client.append(session.id, "Shout 'hi'.")
+        response = await client.respond(session.id, tool_choice="required", server_tools=["shout"], max_tool_turns=1)
+        assert response.tool_turns == 1
+        assert response.server_tool_runs and all(r.name == "shout" and r.status == "ok" for r in response.server_tool_runs)
+        with pytest.raises(InvalidRequestError) as refused:
+            await client.respond(session.id, server_tools=["nope"])
+        assert refused.value.field == "server_tools"
+        with pytest.raises(TypeError):
+            client.stream(session.id, server_tools="shout")
+
+
 async def test_a_session_tool_still_stops_the_response(tools_daemon: Daemon) -> None:
     tools = lookup_tools()
     async with AsyncClient(tools_daemon.url) as client:

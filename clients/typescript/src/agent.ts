@@ -68,7 +68,7 @@ export interface RunOptions {
   /** Lets the daemon run its configured tools within each response (see
    * ResponseParams.server_tools); `tools` then answers only the calls the
    * daemon left to the client. */
-  server_tools?: boolean;
+  server_tools?: boolean | string[];
   /** Per response: most rounds of server-side tools (daemon default 8). */
   max_tool_turns?: number;
   /** Every response event as it streams (to print deltas as they come). */
@@ -142,7 +142,7 @@ export async function run(client: MnemoClient, sessionId: string,
         tool_choice: choice,
         program_id: programId,
         ...(options.sampling ? { sampling: options.sampling } : {}),
-        ...(options.server_tools ? { server_tools: true } : {}),
+        ...(options.server_tools ? { server_tools: options.server_tools } : {}),
         ...(options.max_tool_turns !== undefined ? { max_tool_turns: options.max_tool_turns } : {}),
       }, {
         ...(signal ? { signal } : {}),

@@ -35,11 +35,11 @@ export interface ResponseParams {
   sampling?: Sampling;
   tool_choice?: ToolChoice;
   program_id?: string;
-  /** The model also sees the daemon's configured tools (`listTools`); the
-   * daemon runs the ones it calls (tool.start / tool.end events), stores
+  /** The model also sees the daemon's configured tools (`listTools`): all
+   * of them, or only those named. The daemon runs the ones it calls (tool.start / tool.end events), stores
    * their results and goes on generating in the same response. Calls of the
    * session's own tools still end it with finish_reason "tool_calls". */
-  server_tools?: boolean;
+  server_tools?: boolean | string[];
   /** Most rounds of server-side tools in the response, 1 to 64 (daemon default 8). */
   max_tool_turns?: number;
 }

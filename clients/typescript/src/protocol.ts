@@ -170,9 +170,10 @@ export interface ResponseCreateEvent extends ClientBase {
   sampling?: Sampling;
   tool_choice?: ToolChoice;
   program_id?: string;
-  /** The model also sees the daemon's configured tools, and the daemon runs
-   * the ones it calls, within this response (default false). */
-  server_tools?: boolean;
+  /** The model also sees the daemon's configured tools (all of them, or only
+   * those named), and the daemon runs the ones it calls, within this
+   * response (default false). */
+  server_tools?: boolean | string[];
   /** Most rounds of server-side tools in the response, 1 to 64 (default 8). */
   max_tool_turns?: number;
 }

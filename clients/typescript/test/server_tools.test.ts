@@ -117,6 +117,15 @@ describe("server-side tools", { skip: skipReason }, () => {
     assert.equal(messages.filter((m) => m.role === "tool").length, runs.length);
   });
 
+  test("server_tools can name the tools offered", async () => {
+    const sid = await sessionWith("Shout 'hi'.");
+    const stream = client.respond(sid, { tool_choice: "required", server_tools: ["shout"], max_tool_turns: 1 });
+    assert.equal((await stream.done()).tool_turns, 1);
+    assert.ok(stream.serverToolRuns.length >= 1 && stream.serverToolRuns.every((r) => r.name === "shout" && r.status === "ok"));
+    await assert.rejects(client.respond(sid, { server_tools: ["nope"] }).done(),
+      (e: unknown) => e instanceof ProtocolError && e.code === "invalid_request" && e.field === "server_tools");
+  });
+
   test("a session tool still stops the response for the client", async () => {
     const sid = await sessionWith("Look up 'a'.", lookupTools());
     const stream = client.respond(sid, {
