@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -184,6 +186,32 @@ long write_no_sigpipe(int fd, const void* data, size_t size) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = saved;
   return long(w);
+}
+
+namespace {
+
+bool is_executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+bool resolves_to_program(const std::string& command, const std::string& cwd) {
+  if (command.find('/') != std::string::npos) {
+    if (command.front() == '/' || cwd.empty()) return is_executable_file(command);
+    return is_executable_file(cwd + "/" + command);
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/bin:/usr/bin";
+  while (true) {
+    const size_t colon = dirs.find(':');
+    std::string dir(dirs.substr(0, colon));
+    if (dir.empty()) dir = ".";
+    if (is_executable_file(dir + "/" + command)) return true;
+    if (colon == std::string_view::npos) return false;
+    dirs.remove_prefix(colon + 1);
+  }
 }
 
 std::vector<std::string> child_environment(const std::vector<std::string>& allow,

@@ -54,6 +54,10 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
+// Whether spawn() would find `command` as an executable file: searched in
+// mnemod's PATH without a '/', else taken relative to the child's cwd.
+bool resolves_to_program(const std::string& command, const std::string& cwd);
+
 // The child's environment: the variables of mnemod's environment named in
 // `allow` (those that are set), then `set` on top.
 std::vector<std::string> child_environment(const std::vector<std::string>& allow,

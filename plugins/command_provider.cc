@@ -32,30 +32,6 @@ std::shared_ptr<spdlog::logger> logger() {
   }
 }
 
-bool is_executable_file(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-// Where posix_spawnp will find `command`: it searches mnemod's own PATH, and
-// a path with a '/' is taken relative to the child's working directory.
-bool resolves(const std::string& command, const std::string& cwd) {
-  if (command.find('/') != std::string::npos) {
-    if (command.front() == '/' || cwd.empty()) return is_executable_file(command);
-    return is_executable_file(cwd + "/" + command);
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path ? path : "/bin:/usr/bin";
-  while (true) {
-    const size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    if (dir.empty()) dir = ".";
-    if (is_executable_file(dir + "/" + command)) return true;
-    if (colon == std::string_view::npos) return false;
-    dirs.remove_prefix(colon + 1);
-  }
-}
-
 std::string value_text(const Json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -148,7 +124,7 @@ void CommandTool::start() {
   // The model chooses arguments, never the program.
   if (program.find_first_of("{}") != std::string::npos)
     throw std::runtime_error(where + ": argv[0] '" + program + "' must not hold a placeholder");
-  if (!resolves(program, config_.cwd))
+  if (!resolves_to_program(program, config_.cwd))
     throw std::runtime_error(where + ": '" + program + "' is not an executable file" +
                              (program.find('/') == std::string::npos ? " on PATH" : ""));
   // Catch a malformed template now rather than on every call: expand it

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <thread>
 #include <unordered_map>
 
 namespace mnemo::plugins {
@@ -52,15 +53,27 @@ void ToolRegistry::add(std::unique_ptr<Provider> provider, ProviderLimits limits
 }
 
 void ToolRegistry::start() {
-  for (auto& r : providers_) {
-    try {
-      r.provider->start();
-    } catch (const std::exception& e) {
-      throw std::runtime_error(std::string(r.provider->kind()) + " '" + r.provider->name() + "': " + e.what());
-    }
-    spdlog::info("tools: {} '{}' started with {} tools", r.provider->kind(), r.provider->name(),
-                 r.provider->tools().size());
+  // Together: a slow MCP server (npx fetching a package) costs mnemod's
+  // start its own wait, not the sum of every provider's.
+  std::vector<std::string> errors(providers_.size());
+  {
+    std::vector<std::jthread> starting;
+    for (size_t i = 0; i < providers_.size(); ++i)
+      starting.emplace_back([this, i, &errors] {
+        Provider& p = *providers_[i].provider;
+        try {
+          p.start();
+          spdlog::info("tools: {} '{}' started with {} tools", p.kind(), p.name(), p.tools().size());
+        } catch (const std::exception& e) {
+          errors[i] = std::string(p.kind()) + " '" + p.name() + "': " + e.what();
+        }
+      });
   }
+  for (const auto& e : errors)
+    if (!e.empty()) {
+      stop();
+      throw std::runtime_error(e);
+    }
 }
 
 void ToolRegistry::stop() {

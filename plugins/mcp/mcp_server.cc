@@ -147,6 +147,11 @@ McpServer::~McpServer() { stop(); }
 // ---- lifecycle ---------------------------------------------------------
 
 void McpServer::start() {
+  // A command that is not there is a mistake in the tools file, not a
+  // server to retry forever.
+  if (config_.argv.empty() || !resolves_to_program(config_.argv[0], config_.cwd))
+    throw std::runtime_error("command '" + (config_.argv.empty() ? std::string() : config_.argv[0]) +
+                             "' is not an executable file (searched in mnemod's PATH)");
   {
     std::lock_guard lk(lifecycle_mu_);
     if (supervisor_.joinable()) return;

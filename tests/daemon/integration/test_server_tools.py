@@ -209,6 +209,8 @@ def test_server_tools_without_a_tools_file_is_refused(daemon):
     ('{"mcpServers": {"fs": {"args": []}}}', "mcpServers.fs.command: missing"),
     ('{"commands": {"x": {"argv": ["mnemo-no-such-tool"]}}}', "mnemo-no-such-tool"),
     ('not json', "not valid JSON"),
+    ('{"mcpServers": {"x": {"command": "mnemo-no-such-server"}}}', "mnemo-no-such-server"),
+    ('{"plugins": {"p": {"path": "/nonexistent/libp.so"}}}', "/nonexistent/libp.so"),
 ])
 def test_a_bad_tools_file_stops_mnemod_naming_the_field(tmp_path, model_dir, content, needle):
     path = tmp_path / "tools.json"
