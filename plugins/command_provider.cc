@@ -1,5 +1,7 @@
 #include "plugins/command_provider.h"
 
+#include "plugins/logger.h"
+
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,18 +21,7 @@ namespace {
 
 constexpr size_t kStderrTail = 4096;
 
-std::shared_ptr<spdlog::logger> logger() {
-  if (auto l = spdlog::get("tools")) return l;
-  try {
-    auto def = spdlog::default_logger();
-    auto l = std::make_shared<spdlog::logger>("tools", def->sinks().begin(), def->sinks().end());
-    l->set_level(def->level());
-    spdlog::register_logger(l);
-    return l;
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("tools");  // another thread registered it first
-  }
-}
+std::shared_ptr<spdlog::logger> logger() { return named_logger("tools"); }
 
 std::string value_text(const Json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, Json::error_handler_t::replace);

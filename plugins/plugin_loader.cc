@@ -1,5 +1,7 @@
 #include "plugins/plugin_loader.h"
 
+#include "plugins/logger.h"
+
 #include <dlfcn.h>
 
 #include <atomic>
@@ -27,18 +29,7 @@ constexpr int kMaxThreads = 64;
 // The plugin reads the host's std::atomic<int> through a plain int pointer.
 static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_always_lock_free);
 
-std::shared_ptr<spdlog::logger> logger() {
-  if (auto l = spdlog::get("tools")) return l;
-  try {
-    auto def = spdlog::default_logger();
-    auto l = std::make_shared<spdlog::logger>("tools", def->sinks().begin(), def->sinks().end());
-    l->set_level(def->level());
-    spdlog::register_logger(l);
-    return l;
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("tools");  // another thread registered it first
-  }
-}
+std::shared_ptr<spdlog::logger> logger() { return named_logger("tools"); }
 
 void host_log(const mnemo_host_v1* host, int level, const char* message) {
   const auto& name = *static_cast<const std::string*>(host->host_data);

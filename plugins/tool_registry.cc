@@ -159,7 +159,15 @@ ToolResult ToolRegistry::call(const std::string& name, const Json& arguments, st
   Provider* provider = nullptr;
   for (auto& r : providers_)
     if (r.provider->name() == entry->provider) provider = r.provider.get();
-  ToolResult r = provider->call(entry->tool, arguments, CallLimits{deadline, entry->limits.max_output_bytes}, cancel);
+  ToolResult r;
+  try {
+    r = provider->call(entry->tool, arguments, CallLimits{deadline, entry->limits.max_output_bytes}, cancel);
+  } catch (const std::exception& e) {
+    // A provider's bug or a shape of answer it did not expect: the model
+    // reads an error, the daemon serves on.
+    spdlog::error("tools: {} '{}' failed calling '{}': {}", provider->kind(), provider->name(), entry->tool, e.what());
+    r = failed(Failure::InvalidOutput, "'" + name + "' failed: " + e.what());
+  }
   if (r.output.size() > entry->limits.max_output_bytes) {
     r = failed(Failure::TooLarge, "the output of '" + name + "' passed its cap of " +
                                       std::to_string(entry->limits.max_output_bytes) + " bytes");

@@ -1,5 +1,7 @@
 #include "plugins/tools_config.h"
 
+#include "plugins/json_depth.h"
+
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -178,10 +180,13 @@ ToolLimits LimitsPatch::apply(ToolLimits base) const {
 
 ToolsConfig parse_tools_config(const std::string& text, const std::filesystem::path& file) {
   const Reader r(file);
+  if (json_depth(text) > kMaxJsonDepth)
+    r.fail("", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   Json root;
   try {
     root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number too large for any type.
     r.fail("", std::string("not valid JSON: ") + e.what());
   }
   r.object(root, "");

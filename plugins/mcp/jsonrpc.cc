@@ -1,5 +1,7 @@
 #include "plugins/mcp/jsonrpc.h"
 
+#include "plugins/json_depth.h"
+
 namespace mnemo::plugins::mcp {
 
 namespace {
@@ -78,10 +80,13 @@ Message classify(const Json& m) {
 }
 
 Message parse_line(std::string_view line) {
+  if (json_depth(line) > kMaxJsonDepth)
+    throw ProtocolError("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   Json j;
   try {
     j = Json::parse(line);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number too large for any type.
     throw ProtocolError(std::string("not JSON: ") + e.what());
   }
   return classify(j);

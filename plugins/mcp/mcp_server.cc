@@ -1,5 +1,7 @@
 #include "plugins/mcp/mcp_server.h"
 
+#include "plugins/logger.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,18 +35,7 @@ constexpr auto kExitGrace = milliseconds(1000);
 // Answers to the server's own requests and cancellations are best effort.
 constexpr auto kSideWriteTimeout = milliseconds(2000);
 
-std::shared_ptr<spdlog::logger> logger() {
-  if (auto l = spdlog::get("mcp")) return l;
-  try {
-    auto def = spdlog::default_logger();
-    auto l = std::make_shared<spdlog::logger>("mcp", def->sinks().begin(), def->sinks().end());
-    l->set_level(def->level());
-    spdlog::register_logger(l);
-    return l;
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("mcp");  // another thread registered it first
-  }
-}
+std::shared_ptr<spdlog::logger> logger() { return named_logger("mcp"); }
 
 long long ms(Clock::duration d) { return duration_cast<milliseconds>(d).count(); }
 
@@ -64,15 +55,23 @@ bool exits_within(pid_t pid, Clock::duration d) {
   }
 }
 
+// A server's field as text; absent, or of another type, gives `fallback`
+// (json::value would throw on a number where a string belongs).
+std::string text_field(const Json& j, const char* key, const char* fallback = "") {
+  if (j.is_object())
+    if (auto it = j.find(key); it != j.end() && it->is_string()) return it->get<std::string>();
+  return fallback;
+}
+
 // A content item the model cannot read as text, described in a few words.
 std::string describe_content(const Json& item) {
-  const std::string type = item.value("type", std::string("unknown"));
-  if (type == "image" || type == "audio") return "[" + type + " " + item.value("mimeType", std::string()) + "]";
-  if (type == "resource_link") return "[resource link " + item.value("uri", std::string()) + "]";
+  const std::string type = text_field(item, "type", "unknown");
+  if (type == "image" || type == "audio") return "[" + type + " " + text_field(item, "mimeType") + "]";
+  if (type == "resource_link") return "[resource link " + text_field(item, "uri") + "]";
   if (type == "resource" && item.contains("resource") && item["resource"].is_object()) {
     const Json& r = item["resource"];
     if (r.contains("text") && r["text"].is_string()) return r["text"].get<std::string>();
-    return "[resource " + r.value("uri", std::string()) + "]";
+    return "[resource " + text_field(r, "uri") + "]";
   }
   return "[" + type + "]";
 }
@@ -88,7 +87,7 @@ ToolResult to_tool_result(const std::string& server, const Json& result, size_t 
       return failed(Failure::InvalidOutput, "MCP server '" + server + "': tools/call 'content' is not an array");
     for (const Json& item : *c) {
       if (!item.is_object()) continue;
-      const bool is_text = item.value("type", std::string()) == "text" && item.contains("text") && item["text"].is_string();
+      const bool is_text = text_field(item, "type") == "text" && item.contains("text") && item["text"].is_string();
       if (!first) text += "\n";
       first = false;
       if (is_text) {
@@ -108,7 +107,7 @@ ToolResult to_tool_result(const std::string& server, const Json& result, size_t 
                                          " bytes is over the cap of " + std::to_string(max_bytes) + " bytes");
   ToolResult r;
   r.output = std::move(text);
-  r.is_error = result.value("isError", false);
+  r.is_error = (result.contains("isError") && result["isError"].is_boolean() && result["isError"].get<bool>());
   return r;
 }
 
@@ -239,7 +238,14 @@ void McpServer::run_session(std::stop_token st) {
   std::jthread out([this, gen, fd = child->stdout_fd()](std::stop_token s) { read_stdout(s, gen, fd); });
   std::jthread err([this, fd = child->stderr_fd()](std::stop_token s) { read_stderr(s, fd); });
 
-  if (std::string why = handshake(st); !why.empty()) {
+  std::string why;
+  try {
+    why = handshake(st);
+  } catch (const std::exception& e) {
+    // An answer of a shape the checks did not foresee: that server's fault.
+    why = std::string("unexpected answer during the handshake: ") + e.what();
+  }
+  if (!why.empty()) {
     end_session(gen, why, End::Failed);
   } else {
     std::unique_lock lk(mu_);
@@ -254,8 +260,13 @@ void McpServer::run_session(std::stop_token st) {
       refetch_ = false;
       lk.unlock();
       logger()->info("[{}] tool list changed; fetching it again", config_.name);
-      if (std::string why = list_tools(st); !why.empty())
-        logger()->warn("[{}] keeping the previous tool list: {}", config_.name, why);
+      std::string why;
+      try {
+        why = list_tools(st);
+      } catch (const std::exception& e) {
+        why = std::string("unexpected answer: ") + e.what();
+      }
+      if (!why.empty()) logger()->warn("[{}] keeping the previous tool list: {}", config_.name, why);
       lk.lock();
     }
   }
@@ -305,8 +316,8 @@ std::string McpServer::handshake(std::stop_token st) {
   const std::string version = res["protocolVersion"].get<std::string>();
   const Json info = res.value("serverInfo", Json::object());
   logger()->info("[{}] initialized: {} {} (protocol {})", config_.name,
-                 info.is_object() ? info.value("name", std::string("?")) : "?",
-                 info.is_object() ? info.value("version", std::string("?")) : "?", version);
+                 info.is_object() ? text_field(info, "name", "?") : "?",
+                 info.is_object() ? text_field(info, "version", "?") : "?", version);
   // Older revisions differ in ways tools/list and tools/call do not see.
   if (version != kProtocolVersion && version != "2025-03-26" && version != "2024-11-05")
     logger()->warn("[{}] speaks protocol {}, not {}; going on", config_.name, version, kProtocolVersion);
@@ -342,7 +353,7 @@ std::string McpServer::list_tools(std::stop_token st) {
       ToolSpec spec;
       spec.name = t["name"].get<std::string>();
       if (!seen.insert(spec.name).second) continue;
-      spec.description = t.value("description", std::string());
+      spec.description = text_field(t, "description");
       if (t.contains("inputSchema") && t["inputSchema"].is_object()) spec.parameters = t["inputSchema"];
       found.push_back(std::move(spec));
     }

@@ -104,5 +104,22 @@ TEST(McpJsonRpc, IdTextIsBounded) {
   EXPECT_LE(id_text(std::string(500, 'x')).size(), 70u);
 }
 
+// Found by fuzzing: a number too large for any type threw out_of_range, not
+// a parse error, and deep nesting would recurse without bound.
+TEST(JsonRpc, HugeNumbersAndDeepNestingAreProtocolErrors) {
+  const std::string huge = R"({"jsonrpc":"2.0","id":1,"result":{"n":)" + std::string(400, '9') + "}}";
+  EXPECT_THROW(parse_line(huge), ProtocolError);
+  const std::string deep = R"({"jsonrpc":"2.0","id":1,"result":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  try {
+    parse_line(deep);
+    FAIL() << "accepted 100,000 levels";
+  } catch (const ProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 64"), std::string::npos) << e.what();
+  }
+  // Brackets inside strings are text, not nesting.
+  const std::string text = R"({"jsonrpc":"2.0","id":1,"result":{"t":")" + std::string(1000, '[') + R"("}})";
+  EXPECT_EQ(parse_line(text).kind, MessageKind::Result);
+}
+
 }  // namespace
 }  // namespace mnemo::plugins::mcp

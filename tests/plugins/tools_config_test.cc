@@ -79,11 +79,22 @@ TEST(ToolsConfig, EveryMistakeNamesTheFileAndTheField) {
       {R"({"commands": {"c": {"argv": ["x"], "parameters": {"type": "string"}}}})", "commands.c.parameters.type"},
       {R"({"commands": {"c": {"argv": ["x"]}}, "mcpServers": {"c": {"command": "y"}}})", "is used twice"},
       {R"({"commands": {"c": {"argv": ["x"], "disabled": "yes"}}})", "commands.c.disabled: expected true or false"},
+      {R"({"limits": {"timeout_ms": 99999999999999999999999999999999}})", "limits.timeout_ms: expected an integer"},
+      {R"({"limits": {"timeout_ms": 18446744073709551615}})", "limits.timeout_ms: out of range"},
   };
   for (const auto& [text, want] : cases) {
     const std::string err = error_of(text);
     EXPECT_NE(err.find(want), std::string::npos) << text << "\n  gave: " << err;
   }
+  // Found by fuzzing: past double's range the parser throws out_of_range.
+  const std::string huge = R"({"limits": {"timeout_ms": )" + std::string(400, '9') + "}}";
+  EXPECT_NE(error_of(huge).find("tools.json: not valid JSON"), std::string::npos) << error_of(huge);
+}
+
+TEST(ToolsConfig, DeepNestingIsRefusedBeforeParsing) {
+  const std::string deep = R"({"plugins": {"p": {"path": "x", "config": )" + std::string(5000, '[') +
+                           std::string(5000, ']') + "}}}";
+  EXPECT_NE(error_of(deep).find("nested deeper than 64 levels"), std::string::npos) << error_of(deep);
 }
 
 TEST(ToolsConfig, AMissingFileIsAClearError) {
