@@ -97,6 +97,15 @@ TEST(ToolsConfig, DeepNestingIsRefusedBeforeParsing) {
   EXPECT_NE(error_of(deep).find("nested deeper than 64 levels"), std::string::npos) << error_of(deep);
 }
 
+// docs/tools.md points to it: it must stay a file mnemod accepts.
+TEST(ToolsConfig, TheExampleFileIsValid) {
+  const auto c = load_tools_config(std::string(MNEMO_SOURCE_DIR) + "/examples/tools/tools.json");
+  EXPECT_EQ(c.mcp_servers.size(), 1u);  // "everything" is disabled
+  EXPECT_EQ(c.plugins.size(), 1u);
+  EXPECT_EQ(c.commands.size(), 2u);
+  EXPECT_EQ(c.commands[1].argv[3], "{pattern}");
+}
+
 TEST(ToolsConfig, AMissingFileIsAClearError) {
   try {
     load_tools_config("/nonexistent/tools.json");
