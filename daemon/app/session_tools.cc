@@ -19,9 +19,18 @@ std::shared_ptr<SessionApi::ToolLoop> SessionApi::tool_loop(const protocol::Sess
   // "server_tools": [names] offers only those (every definition costs
   // prompt tokens, and a big MCP server has many).
   const std::set<std::string> wanted(e.server_tool_names.begin(), e.server_tool_names.end());
-  for (const auto& name : wanted)
-    if (!tools_->has(name))
-      throw BadRequest("server_tools: mnemod has no tool named '" + name + "' (tools.list lists them)", "server_tools");
+  for (const auto& name : wanted) {
+    if (tools_->has(name)) continue;
+    // Two providers offering one name are both namespaced: say so.
+    std::string namespaced;
+    for (const auto& t : tools_->listing())
+      if (t["name"].get<std::string>().ends_with("__" + name))
+        namespaced += (namespaced.empty() ? "" : " or ") + ("'" + t["name"].get<std::string>() + "'");
+    throw BadRequest("server_tools: mnemod has no tool named '" + name + "'" +
+                         (namespaced.empty() ? " (tools.list lists them)"
+                                             : "; two providers offer it, so it is named " + namespaced),
+                     "server_tools");
+  }
   for (auto& def : tools_->definitions(loop->client_tools)) {
     const std::string name = def["function"]["name"];
     if (!wanted.empty() && !wanted.count(name)) continue;
