@@ -282,12 +282,13 @@ void Continuum::tool_started(const std::string& call_id, const std::string& name
   tracker_.tool_started(call_id, name, program_key, Clock::now());
 }
 
-void Continuum::tool_ended(const std::string& call_id) {
+void Continuum::tool_ended(const std::string& call_id, bool by_daemon) {
   const auto timing = tracker_.tool_ended(call_id, Clock::now());
   if (!timing) return;
   policy_.tools().record(timing->name, timing->seconds);
   mark_dirty();
-  spdlog::debug("tool '{}' (call {}) took {:.3f} s, reported by the client", timing->name, call_id, timing->seconds);
+  spdlog::debug("tool '{}' (call {}) took {:.3f} s, {}", timing->name, call_id, timing->seconds,
+                by_daemon ? "run by mnemod" : "reported by the client");
 }
 
 }  // namespace mnemo::daemon::app

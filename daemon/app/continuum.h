@@ -60,7 +60,8 @@ class Continuum {
   void program_begun(const std::string& key);
   void program_ended(const std::string& key);
   void tool_started(const std::string& call_id, const std::string& name, const std::string& program_key);
-  void tool_ended(const std::string& call_id);
+  // by_daemon: mnemod ran the tool itself (server_tools), so the time is exact.
+  void tool_ended(const std::string& call_id, bool by_daemon = false);
 
   // Writes the statistics now if anything changed since the last write.
   void save();

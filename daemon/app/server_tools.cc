@@ -73,7 +73,7 @@ ToolRun ServerTools::run(const protocol::ToolCall& call, const std::string& prog
   else
     run.result = registry_.call(call.name, call.arguments, cancel);
   run.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (continuum_) continuum_->tool_ended(call.id);
+  if (continuum_) continuum_->tool_ended(call.id, true);
   if (recorded) {
     try {
       store_.end_tool_call(call.id, now_ms(), run.result.is_error ? store::ToolStatus::Error : store::ToolStatus::Ok,

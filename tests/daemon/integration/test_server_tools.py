@@ -5,6 +5,7 @@ response; limits cut a tool that hangs; a session's own tools and names no
 file configured never run; a bad tools file stops mnemod with the field."""
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -104,6 +105,19 @@ def test_durations_are_the_tools_own(tools_daemon):
     end = run(go())
     st, body = tools_daemon.request("GET", "/metrics")
     assert 'mnemo_server_tool_calls_total{tool="nap",outcome="ok"} 1' in body, body
+    own_ms = float(end["output"])
+    assert tools_daemon.stop() == 0
+    db = sqlite3.connect(tools_daemon.data_dir / "mnemo.db")
+    # The store's record of the call, in its program (begun for the response).
+    started, ended, status, program = db.execute(
+        "SELECT started_at, ended_at, status, program_id FROM tool_calls WHERE id = ?", (end["call_id"],)).fetchone()
+    assert status == "ok" and own_ms - 1 <= ended - started <= end["duration_ms"] + 2
+    assert db.execute("SELECT ended_at IS NOT NULL FROM programs WHERE id = ?", (program,)).fetchone() == (1,)
+    # What Continuum's TTL model learned for "nap" is that same duration, not
+    # a client's report.
+    state = json.loads(db.execute("SELECT json FROM policy_state WHERE name = 'ttl'").fetchone()[0])
+    [learned] = state["tools"]["tools"]["nap"]
+    assert own_ms / 1000 <= learned <= end["duration_ms"] / 1000 + 0.002, (learned, own_ms, end["duration_ms"])
 
 
 def test_a_hanging_tool_is_cut_by_its_timeout_and_the_daemon_serves_on(tools_daemon):
