@@ -284,7 +284,10 @@ ToolResult PluginLibrary::call(const std::string& tool, const Json& arguments, c
   lock.unlock();
   forget();
 
-  if (!done && stopping) return failed(Failure::Unavailable, what + ": the plugin is stopping");
+  // The plugin may have seen stop()'s cancel flag and answered before this
+  // wait woke: still the stop's doing, not the caller's.
+  if (stopping && (!done || rc == MNEMO_ERR_CANCELLED))
+    return failed(Failure::Unavailable, what + ": the plugin is stopping");
   if (!done && cancel.stop_requested()) return failed(Failure::Cancelled, what + " was cancelled");
   if (!done) {
     logger()->warn("{} timed out after {} ms; asked it to cancel", what, allowed_ms.count());
