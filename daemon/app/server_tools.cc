@@ -1,6 +1,7 @@
 #include "daemon/app/server_tools.h"
 
 #include <chrono>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -76,8 +77,9 @@ ToolRun ServerTools::run(const protocol::ToolCall& call, const std::string& prog
   if (continuum_) continuum_->tool_ended(call.id, true);
   if (recorded) {
     try {
-      store_.end_tool_call(call.id, now_ms(), run.result.is_error ? store::ToolStatus::Error : store::ToolStatus::Ok,
-                           run.result.output);
+      // The row spans the tool's own time, not the commit of the row before it.
+      store_.end_tool_call(call.id, rec.started_at + std::llround(run.duration_ms),
+                           run.result.is_error ? store::ToolStatus::Error : store::ToolStatus::Ok, run.result.output);
     } catch (const std::exception& e) {
       spdlog::warn("tool call {} ({}): end not recorded: {}", call.id, call.name, e.what());
     }
