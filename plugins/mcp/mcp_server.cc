@@ -1,7 +1,5 @@
 #include "plugins/mcp/mcp_server.h"
 
-#include "plugins/logger.h"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,8 +13,12 @@
 #include <spdlog/spdlog.h>
 
 #include "plugins/child_process.h"
+#include "plugins/mcp/call_result.h"
+#include "plugins/mcp/server_detail.h"
 
 namespace mnemo::plugins::mcp {
+
+using namespace detail;
 
 namespace {
 
@@ -28,21 +30,6 @@ constexpr const char* kClientVersion = "0.1.0";
 // What a server sees of mnemod's environment, before its own "env".
 const std::vector<std::string> kEnvAllow = {"PATH", "HOME",   "USER",   "LOGNAME", "SHELL",
                                             "TERM", "LANG",   "LC_ALL", "TMPDIR",  "NODE_PATH"};
-// A reader notices its stop request within this.
-constexpr int kPollMs = 100;
-// An exiting server closes stdout a moment before it can be reaped.
-constexpr auto kExitGrace = milliseconds(1000);
-// Answers to the server's own requests and cancellations are best effort.
-constexpr auto kSideWriteTimeout = milliseconds(2000);
-
-std::shared_ptr<spdlog::logger> logger() { return named_logger("mcp"); }
-
-long long ms(Clock::duration d) { return duration_cast<milliseconds>(d).count(); }
-
-std::string cut(std::string_view s, size_t n) {
-  if (s.size() <= n) return std::string(s);
-  return std::string(s.substr(0, n)) + "... (" + std::to_string(s.size()) + " bytes)";
-}
 
 // Exited (a zombie not yet reaped) within `d`.
 bool exits_within(pid_t pid, Clock::duration d) {
@@ -53,62 +40,6 @@ bool exits_within(pid_t pid, Clock::duration d) {
     if (Clock::now() >= until) return false;
     std::this_thread::sleep_for(milliseconds(5));
   }
-}
-
-// A server's field as text; absent, or of another type, gives `fallback`
-// (json::value would throw on a number where a string belongs).
-std::string text_field(const Json& j, const char* key, const char* fallback = "") {
-  if (j.is_object())
-    if (auto it = j.find(key); it != j.end() && it->is_string()) return it->get<std::string>();
-  return fallback;
-}
-
-// A content item the model cannot read as text, described in a few words.
-std::string describe_content(const Json& item) {
-  const std::string type = text_field(item, "type", "unknown");
-  if (type == "image" || type == "audio") return "[" + type + " " + text_field(item, "mimeType") + "]";
-  if (type == "resource_link") return "[resource link " + text_field(item, "uri") + "]";
-  if (type == "resource" && item.contains("resource") && item["resource"].is_object()) {
-    const Json& r = item["resource"];
-    if (r.contains("text") && r["text"].is_string()) return r["text"].get<std::string>();
-    return "[resource " + text_field(r, "uri") + "]";
-  }
-  return "[" + type + "]";
-}
-
-// A tools/call result (CallToolResult) as the text the model reads.
-ToolResult to_tool_result(const std::string& server, const Json& result, size_t max_bytes) {
-  if (!result.is_object())
-    return failed(Failure::InvalidOutput, "MCP server '" + server + "': tools/call result is not an object");
-  std::string text;
-  bool any_text = false, first = true;
-  if (const auto c = result.find("content"); c != result.end()) {
-    if (!c->is_array())
-      return failed(Failure::InvalidOutput, "MCP server '" + server + "': tools/call 'content' is not an array");
-    for (const Json& item : *c) {
-      if (!item.is_object()) continue;
-      const bool is_text = text_field(item, "type") == "text" && item.contains("text") && item["text"].is_string();
-      if (!first) text += "\n";
-      first = false;
-      if (is_text) {
-        text += item["text"].get_ref<const std::string&>();
-        any_text = true;
-      } else {
-        text += describe_content(item);
-      }
-    }
-  }
-  if (!any_text) {
-    if (const auto s = result.find("structuredContent"); s != result.end() && !s->is_null())
-      text = s->dump(-1, ' ', false, Json::error_handler_t::replace);
-  }
-  if (text.size() > max_bytes)
-    return failed(Failure::TooLarge, "MCP server '" + server + "': output of " + std::to_string(text.size()) +
-                                         " bytes is over the cap of " + std::to_string(max_bytes) + " bytes");
-  ToolResult r;
-  r.output = std::move(text);
-  r.is_error = (result.contains("isError") && result["isError"].is_boolean() && result["isError"].get<bool>());
-  return r;
 }
 
 }  // namespace
@@ -125,19 +56,6 @@ const char* to_string(McpServer::State s) {
 
 // A request waiting for its response. Settled once: by the reader (reply) or
 // by the end of the process (failure).
-struct McpServer::Pending {
-  bool done = false;
-  Message reply;
-  std::optional<ToolResult> failure;
-};
-
-struct McpServer::Reply {
-  std::optional<ToolResult> failure;  // set: no response
-  Message msg;                        // Result or Error
-  int64_t id = 0;
-  uint64_t gen = 0;
-};
-
 McpServer::McpServer(McpServerConfig config, McpServerOptions options)
     : config_(std::move(config)), opts_(options) {}
 
@@ -463,115 +381,6 @@ ToolResult McpServer::call(const std::string& tool, const Json& arguments, const
 }
 
 // ---- the process's output ----------------------------------------------
-
-void McpServer::read_stdout(std::stop_token st, uint64_t gen, int fd) {
-  std::string buf;
-  size_t scanned = 0;  // bytes of buf known to hold no newline
-  std::vector<char> chunk(64 * 1024);
-  while (!st.stop_requested()) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, kPollMs) <= 0) continue;
-    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) {
-      end_session(gen, "ended", End::Eof);
-      return;
-    }
-    buf.append(chunk.data(), size_t(n));
-    size_t start = 0;
-    for (size_t nl; (nl = buf.find('\n', scanned)) != std::string::npos; scanned = start = nl + 1) {
-      handle_line(gen, std::string_view(buf).substr(start, nl - start));
-      std::lock_guard g(mu_);
-      if (gen != gen_ || !live_) return;  // a protocol error ended it
-    }
-    buf.erase(0, start);
-    scanned = buf.size();
-    if (buf.size() > opts_.max_line_bytes) {
-      end_session(gen, "sent a line over " + std::to_string(opts_.max_line_bytes) + " bytes", End::ProtocolError);
-      return;
-    }
-  }
-}
-
-void McpServer::handle_line(uint64_t gen, std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.find_first_not_of(" \t") == std::string_view::npos) return;
-  Message m;
-  try {
-    m = parse_line(line);
-  } catch (const ProtocolError& e) {
-    end_session(gen, std::string(e.what()) + " in line: " + cut(line, 200), End::ProtocolError);
-    return;
-  }
-  switch (m.kind) {
-    case MessageKind::Result:
-    case MessageKind::Error: {
-      std::lock_guard g(mu_);
-      const auto it = m.id.is_number_integer() ? pending_.find(m.id.get<int64_t>()) : pending_.end();
-      if (it == pending_.end()) {
-        logger()->debug("[{}] answer to no pending request (id {})", config_.name, id_text(m.id));
-        return;
-      }
-      it->second->done = true;
-      it->second->reply = std::move(m);
-      pending_.erase(it);
-      cv_.notify_all();
-      return;
-    }
-    case MessageKind::Request: {
-      // We offer no client capabilities; ping is the one request we must answer.
-      const Json answer = m.method == "ping" ? make_result(m.id, Json::object())
-                                             : make_error(m.id, kMethodNotFound, "Method not found: " + m.method);
-      if (m.method != "ping") logger()->info("[{}] declined its request '{}'", config_.name, cut(m.method, 100));
-      send(gen, to_line(answer), Clock::now() + kSideWriteTimeout);
-      return;
-    }
-    case MessageKind::Notification:
-      if (m.method == "notifications/tools/list_changed") {
-        std::lock_guard g(mu_);
-        refetch_ = true;
-        cv_.notify_all();
-      } else if (m.method == "notifications/message") {
-        logger()->info("[{}] log: {}", config_.name, cut(m.params.dump(-1, ' ', false, Json::error_handler_t::replace),
-                                                        opts_.max_stderr_line));
-      } else {
-        logger()->debug("[{}] notification {}", config_.name, cut(m.method, 100));
-      }
-      return;
-  }
-}
-
-void McpServer::read_stderr(std::stop_token st, int fd) {
-  std::string buf;
-  bool skipping = false;  // inside a line already logged cut short
-  char chunk[4096];
-  auto emit = [&](std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!skipping) logger()->info("[{}] stderr: {}", config_.name, cut(line, opts_.max_stderr_line));
-  };
-  while (!st.stop_requested()) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, kPollMs) <= 0) continue;
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) break;
-    buf.append(chunk, size_t(n));
-    size_t start = 0;
-    for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
-      emit(std::string_view(buf).substr(start, nl - start));
-      skipping = false;
-    }
-    buf.erase(0, start);
-    if (buf.size() > opts_.max_stderr_line) {
-      emit(buf);
-      skipping = true;
-      buf.clear();
-    }
-  }
-  if (!buf.empty()) emit(buf);
-}
-
-// ---- the end of a process ----------------------------------------------
 
 void McpServer::end_session(uint64_t gen, std::string why, End how) {
   std::lock_guard g(mu_);
