@@ -37,6 +37,17 @@ struct MessageRecord {
   nlohmann::ordered_json usage;  // assistant: token counts, optional
 };
 
+// A Responses API response: its messages are seqs [input_from, output_from)
+// (its input) and [output_from, output_to) (its output) of its session.
+struct ResponseRecord {
+  std::string id;
+  std::string session_id;
+  std::optional<std::string> previous_id;
+  int64_t input_from = 0, output_from = 0, output_to = 0;  // set by save_response
+  int64_t created_at = 0;
+  nlohmann::ordered_json json;  // the response object as returned
+};
+
 // One agent program (Continuum): a chain of LLM turns and tool calls.
 struct ProgramRecord {
   std::string id;

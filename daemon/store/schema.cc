@@ -92,10 +92,29 @@ CREATE TABLE policy_state (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: OpenAI Responses API responses. A chain of responses
+// (previous_response_id) is a session: a response records which of the
+// session's messages were its input and its output, and the response object
+// as it was returned.
+constexpr const char* kV4 = R"sql(
+CREATE TABLE responses (
+  id          TEXT PRIMARY KEY,
+  session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+  previous_id TEXT,
+  input_from  INTEGER NOT NULL,
+  output_from INTEGER NOT NULL,
+  output_to   INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  json        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX responses_by_session ON responses (session_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, programs, tool calls", kV1},
     {2, "turns; indexes by tool name and job id", kV2},
     {3, "policy state (TTL statistics)", kV3},
+    {4, "Responses API responses", kV4},
 };
 
 int read_version(Connection& db) { return std::stoi(db.scalar("PRAGMA user_version")); }

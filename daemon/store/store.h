@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,17 @@ class Store {
   int64_t record_turn(const TurnRecord& t);
   void end_turn(int64_t id, int64_t ended_at);
   std::vector<TurnRecord> program_turns(std::string_view program_id);  // by id
+
+  // Responses (OpenAI Responses API). save_response appends the response's
+  // input and output messages to its session and records it, in one write:
+  // acknowledged means all of it is on disk. Sets r's seq ranges.
+  void save_response(ResponseRecord& r, std::span<const MessageRecord> input, std::span<const MessageRecord> output);
+  std::optional<ResponseRecord> get_response(std::string_view id);
+  // The record only; the session and its messages stay. NotFound if unknown.
+  void delete_response(std::string_view id);
+  // A new session holding copies of `from`'s messages with seq < before_seq
+  // (a chain continued from a response that is not its session's last).
+  void fork_session(const SessionRecord& s, std::string_view from, int64_t before_seq);
 
   // Policy state: one JSON document per policy name (the TTL policy's
   // statistics), replaced whole by each put.

@@ -13,5 +13,6 @@ if(TARGET mnemo_store)
     store_crash_test.cc
     store_failures_test.cc
     store_integrity_test.cc
+    store_responses_test.cc
     LIBS mnemo_store SQLite::SQLite3 Threads::Threads)
 endif()
