@@ -109,6 +109,8 @@ void parse_program(const json& src, ProgramInfo& p) {
   if (const json* j = field(src, "last_func_call")) p.last_func_call = text_or_json(*j, kMaxCallBytes, "last_func_call");
 }
 
+}  // namespace
+
 void parse_tools(const json& tools, json& out) {
   if (!tools.is_array() || tools.size() > protocol::kMaxTools)
     throw BadRequest("'tools' must be an array of at most " + std::to_string(protocol::kMaxTools) + " tools", "tools");
@@ -137,8 +139,6 @@ void parse_tools(const json& tools, json& out) {
   }
   out = tools;
 }
-
-}  // namespace
 
 ChatCompletionRequest parse_chat_completion(std::string_view body, const protocol::IntakeLimits& limits) {
   return parse_chat_completion(protocol::parse_client_json(body, limits));

@@ -28,6 +28,11 @@ struct ChatCompletionRequest {
   ProgramInfo program;
 };
 
+// OpenAI chat-completions tools ({type: "function", function: {name,
+// description, parameters}}), checked against the protocol's bounds, into
+// `out`. Throws BadRequest naming the tool.
+void parse_tools(const protocol::Json& tools, protocol::Json& out);
+
 // The body's bytes go through the shared JSON intake first (size, depth,
 // elements; a refusal there is protocol::IntakeError), then the fields.
 ChatCompletionRequest parse_chat_completion(std::string_view body, const protocol::IntakeLimits& limits);
