@@ -1,5 +1,6 @@
 #include "daemon/app/http_api.h"
 
+#include "daemon/app/responses_api.h"
 #include "daemon/app/server_tools.h"
 
 #include <spdlog/spdlog.h>
@@ -168,7 +169,9 @@ HttpApi::HttpApi(std::string model_name, store::Store& store, Responder& respond
 
 void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExchange> ex) {
   const std::string path = req.path();
-  metrics_.requests.labels({path == "/v1/chat/completions" ? "chat_completions" : "http_other"}).inc();
+  metrics_.requests.labels({path == "/v1/chat/completions" ? "chat_completions"
+                            : path.starts_with("/v1/responses") ? "responses"
+                                                                 : "http_other"}).inc();
   if (path == "/healthz") {
     ex->respond(json_response({{"status", stopping_ ? "stopping" : "ok"}}, stopping_ ? 503 : 200));
   } else if (path == "/metrics") {
@@ -180,6 +183,8 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
     ex->respond(json_response(
         {{"object", "list"},
          {"data", ordered_json::array({{{"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "mnemo"}}})}}));
+  } else if (responses_ && (path == "/v1/responses" || path.starts_with("/v1/responses/"))) {
+    responses_->handle(req, ex);
   } else if (path == "/v1/tools") {
     // The OpenAI Responses API's function-tool shape, plus where each comes from.
     auto data = ordered_json::array();

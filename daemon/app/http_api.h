@@ -14,6 +14,7 @@
 namespace mnemo::daemon::app {
 
 class ServerTools;
+class ResponsesApi;
 
 class HttpApi : public net::HttpHandler {
  public:
@@ -22,6 +23,8 @@ class HttpApi : public net::HttpHandler {
   void stop_accepting() { stopping_ = true; }
   // GET /v1/tools lists these (the --tools file's); none when never set.
   void set_tools(const ServerTools* tools) { tools_ = tools; }
+  // /v1/responses and below go to the Responses API.
+  void set_responses(ResponsesApi* responses) { responses_ = responses; }
 
  private:
   class Sink;
@@ -36,6 +39,7 @@ class HttpApi : public net::HttpHandler {
   std::atomic<bool> stopping_{false};
   int64_t started_ = 0;
   const ServerTools* tools_ = nullptr;
+  ResponsesApi* responses_ = nullptr;
 };
 
 }  // namespace mnemo::daemon::app

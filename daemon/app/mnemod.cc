@@ -16,6 +16,7 @@
 #include "daemon/app/continuum.h"
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
+#include "daemon/app/responses_api.h"
 #include "daemon/app/server_tools.h"
 #include "daemon/app/session_api.h"
 #include "daemon/app/worker_pool.h"
@@ -154,6 +155,8 @@ int serve(const daemon::config::Options& o) {
                                    &continuum, server_tools.get());
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
   http.set_tools(server_tools.get());
+  daemon::app::ResponsesApi responses(model_name, *store, responder, pool, metrics);
+  http.set_responses(&responses);
 
   daemon::net::ServerOptions so;
   so.host = o.host;
@@ -178,6 +181,7 @@ int serve(const daemon::config::Options& o) {
   spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   sessions.stop_accepting();
   http.stop_accepting();
+  responses.stop_accepting();
   engine.shutdown();  // running responses end with finish_reason "shutdown"
   if (registry) registry->stop();  // running tools end at once; their rounds end "shutdown"
   sessions.wait_tools_idle();

@@ -1,0 +1,44 @@
+#pragma once
+// OpenAI's Responses API over HTTP: POST /v1/responses (plain or SSE),
+// GET /v1/responses/{id}, DELETE /v1/responses/{id},
+// GET /v1/responses/{id}/input_items. A chain of stored responses
+// (previous_response_id) is a Mnemo session: its messages are the chain's
+// items, so it survives restarts and its next turn reuses the chain's KV
+// (prefix cache, and Continuum when a function call ends a turn).
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "daemon/app/app_metrics.h"
+#include "daemon/app/responder.h"
+#include "daemon/app/worker_pool.h"
+#include "daemon/net/handlers.h"
+#include "daemon/store/store.h"
+
+namespace mnemo::daemon::app {
+
+class ResponsesApi {
+ public:
+  ResponsesApi(std::string model_name, store::Store& store, Responder& responder, WorkerPool& pool,
+               AppMetrics& metrics);
+  // Any path under /v1/responses.
+  void handle(const net::HttpRequest& request, std::shared_ptr<net::HttpExchange> exchange);
+  void stop_accepting() { stopping_ = true; }
+
+ private:
+  class Sink;
+  void create(const net::HttpRequest& request, std::shared_ptr<net::HttpExchange> exchange);
+  void retrieve(const std::string& id, std::shared_ptr<net::HttpExchange> exchange);
+  void remove(const std::string& id, std::shared_ptr<net::HttpExchange> exchange);
+  void list_input_items(const std::string& id, const net::HttpRequest& request,
+                        std::shared_ptr<net::HttpExchange> exchange);
+
+  std::string model_name_;
+  store::Store& store_;
+  Responder& responder_;
+  WorkerPool& pool_;
+  AppMetrics& metrics_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace mnemo::daemon::app
