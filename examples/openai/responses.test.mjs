@@ -1,0 +1,128 @@
+// The stock openai package's Responses API against a real mnemod (MNEMOD:
+// absolute path of the binary; skipped without it): create, a tool round
+// trip chained by previous_response_id, streaming, retrieve, input items,
+// delete, and the errors clients see.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, test } from "node:test";
+
+import OpenAI from "openai";
+
+const MNEMOD = process.env.MNEMOD ?? "";
+const skip = !MNEMOD ? "MNEMOD is not set to the absolute path of a built mnemod binary"
+  : !existsSync(MNEMOD) ? `MNEMOD=${MNEMOD} does not exist` : false;
+let dir;
+let proc;
+
+async function startDaemon() {
+  dir = mkdtempSync(join(tmpdir(), "mnemo-responses-"));
+  proc = spawn(MNEMOD, ["--port", "0", "--data-dir", dir, "--threads", "1", "--kv-cache-bytes", "64M"],
+    { stdio: ["ignore", "pipe", "ignore"] });
+  const lines = createInterface({ input: proc.stdout });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("mnemod did not start in 60 s")), 60_000);
+    proc.once("exit", (code) => reject(new Error(`mnemod exited with ${code}`)));
+    lines.on("line", (line) => {
+      const m = /^mnemod listening on (http:\/\/\S+)$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`${m[1]}/v1`);
+      }
+    });
+  });
+}
+
+after(async () => {
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGTERM");
+    await exited;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const WEATHER = {
+  type: "function",
+  name: "get_weather",
+  description: "Current weather for a city.",
+  parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] },
+};
+
+describe("openai Responses API against mnemod", { skip }, () => {
+  let client;
+  before(async () => {
+    client = new OpenAI({ baseURL: await startDaemon(), apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+  });
+
+  test("create returns a response the SDK reads", async () => {
+    const r = await client.responses.create({ model: "mnemo", input: "Say hello.", max_output_tokens: 8,
+      temperature: 0, metadata: { run: "1" } });
+    assert.match(r.id, /^resp_/);
+    assert.equal(r.object, "response");
+    assert.ok(["completed", "incomplete"].includes(r.status));
+    assert.equal(typeof r.output_text, "string");
+    assert.equal(r.output[0].type, "message");
+    assert.equal(r.output[0].content[0].type, "output_text");
+    assert.equal(r.usage.output_tokens, 8);
+    assert.equal(r.usage.input_tokens_details.cached_tokens, 0);
+    assert.deepEqual(r.metadata, { run: "1" });
+  });
+
+  test("a function call round trip chained by previous_response_id reuses the chain", async () => {
+    const first = await client.responses.create({ model: "mnemo", input: "Weather in Paris?", tools: [WEATHER],
+      tool_choice: "required", max_output_tokens: 300, temperature: 0 });
+    const call = first.output.find((i) => i.type === "function_call");
+    assert.ok(call, JSON.stringify(first.output));
+    assert.equal(call.name, "get_weather");
+    assert.equal(typeof call.arguments, "string");
+    assert.equal(typeof JSON.parse(call.arguments).city, "string");
+    assert.ok(call.call_id);
+
+    const second = await client.responses.create({ model: "mnemo", previous_response_id: first.id, tools: [WEATHER],
+      input: [{ type: "function_call_output", call_id: call.call_id, output: "{\"temp_c\": 18}" }],
+      max_output_tokens: 6, temperature: 0 });
+    assert.equal(second.previous_response_id, first.id);
+    // The chain's earlier turn is in the prompt and its KV is reused.
+    assert.ok(second.usage.input_tokens > first.usage.input_tokens);
+    assert.ok(second.usage.input_tokens_details.cached_tokens >= first.usage.input_tokens - 16,
+      JSON.stringify(second.usage));
+
+    const items = await client.responses.inputItems.list(second.id, { order: "asc" });
+    assert.deepEqual(items.data.map((i) => i.type), ["function_call_output"]);
+    assert.equal(items.data[0].call_id, call.call_id);
+
+    const got = await client.responses.retrieve(first.id);
+    assert.equal(got.id, first.id);
+    assert.deepEqual(got.output, first.output);
+  });
+
+  test("streaming follows OpenAI's event sequence", async () => {
+    const stream = client.responses.stream({ model: "mnemo", input: "Count to three.", max_output_tokens: 5 });
+    const types = [];
+    let text = "";
+    for await (const e of stream) {
+      types.push(e.type);
+      if (e.type === "response.output_text.delta") text += e.delta;
+    }
+    const final = await stream.finalResponse();
+    assert.deepEqual(types.slice(0, 4), ["response.created", "response.in_progress", "response.output_item.added",
+      "response.content_part.added"]);
+    assert.ok(types.includes("response.output_text.done") && types.includes("response.output_item.done"));
+    assert.ok(["response.completed", "response.incomplete"].includes(types.at(-1)));
+    assert.equal(final.output_text, text);
+  });
+
+  test("delete, then retrieve and chaining are errors clients understand", async () => {
+    const r = await client.responses.create({ model: "mnemo", input: "Hi", max_output_tokens: 2 });
+    await client.responses.delete(r.id);  // rejects on any non-2xx
+    await assert.rejects(client.responses.retrieve(r.id), (e) => e.status === 404);
+    await assert.rejects(client.responses.create({ model: "mnemo", previous_response_id: r.id, input: "again" }),
+      (e) => e.status === 400 && e.param === "previous_response_id");
+    await assert.rejects(client.responses.create({ model: "mnemo", input: "x", tools: [{ type: "web_search" }] }),
+      (e) => e.status === 400 && e.param === "tools[0].type");
+  });
+});
