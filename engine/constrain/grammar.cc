@@ -87,6 +87,15 @@ uint32_t Grammar::any_value(int depth) {
   return id;
 }
 
+uint32_t Grammar::add_any_object() {
+  // Its values nest one level less, so the whole object keeps within
+  // any_depth like any other free value.
+  return add(GrammarNode{.kind = GrammarNode::Kind::FreeObject,
+                         .item = any_value(std::max(0, limits_.any_depth - 1)),
+                         .key = string_node(0, limits_.max_key_chars),
+                         .max_count = limits_.max_object_keys});
+}
+
 std::vector<bool> Grammar::first_bytes(uint32_t id) const {
   std::vector<bool> out(256, false);
   const GrammarNode& n = nodes_[id];

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,29 @@ struct GrammarLimits {
   // No "</" inside strings: Hermes tool calls end at the first
   // "</tool_call>", even one inside a JSON string.
   bool forbid_close_tag = false;
+};
+
+// A schema that cannot be compiled, with the JSON path of the part at
+// fault (e.g. "response_format.json_schema.schema.properties.x"), so the
+// daemon can name it in a 400.
+class SchemaError : public std::invalid_argument {
+ public:
+  SchemaError(const std::string& path, const std::string& message)
+      : std::invalid_argument(path + ": " + message), path_(path) {}
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// How add_schema reads a schema.
+struct SchemaOptions {
+  std::string path = "schema";  // the schema's own JSON path, for errors
+  // Structured outputs: refuse every keyword that changes validity and
+  // that the grammar cannot follow (schema_keywords.h), and every $ref
+  // that does not resolve or is recursive. Off (tool arguments, as
+  // before): such keywords are ignored and such a $ref accepts any value.
+  bool strict = false;
 };
 
 struct GrammarNode {
@@ -74,12 +98,14 @@ class Grammar {
   // values), items,
   // minItems/maxItems, minLength/maxLength, minimum >= 0 on numbers,
   // anyOf/oneOf and nullable (alternatives told apart by their first byte;
-  // one that cannot be is dropped), allOf with one schema. Other keywords
-  // are ignored; a schema with nothing usable accepts any JSON value.
-  // Throws std::invalid_argument for schemas nothing can satisfy (empty
-  // enum, false, minItems > maxItems) or nested beyond what the recogniser
-  // holds.
-  uint32_t add_schema(const nlohmann::ordered_json& schema);
+  // one that cannot be is dropped), allOf with one schema, local $ref
+  // ("#", "#/$defs/X", "#/definitions/X", any JSON pointer into the
+  // schema; not recursive). Other keywords are ignored unless
+  // options.strict; a schema with nothing usable accepts any JSON value.
+  // Throws SchemaError (a std::invalid_argument) for schemas nothing can
+  // satisfy (empty enum, false, minItems > maxItems), nested beyond what
+  // the recogniser holds, or, when strict, using what it cannot honour.
+  uint32_t add_schema(const nlohmann::ordered_json& schema, const SchemaOptions& options = {});
   // Exactly this text.
   uint32_t add_literal(std::string_view text);
   // One of several texts, each optionally followed by a node (-1: none).
@@ -89,6 +115,8 @@ class Grammar {
   uint32_t add_seq(std::vector<uint32_t> parts);
   // Any JSON value within the limits.
   uint32_t add_any() { return any_value(limits_.any_depth); }
+  // Any JSON object within the limits (response_format json_object).
+  uint32_t add_any_object();
 
   void set_root(uint32_t node) { root_ = node; }
   uint32_t root() const { return root_; }

@@ -1,10 +1,12 @@
 // JSON schema -> grammar nodes (Grammar::add_schema).
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 
 #include "engine/constrain/grammar.h"
+#include "engine/constrain/schema_keywords.h"
 
 namespace mnemo::engine {
 
@@ -20,16 +22,16 @@ std::string dump(const Json& v, const std::string& where) {
   try {
     return v.dump();
   } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(where + ": " + e.what());
+    throw SchemaError(where, e.what());
   }
 }
 
 uint32_t count_or(const Json& s, const char* key, uint32_t fallback, const std::string& where) {
   if (!s.contains(key) || s[key].is_null()) return fallback;
   const Json& v = s[key];
-  if (!v.is_number_integer() && !v.is_number_unsigned()) throw std::invalid_argument(where + "." + key + ": must be an integer");
+  if (!v.is_number_integer() && !v.is_number_unsigned()) throw SchemaError(where + "." + key, "must be an integer");
   const auto n = v.get<int64_t>();
-  if (n < 0) throw std::invalid_argument(where + "." + key + ": must not be negative");
+  if (n < 0) throw SchemaError(where + "." + key, "must not be negative");
   return static_cast<uint32_t>(std::min<int64_t>(n, UINT32_MAX));
 }
 
@@ -37,24 +39,40 @@ uint32_t count_or(const Json& s, const char* key, uint32_t fallback, const std::
 
 class SchemaCompiler {
  public:
-  explicit SchemaCompiler(Grammar& g) : g_(g) {}
+  SchemaCompiler(Grammar& g, const Json& root, const SchemaOptions& options) : g_(g), root_(root), options_(options) {}
 
   uint32_t compile(const Json& s, const std::string& where, int depth) {
-    if (depth > kMaxSchemaDepth) throw std::invalid_argument(where + ": schema nested deeper than " + std::to_string(kMaxSchemaDepth));
+    if (depth > kMaxSchemaDepth) throw SchemaError(where, "schema nested deeper than " + std::to_string(kMaxSchemaDepth));
     if (s.is_boolean()) {
-      if (!s.get<bool>()) throw std::invalid_argument(where + ": schema false accepts nothing");
+      if (!s.get<bool>()) throw SchemaError(where, "schema false accepts nothing");
       return g_.any_value(g_.limits_.any_depth);
     }
-    if (!s.is_object()) throw std::invalid_argument(where + ": a schema must be an object or a boolean");
+    if (!s.is_object()) throw SchemaError(where, "a schema must be an object or a boolean");
+    if (options_.strict) check_strict_keywords(s, where);
+    if (s.contains("$ref")) return reference(s["$ref"], where + ".$ref", depth);
     if (s.contains("const")) return g_.add_literal(dump(s["const"], where + ".const"));
     if (s.contains("enum")) return enumeration(s["enum"], where + ".enum");
     for (const char* key : {"anyOf", "oneOf"}) {
       if (s.contains(key) && s[key].is_array() && !s[key].empty()) {
         std::vector<uint32_t> alts;
-        for (size_t i = 0; i < s[key].size(); ++i)
-          alts.push_back(compile(s[key][i], where + "." + key + "[" + std::to_string(i) + "]", depth + 1));
+        for (size_t i = 0; i < s[key].size(); ++i) {
+          const std::string at = where + "." + key + "[" + std::to_string(i) + "]";
+          const Json& alt = s[key][i];
+          // {"type": T, "anyOf": [...]}: an alternative that names no
+          // type of its own is of type T.
+          if (options_.strict && s.contains("type") && alt.is_object() && !alt.contains("type") &&
+              !alt.contains("$ref") && !alt.contains("const") && !alt.contains("enum") && !alt.contains("anyOf") &&
+              !alt.contains("oneOf")) {
+            Json typed = alt;
+            typed["type"] = s["type"];
+            alts.push_back(compile(typed, at, depth + 1));
+          } else {
+            alts.push_back(compile(alt, at, depth + 1));
+          }
+        }
         return union_of(alts, where);
       }
+      if (options_.strict && s.contains(key)) throw SchemaError(where + "." + key, "must be a non-empty array");
     }
     if (s.contains("allOf") && s["allOf"].is_array() && s["allOf"].size() == 1)
       return compile(s["allOf"][0], where + ".allOf[0]", depth + 1);
@@ -70,6 +88,12 @@ class SchemaCompiler {
       types.push_back("object");
     } else if (s.contains("items")) {
       types.push_back("array");
+    } else if (options_.strict) {
+      // Keywords of one type without a type: read them as that type (a
+      // narrowing, so every output still validates).
+      if (s.contains("minLength") || s.contains("maxLength")) types.push_back("string");
+      else if (s.contains("minItems") || s.contains("maxItems")) types.push_back("array");
+      else if (s.contains("additionalProperties") || s.contains("required")) types.push_back("object");
     }
     if (s.value("nullable", false) && std::find(types.begin(), types.end(), "null") == types.end() && !types.empty())
       types.push_back("null");
@@ -86,7 +110,7 @@ class SchemaCompiler {
     if (type == "string") {
       const uint32_t max = std::min(count_or(s, "maxLength", lim.max_string_chars, where), lim.max_string_chars);
       const uint32_t min = count_or(s, "minLength", 0, where);
-      if (min > max) throw std::invalid_argument(where + ": minLength " + std::to_string(min) + " exceeds the usable maximum " + std::to_string(max));
+      if (min > max) throw SchemaError(where, "minLength " + std::to_string(min) + " exceeds the usable maximum " + std::to_string(max));
       return g_.string_node(min, max);
     }
     if (type == "number" || type == "integer") {
@@ -101,7 +125,7 @@ class SchemaCompiler {
                                 : g_.any_value(std::max(0, lim.any_depth - 1));
       const uint32_t min = count_or(s, "minItems", 0, where);
       const uint32_t max = count_or(s, "maxItems", std::max(lim.max_array_items, min), where);
-      if (min > max) throw std::invalid_argument(where + ": minItems " + std::to_string(min) + " exceeds maxItems " + std::to_string(max));
+      if (min > max) throw SchemaError(where, "minItems " + std::to_string(min) + " exceeds maxItems " + std::to_string(max));
       return g_.add(GrammarNode{.kind = GrammarNode::Kind::Array, .item = item, .min_count = min, .max_count = max});
     }
     if (type == "object") return object(s, where, depth);
@@ -110,6 +134,19 @@ class SchemaCompiler {
 
   uint32_t object(const Json& s, const std::string& where, int depth) {
     const GrammarLimits& lim = g_.limits_;
+    if (options_.strict) {
+      if (s.contains("properties") && !s["properties"].is_object()) throw SchemaError(where + ".properties", "must be an object");
+      if (s.contains("required") && !(s["required"].is_array() &&
+                                      std::all_of(s["required"].begin(), s["required"].end(), [](const Json& r) { return r.is_string(); })))
+        throw SchemaError(where + ".required", "must be an array of property names");
+      // A required key the grammar never writes would make every output invalid.
+      const Json no_props = Json::object();
+      const Json& props = s.contains("properties") ? s["properties"] : no_props;
+      if (s.contains("required"))
+        for (const auto& r : s["required"])
+          if (!props.contains(r.get<std::string>()))
+            throw SchemaError(where + ".required", "'" + r.get<std::string>() + "' is not among the properties");
+    }
     if (!s.contains("properties") || !s["properties"].is_object()) {
       // Free-form keys; additionalProperties, when a schema, types the values.
       const Json extra = s.contains("additionalProperties") ? s["additionalProperties"] : Json(true);
@@ -138,7 +175,7 @@ class SchemaCompiler {
   }
 
   uint32_t enumeration(const Json& values, const std::string& where) {
-    if (!values.is_array() || values.empty()) throw std::invalid_argument(where + ": must be a non-empty array");
+    if (!values.is_array() || values.empty()) throw SchemaError(where, "must be a non-empty array");
     std::vector<std::pair<std::string, int32_t>> texts;
     std::set<std::string> seen;
     for (const auto& v : values) {
@@ -167,13 +204,58 @@ class SchemaCompiler {
         if (first[static_cast<size_t>(b)]) u.dispatch[static_cast<size_t>(b)] = static_cast<int32_t>(a);
     }
     if (std::all_of(u.dispatch.begin(), u.dispatch.end(), [](int32_t d) { return d < 0; }))
-      throw std::invalid_argument(where + ": no alternative can be generated");
+      throw SchemaError(where, "no alternative can be generated");
     return g_.add(std::move(u));
   }
 
+  // A local reference: a JSON pointer into the schema being compiled.
+  // Compiled once per depth (the depth bound must hold wherever it is used).
+  uint32_t reference(const Json& r, const std::string& where, int depth) {
+    auto unusable = [&](const std::string& why) {
+      if (options_.strict) throw SchemaError(where, why);
+      return g_.any_value(g_.limits_.any_depth);  // as before references were read
+    };
+    if (!r.is_string()) return unusable("must be a string");
+    const std::string ref = r.get<std::string>();
+    if (auto it = refs_.find({ref, depth}); it != refs_.end()) return it->second;
+    if (!ref.starts_with("#")) return unusable("'" + ref + "' is not a local reference (\"#/$defs/...\")");
+    if (expanding_.contains(ref)) return unusable("'" + ref + "' is recursive, which is not supported");
+    const Json* target = nullptr;
+    std::string target_path = options_.path;
+    try {
+      const Json::json_pointer pointer(ref.substr(1));
+      if (!root_.contains(pointer)) return unusable("'" + ref + "' does not resolve in this schema");
+      target = &root_.at(pointer);
+      for (const std::string& token : split_pointer(ref.substr(1))) target_path += "." + token;
+    } catch (const nlohmann::json::exception&) {
+      return unusable("'" + ref + "' is not a JSON pointer");
+    }
+    expanding_.insert(ref);
+    const uint32_t node = compile(*target, target_path, depth + 1);
+    expanding_.erase(ref);
+    refs_[{ref, depth}] = node;
+    return node;
+  }
+
+  static std::vector<std::string> split_pointer(const std::string& pointer) {
+    std::vector<std::string> out;
+    for (size_t at = 1; at <= pointer.size() && !pointer.empty();) {
+      const size_t end = std::min(pointer.find('/', at), pointer.size());
+      out.push_back(pointer.substr(at, end - at));
+      at = end + 1;
+    }
+    return out;
+  }
+
   Grammar& g_;
+  const Json& root_;
+  const SchemaOptions& options_;
+  std::map<std::pair<std::string, int>, uint32_t> refs_;
+  std::set<std::string> expanding_;  // references being compiled: one met again is recursive
 };
 
-uint32_t Grammar::add_schema(const nlohmann::ordered_json& schema) { return SchemaCompiler(*this).compile(schema, "schema", 0); }
+uint32_t Grammar::add_schema(const nlohmann::ordered_json& schema, const SchemaOptions& options) {
+  return SchemaCompiler(*this, schema, options).compile(schema, options.path, 0);
+}
 
 }  // namespace mnemo::engine

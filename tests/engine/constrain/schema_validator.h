@@ -10,8 +10,9 @@
 
 namespace mnemo::engine::testing {
 
-// "" when the value is valid, else what is wrong and where.
+// "" when the value is valid, else what is wrong and where. Local $ref
+// resolve against root (the schema itself when null).
 std::string validate(const nlohmann::ordered_json& value, const nlohmann::ordered_json& schema,
-                     const std::string& where = "$");
+                     const std::string& where = "$", const nlohmann::ordered_json* root = nullptr);
 
 }  // namespace mnemo::engine::testing
