@@ -34,7 +34,7 @@ GenerateResult generate(const Model& model, const Tokenizer& tok, std::span<cons
   r.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   t0 = clock::now();
   for (int32_t i = 0; i < opt.max_tokens; ++i) {
-    const int32_t next = sampler.sample(logits, history);
+    const int32_t next = sampler.sample(logits, history, prompt.size());
     if (std::find(stops.begin(), stops.end(), next) != stops.end()) {
       r.finish_reason = "stop";
       break;

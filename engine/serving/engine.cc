@@ -81,7 +81,7 @@ RequestHandle Engine::submit(Request req) {
   const int64_t V = model_.config().vocab_size;
   const int64_t total = int64_t(req.prompt.size()) + req.options.max_tokens;
   try {
-    req.options.sampling.validate();
+    req.options.sampling.validate(V);
   } catch (const std::invalid_argument& e) {
     why = e.what();
   }
@@ -303,20 +303,24 @@ bool Engine::sample(Sequence& s, std::span<float> row) {
   }
   LogitsConstraint* constraint = s.request.constraint.get();
   if (constraint) constraint->mask(row);
-  const int32_t next = s.sampler.sample(row, s.tokens);
+  const int32_t next = s.sampler.sample(row, s.tokens, size_t(s.prompt_len()));
   if (constraint) constraint->accept(next);
+  std::optional<TokenLogprobs> logprobs;
+  // row now holds what the token was drawn from (see logprobs.h).
+  if (s.request.options.sampling.logprobs)
+    logprobs = token_logprobs(row, next, s.request.options.sampling.top_logprobs);
   const auto& extra = s.request.options.stop_ids;
   if (!constraint && ((!s.request.options.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) ||
                       std::find(extra.begin(), extra.end(), next) != extra.end())) {
     finish(s, "stop");
     return false;
   }
-  emit_token(s, next);
+  emit_token(s, next, std::move(logprobs));
   if (s.state != SeqState::Finished && constraint && constraint->done()) finish(s, "stop");
   return s.state != SeqState::Finished;
 }
 
-void Engine::emit_token(Sequence& s, int32_t token) {
+void Engine::emit_token(Sequence& s, int32_t token, std::optional<TokenLogprobs> logprobs) {
   s.tokens.push_back(token);
   const auto now = Clock::now();
   if (s.last_token_at) s.stats.inter_token_seconds.push_back(std::chrono::duration<double>(now - *s.last_token_at).count());
@@ -325,6 +329,7 @@ void Engine::emit_token(Sequence& s, int32_t token) {
   s.stats.generated_tokens = s.generated();
   StreamEvent e;
   e.token = token;
+  e.logprobs = std::move(logprobs);
   e.text = s.stops.push(s.decoder.push(token));
   s.stream->push(std::move(e));
   if (s.stops.stopped()) finish(s, "stop");

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -87,7 +88,7 @@ class Engine {
   void publish_counters();
   void step();
   void finish(Sequence& s, std::string reason);
-  void emit_token(Sequence& s, int32_t token);
+  void emit_token(Sequence& s, int32_t token, std::optional<TokenLogprobs> logprobs = std::nullopt);
   // Returns false when the sequence finished.
   bool sample(Sequence& s, std::span<float> row);
 

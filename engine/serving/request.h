@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/generation/generate.h"
 #include "engine/generation/logits_constraint.h"
+#include "engine/sampling/logprobs.h"
 
 namespace mnemo::engine {
 
@@ -57,6 +59,10 @@ struct StreamEvent {
   Kind kind = Kind::Token;
   int32_t token = -1;   // Token
   std::string text;     // Token: newly completed text (may be empty mid-UTF-8)
+  // Token: set when the request asked for options.sampling.logprobs (the
+  // token's log-probability and its top_logprobs alternatives); empty
+  // otherwise, so a request without them allocates nothing for it.
+  std::optional<TokenLogprobs> logprobs;
   int64_t first_row = 0;      // Logits: prompt position of the first row
   std::vector<float> logits;  // Logits: rows of vocab_size values
   std::string finish_reason;  // Done: "stop", "length", "cancelled", "shutdown"
