@@ -176,6 +176,8 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
       throw BadRequest("'tool_choice' asks for a tool call but 'tools' is empty", "tool_choice");
   }
 
+  if (const json* rf = field(body, "response_format")) r.spec.format = parse_response_format(*rf, "response_format");
+
   if (const json* s = field(body, "stream")) {
     if (!s->is_boolean()) throw BadRequest("'stream' must be a boolean", "stream");
     r.stream = s->get<bool>();

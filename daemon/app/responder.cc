@@ -5,6 +5,8 @@
 #include <random>
 
 #include "daemon/app/continuum.h"
+#include "engine/constrain/first_of_constraint.h"
+#include "engine/constrain/json_output_constraint.h"
 #include "engine/constrain/tool_call_constraint.h"
 #include "engine/tokenizer/error.h"
 #include "engine/tokenizer/generated_turns.h"
@@ -127,6 +129,8 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
     } catch (const std::invalid_argument& e) {
       throw BadRequest(e.what(), "tools");
     }
+  } else if (spec.format.constrained()) {
+    req.constraint = answer_constraint(spec, tools);
   }
   req.prompt = prompt(spec);
   req.cache_salt = spec.cache_salt;
@@ -171,6 +175,22 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
     if (auto self = weak.lock()) self->queue->post([this, self] { drain(self); });
   });
   return r->handle.id;
+}
+
+std::unique_ptr<engine::LogitsConstraint> Responder::answer_constraint(const ResponseSpec& spec, bool tools) const {
+  auto answer = engine::make_json_output_constraint(vocab_, spec.format.grammar, stop_ids_);
+  if (!tools) return answer;
+  // tool_choice auto: as with OpenAI, the model may call a tool or answer
+  // in the format. Its first tokens decide: a tool call (one, under the
+  // forced-call grammar) or the JSON answer, then the end of the turn.
+  std::vector<std::unique_ptr<engine::LogitsConstraint>> alternatives;
+  alternatives.push_back(std::move(answer));
+  try {
+    alternatives.push_back(engine::make_tool_call_constraint(vocab_, tok_, *syntax_, spec.tools, std::nullopt));
+  } catch (const std::invalid_argument& e) {
+    throw BadRequest(e.what(), "tools");
+  }
+  return std::make_unique<engine::FirstOfConstraint>(std::move(alternatives));
 }
 
 void Responder::cancel(engine::RequestId id) { engine_.cancel(id); }

@@ -76,6 +76,9 @@ class Responder {
  private:
   struct Running;
   void drain(const std::shared_ptr<Running>& r);
+  // The constraint of a response format: the JSON answer alone, or, with
+  // tools under tool_choice auto, either one tool call or the answer.
+  std::unique_ptr<engine::LogitsConstraint> answer_constraint(const ResponseSpec& spec, bool tools) const;
 
   engine::Engine& engine_;
   const engine::Model& model_;

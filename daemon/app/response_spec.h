@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/app/response_format.h"
 #include "daemon/protocol/sampling.h"
 #include "engine/tokenizer/chat_template.h"
 
@@ -39,6 +40,9 @@ struct ResponseSpec {
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // OpenAI tool definitions
   ToolChoiceMode tool_choice = ToolChoiceMode::Auto;
   std::string function;  // ToolChoiceMode::Function
+  // The answer's shape. Beside tools under tool_choice auto the model may
+  // still call one tool instead (Responder::start).
+  ResponseFormat format;
   protocol::Sampling sampling;
   uint64_t cache_salt = 0;
   ProgramRef program;
