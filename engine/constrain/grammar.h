@@ -40,11 +40,12 @@ struct GrammarLimits {
 class SchemaError : public std::invalid_argument {
  public:
   SchemaError(const std::string& path, const std::string& message)
-      : std::invalid_argument(path + ": " + message), path_(path) {}
+      : std::invalid_argument(path + ": " + message), path_(path), reason_(message) {}
   const std::string& path() const { return path_; }
+  const std::string& reason() const { return reason_; }  // what() without the path
 
  private:
-  std::string path_;
+  std::string path_, reason_;
 };
 
 // How add_schema reads a schema.
