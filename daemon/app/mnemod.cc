@@ -17,6 +17,7 @@
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
 #include "daemon/app/responses_api.h"
+#include "daemon/app/responses_ws.h"
 #include "daemon/app/server_tools.h"
 #include "daemon/app/session_api.h"
 #include "daemon/app/worker_pool.h"
@@ -157,6 +158,8 @@ int serve(const daemon::config::Options& o) {
   http.set_tools(server_tools.get());
   daemon::app::ResponsesApi responses(model_name, *store, responder, pool, metrics);
   http.set_responses(&responses);
+  daemon::app::ResponsesWs responses_ws(responses, pool, metrics, size_t(o.max_frame_bytes));
+  daemon::app::WsRouter sockets;
 
   daemon::net::ServerOptions so;
   so.host = o.host;
@@ -168,7 +171,10 @@ int serve(const daemon::config::Options& o) {
   so.max_frame_bytes = size_t(o.max_frame_bytes);
   so.max_body_bytes = size_t(o.max_body_bytes);
   so.max_outbound_messages = size_t(o.outbound_queue);
-  daemon::net::Server server(so, http, sessions);
+  so.more_ws_paths = {"/v1/responses"};
+  sockets.add(so.ws_path, sessions);
+  sockets.add("/v1/responses", responses_ws);
+  daemon::net::Server server(so, http, sockets);
   server.start();
   spdlog::info("model {} ({}, chat template {}), {} threads, KV pool of {} tokens", model_dir.string(),
                model->config().architecture, responder.family(), threads, engine.kv_capacity_tokens());

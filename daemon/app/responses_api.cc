@@ -23,12 +23,34 @@ net::HttpResponse json_response(const json& j, int status = 200) {
 }
 
 // OpenAI's error object, with the offending parameter.
+json error_json(const std::string& message, const std::string& param = "", const char* type = "invalid_request_error",
+                const char* code = nullptr) {
+  return {{"error",
+           {{"message", message}, {"type", type}, {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", code ? json(code) : json(nullptr)}}}};
+}
+
 net::HttpResponse error(int status, const std::string& message, const std::string& param = "",
                         const char* type = "invalid_request_error", const char* code = nullptr) {
-  json e = {{"message", message}, {"type", type}, {"param", param.empty() ? json(nullptr) : json(param)},
-            {"code", code ? json(code) : json(nullptr)}};
-  return json_response({{"error", std::move(e)}}, status);
+  return json_response(error_json(message, param, type, code), status);
 }
+
+// A response's events as SSE on its HTTP exchange.
+class HttpEvents : public ResponseEvents {
+ public:
+  HttpEvents(std::shared_ptr<net::HttpExchange> ex, bool stream) : ex_(std::move(ex)), stream_(stream) {}
+  bool streaming() const override { return stream_; }
+  void begin() override { ex_->begin_stream(200, "text/event-stream"); }
+  void event(const std::string& type, const json& e) override {
+    ex_->write("event: " + type + "\ndata: " + e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n");
+  }
+  void end() override { ex_->end(); }
+  void respond(int status, const json& body) override { ex_->respond(json_response(body, status)); }
+
+ private:
+  std::shared_ptr<net::HttpExchange> ex_;
+  bool stream_;
+};
 
 json usage_json(int64_t input, int64_t cached, int64_t output) {
   return {{"input_tokens", input},
@@ -62,15 +84,17 @@ std::optional<std::string> query_param(const std::string& target, const std::str
 // end stores it with its input and output, then answers.
 class ResponsesApi::Sink : public ResponseSink {
  public:
-  Sink(ResponsesApi& api, std::shared_ptr<net::HttpExchange> ex, ResponsesRequest req, std::string id,
+  Sink(ResponsesApi& api, std::shared_ptr<ResponseEvents> out, ResponsesRequest req, std::string id,
        std::optional<store::ResponseRecord> previous, bool previous_is_tip)
-      : api_(api), ex_(std::move(ex)), req_(std::move(req)), id_(std::move(id)), previous_(std::move(previous)),
-        previous_is_tip_(previous_is_tip), created_at_(now_ms()) {}
+      : api_(api), out_(std::move(out)), req_(std::move(req)), id_(std::move(id)), previous_(std::move(previous)),
+        previous_is_tip_(previous_is_tip), created_at_(now_ms()) {
+    req_.stream = out_->streaming();
+  }
 
   void open() {
     gate_.open([this] {
       if (!req_.stream) return;
-      ex_->begin_stream(200, "text/event-stream");
+      out_->begin();
       const json r = object("in_progress", json::array(), nullptr);
       event("response.created", {{"response", r}});
       event("response.in_progress", {{"response", r}});
@@ -145,8 +169,7 @@ class ResponsesApi::Sink : public ResponseSink {
   void event(const char* type, json fields) {
     json e = {{"type", type}, {"sequence_number", seq_++}};
     for (auto& [k, v] : fields.items()) e[k] = v;
-    ex_->write(std::string("event: ") + type + "\ndata: " + e.dump(-1, ' ', false, json::error_handler_t::replace) +
-               "\n\n");
+    out_->event(type, e);
   }
 
   void open_text() {
@@ -215,11 +238,11 @@ class ResponsesApi::Sink : public ResponseSink {
     if (req_.stream) {
       if (r["status"] == "failed") event("error", {{"code", "server_error"}, {"message", r["error"]["message"]}, {"param", nullptr}});
       event(final_event, {{"response", r}});
-      ex_->end();
+      out_->end();
     } else if (r["status"] == "failed") {
-      ex_->respond(error(500, r["error"]["message"], "", "server_error", "server_error"));
+      out_->respond(500, error_json(r["error"]["message"], "", "server_error", "server_error"));
     } else {
-      ex_->respond(json_response(r));
+      out_->respond(200, r);
     }
   }
 
@@ -255,7 +278,7 @@ class ResponsesApi::Sink : public ResponseSink {
   }
 
   ResponsesApi& api_;
-  std::shared_ptr<net::HttpExchange> ex_;
+  std::shared_ptr<ResponseEvents> out_;
   ResponsesRequest req_;
   std::string id_;
   std::optional<store::ResponseRecord> previous_;
@@ -300,50 +323,56 @@ void ResponsesApi::handle(const net::HttpRequest& req, std::shared_ptr<net::Http
   });
 }
 
+engine::RequestId ResponsesApi::start(ResponsesRequest r, std::shared_ptr<ResponseEvents> out) {
+  ResponseSpec spec;
+  if (r.instructions) spec.messages.push_back(engine::ChatMessage{.role = "system", .content = *r.instructions});
+  std::optional<store::ResponseRecord> previous;
+  bool tip = false;
+  if (r.previous_response_id) {
+    previous = store_.get_response(*r.previous_response_id);
+    if (!previous)
+      throw BadRequest("Previous response with id '" + *r.previous_response_id + "' not found.",
+                       "previous_response_id");
+    tip = store_.message_count(previous->session_id) + 1 == previous->output_to;
+    for (const auto& m : store_.history(previous->session_id))
+      if (m.seq < previous->output_to) spec.messages.push_back(to_chat(m));
+  }
+  for (const auto& m : r.input) spec.messages.push_back(m);
+  spec.tools = r.tools;
+  spec.tool_choice = r.tool_choice;
+  spec.function = r.function;
+  spec.sampling = r.sampling;
+  const std::string id = make_id("resp_");
+  auto sink = std::make_shared<Sink>(*this, std::move(out), std::move(r), id, std::move(previous), tip);
+  const engine::RequestId rid = responder_.start(spec, sink);
+  sink->open();
+  return rid;
+}
+
+std::pair<int, json> ResponsesApi::error_body(const std::exception& e) {
+  if (auto* i = dynamic_cast<const protocol::IntakeError*>(&e))
+    return {400, error_json(i->what(), "", "invalid_request_error", "invalid_json")};
+  if (auto* b = dynamic_cast<const BadRequest*>(&e)) return {400, error_json(b->what(), b->field())};
+  if (auto* j = dynamic_cast<const nlohmann::json::exception*>(&e))
+    return {400, error_json("bad request body: " + protocol::json_error_message(*j))};
+  if (auto* f = dynamic_cast<const store::StorageFailure*>(&e))
+    return {http_status_for(*f), error_json(storage_message(*f, "nothing was saved"), "", "server_error")};
+  spdlog::error("response refused: {}", e.what());
+  return {500, error_json("internal error", "", "server_error")};
+}
+
 void ResponsesApi::create(const net::HttpRequest& req, std::shared_ptr<net::HttpExchange> ex) {
   try {
     protocol::IntakeLimits limits;
     limits.max_bytes = req.body.size();
     ResponsesRequest r = parse_responses_request(req.body, limits);
-    ResponseSpec spec;
-    if (r.instructions) spec.messages.push_back(engine::ChatMessage{.role = "system", .content = *r.instructions});
-    std::optional<store::ResponseRecord> previous;
-    bool tip = false;
-    if (r.previous_response_id) {
-      previous = store_.get_response(*r.previous_response_id);
-      if (!previous)
-        throw BadRequest("Previous response with id '" + *r.previous_response_id + "' not found.",
-                         "previous_response_id");
-      tip = store_.message_count(previous->session_id) + 1 == previous->output_to;
-      for (const auto& m : store_.history(previous->session_id))
-        if (m.seq < previous->output_to) spec.messages.push_back(to_chat(m));
-    }
-    for (const auto& m : r.input) spec.messages.push_back(m);
-    spec.tools = r.tools;
-    spec.tool_choice = r.tool_choice;
-    spec.function = r.function;
-    spec.sampling = r.sampling;
-    const std::string id = make_id("resp_");
-    auto sink = std::make_shared<Sink>(*this, ex, std::move(r), id, std::move(previous), tip);
-    const engine::RequestId rid = responder_.start(spec, sink);
-    sink->open();
+    auto out = std::make_shared<HttpEvents>(ex, r.stream);
+    const engine::RequestId rid = start(std::move(r), out);
     ex->on_close([this, rid] { responder_.cancel(rid); });
-  } catch (const protocol::IntakeError& e) {
-    metrics_.errors.inc();
-    if (!ex->closed()) ex->respond(error(400, e.what(), "", "invalid_request_error", "invalid_json"));
-  } catch (const BadRequest& e) {
-    metrics_.errors.inc();
-    if (!ex->closed()) ex->respond(error(400, e.what(), e.field()));
-  } catch (const nlohmann::json::exception& e) {
-    metrics_.errors.inc();
-    if (!ex->closed()) ex->respond(error(400, "bad request body: " + protocol::json_error_message(e)));
-  } catch (const store::StorageFailure& e) {
-    metrics_.errors.inc();
-    if (!ex->closed()) ex->respond(error(http_status_for(e), storage_message(e, "nothing was saved"), "", "server_error"));
   } catch (const std::exception& e) {
     metrics_.errors.inc();
-    spdlog::error("POST /v1/responses failed: {}", e.what());
-    if (!ex->closed()) ex->respond(error(500, "internal error", "", "server_error"));
+    const auto [status, body] = error_body(e);
+    if (!ex->closed()) ex->respond(json_response(body, status));
   }
 }
 

@@ -13,9 +13,25 @@
 #include "daemon/app/responder.h"
 #include "daemon/app/worker_pool.h"
 #include "daemon/net/handlers.h"
+#include "daemon/protocol/json.h"
 #include "daemon/store/store.h"
 
 namespace mnemo::daemon::app {
+
+struct ResponsesRequest;
+
+// Where one response's events go: SSE on an HTTP exchange, or messages on a
+// WebSocket (the Responses API's WebSocket mode).
+class ResponseEvents {
+ public:
+  virtual ~ResponseEvents() = default;
+  virtual bool streaming() const = 0;
+  virtual void begin() = 0;  // before the first event
+  virtual void event(const std::string& type, const protocol::Json& e) = 0;
+  virtual void end() = 0;  // after the last event
+  // The whole answer when not streaming, or an error before any event.
+  virtual void respond(int status, const protocol::Json& body) = 0;
+};
 
 class ResponsesApi {
  public:
@@ -24,6 +40,13 @@ class ResponsesApi {
   // Any path under /v1/responses.
   void handle(const net::HttpRequest& request, std::shared_ptr<net::HttpExchange> exchange);
   void stop_accepting() { stopping_ = true; }
+  bool stopping() const { return stopping_; }
+  // Starts one response whose events go to `out`; returns its engine request
+  // (to cancel it). Throws BadRequest, IntakeError, store errors.
+  engine::RequestId start(ResponsesRequest r, std::shared_ptr<ResponseEvents> out);
+  void cancel(engine::RequestId id) { responder_.cancel(id); }
+  // The OpenAI error object, {"error": {...}}, for an exception start() threw.
+  static std::pair<int, protocol::Json> error_body(const std::exception& e);
 
  private:
   class Sink;

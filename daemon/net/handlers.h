@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "daemon/net/http_message.h"
 
@@ -41,6 +42,8 @@ class WsConnection {
  public:
   virtual ~WsConnection() = default;
   virtual uint64_t id() const = 0;
+  // The path it was opened on (ServerOptions: ws_path or one of more_ws_paths).
+  virtual std::string_view path() const { return {}; }
   // Queues one text message. false when the connection is closed or closing; a send over
   // the outbound bound closes the connection with 1013 (try again later) and returns false.
   virtual bool send(std::string text) = 0;

@@ -1,5 +1,6 @@
 #include "daemon/net/routing.h"
 
+#include <algorithm>
 #include <string>
 
 #include "daemon/net/auth.h"
@@ -12,7 +13,10 @@ Route route_request(std::string_view path, bool wants_upgrade, std::string_view 
   const bool authorized =
       options.api_key.empty() || bearer_matches(authorization, options.api_key);
   if (wants_upgrade) {
-    if (path != options.ws_path) return Route::kNoSuchSocket;
+    const bool socket = path == options.ws_path ||
+                        std::find(options.more_ws_paths.begin(), options.more_ws_paths.end(), path) !=
+                            options.more_ws_paths.end();
+    if (!socket) return Route::kNoSuchSocket;
     return authorized ? Route::kWebSocket : Route::kUnauthorized;
   }
   if (path == options.ws_path) return Route::kUpgradeRequired;

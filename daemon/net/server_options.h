@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mnemo::daemon::net {
 
@@ -28,6 +29,10 @@ struct ServerOptions {
   int header_timeout_s = 5;        // to send a request head: on a new or an idle keep-alive connection
   std::string api_key;             // non-empty: Bearer auth on everything but /healthz
   std::string ws_path = "/v1/ws";
+  // More WebSocket endpoints; unlike ws_path, a plain request to one of
+  // them goes to the HttpHandler (POST /v1/responses and its WebSocket mode
+  // share a path).
+  std::vector<std::string> more_ws_paths;
   int request_timeout_s = 30;      // to receive a request body once its head is in; to write
   int ws_idle_timeout_s = 300;     // silence before Beast's keep-alive ping gives up
   int close_timeout_ms = 5000;     // a close we start is forced after this long

@@ -28,6 +28,8 @@ class WsSession final : public Session,
   // Runs on the connection's strand (the socket keeps the executor it was accepted with).
   void start(HttpRequestMessage req) {
     handle_->attach(weak_from_this());
+    const std::string target(req.target());
+    handle_->set_path(target.substr(0, target.find('?')));
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.idle_timeout = std::chrono::seconds(ctx_.options.ws_idle_timeout_s);
     ws_.set_option(timeouts);

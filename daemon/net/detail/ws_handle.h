@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include "daemon/net/detail/context.h"
 #include "daemon/net/detail/sinks.h"
@@ -16,8 +17,11 @@ class WsHandle final : public WsConnection {
   WsHandle(uint64_t id, std::shared_ptr<Gate> gate, OutboundLimits limits)
       : id_(id), gate_(std::move(gate)), limits_(limits) {}
   void attach(std::weak_ptr<WsSink> sink) { sink_ = std::move(sink); }
+  // Before the handler hears of it.
+  void set_path(std::string path) { path_ = std::move(path); }
 
   uint64_t id() const override { return id_; }
+  std::string_view path() const override { return path_; }
   bool send(std::string text) override;
   void close(uint16_t code, std::string reason) override;
 
@@ -30,6 +34,7 @@ class WsHandle final : public WsConnection {
   bool reach(F&& f);
 
   const uint64_t id_;
+  std::string path_;
   std::shared_ptr<Gate> gate_;
   const OutboundLimits limits_;
   std::weak_ptr<WsSink> sink_;
