@@ -129,6 +129,35 @@ describe("openai package against mnemod", { skip }, () => {
     assert.equal(finish, "tool_calls");
     assert.deepEqual(Object.keys(JSON.parse(args)).sort(), ["a", "b"]);
   });
+
+  test("structured output: response_format json_schema parses back into the schema", async () => {
+    // Without zod: a plain JSON schema, as OpenAI strict mode has them.
+    const schema = {
+      type: "object", additionalProperties: false, required: ["city", "days", "unit"],
+      properties: {
+        city: { type: "string", maxLength: 12 },
+        days: { type: "array", maxItems: 3, items: { $ref: "#/$defs/day" } },
+        unit: { anyOf: [{ type: "string", enum: ["C", "F"] }, { type: "null" }] },
+      },
+      $defs: { day: { type: "object", additionalProperties: false, required: ["t"], properties: { t: { type: "number" } } } },
+    };
+    const r = await client.chat.completions.parse({
+      model, messages: [{ role: "user", content: "weather as JSON" }], max_tokens: 600,
+      response_format: { type: "json_schema", json_schema: { name: "weather", schema, strict: true } },
+    });
+    const { message, finish_reason } = r.choices[0];
+    assert.equal(finish_reason, "stop");
+    const parsed = message.parsed ?? JSON.parse(message.content);
+    assert.deepEqual(Object.keys(parsed), ["city", "days", "unit"]);
+    assert.ok(typeof parsed.city === "string" && Array.isArray(parsed.days) && parsed.days.length <= 3);
+    assert.ok(parsed.days.every((d) => typeof d.t === "number"));
+    assert.ok(parsed.unit === null || ["C", "F"].includes(parsed.unit));
+    // A keyword the grammar cannot honour is a 400 naming it.
+    await assert.rejects(client.chat.completions.create({
+      model, messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a" } } },
+    }), (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format.json_schema.schema" && /pattern/.test(e.message));
+  });
 });
 
 describe("agent program inferred from a stock client", { skip }, () => {
