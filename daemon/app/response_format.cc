@@ -47,6 +47,8 @@ ResponseFormat json_schema(const Json& at, const std::string& path) {
     throw BadRequest("'" + e.path() + "': " + e.reason(), e.path());
   } catch (const std::invalid_argument& e) {
     throw BadRequest("'" + schema_path + "': " + e.what(), schema_path);
+  } catch (const nlohmann::json::exception& e) {  // a keyword of the wrong JSON type, e.g. "nullable": "yes"
+    throw BadRequest("'" + schema_path + "': " + e.what(), schema_path);
   }
   return f;
 }

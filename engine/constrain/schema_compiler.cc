@@ -17,6 +17,9 @@ using Json = nlohmann::ordered_json;
 // Deep enough for real tool schemas, shallow enough that the recogniser's
 // fixed stack (recognizer.h) always holds the frames.
 constexpr int kMaxSchemaDepth = 24;
+// References multiply a schema; this bounds the grammar a request can make
+// the daemon build (a few MB).
+constexpr size_t kMaxGrammarNodes = 50000;
 
 std::string dump(const Json& v, const std::string& where) {
   try {
@@ -39,10 +42,14 @@ uint32_t count_or(const Json& s, const char* key, uint32_t fallback, const std::
 
 class SchemaCompiler {
  public:
-  SchemaCompiler(Grammar& g, const Json& root, const SchemaOptions& options) : g_(g), root_(root), options_(options) {}
+  SchemaCompiler(Grammar& g, const Json& root, const SchemaOptions& options) : g_(g), root_(root), options_(options) {
+    expanding_.insert(&root_);  // "#" inside the schema is recursion
+  }
 
   uint32_t compile(const Json& s, const std::string& where, int depth) {
     if (depth > kMaxSchemaDepth) throw SchemaError(where, "schema nested deeper than " + std::to_string(kMaxSchemaDepth));
+    if (g_.size() > kMaxGrammarNodes)
+      throw SchemaError(where, "the schema expands to more than " + std::to_string(kMaxGrammarNodes) + " grammar nodes");
     if (s.is_boolean()) {
       if (!s.get<bool>()) throw SchemaError(where, "schema false accepts nothing");
       return g_.any_value(g_.limits_.any_depth);
@@ -217,9 +224,7 @@ class SchemaCompiler {
     };
     if (!r.is_string()) return unusable("must be a string");
     const std::string ref = r.get<std::string>();
-    if (auto it = refs_.find({ref, depth}); it != refs_.end()) return it->second;
     if (!ref.starts_with("#")) return unusable("'" + ref + "' is not a local reference (\"#/$defs/...\")");
-    if (expanding_.contains(ref)) return unusable("'" + ref + "' is recursive, which is not supported");
     const Json* target = nullptr;
     std::string target_path = options_.path;
     try {
@@ -230,10 +235,12 @@ class SchemaCompiler {
     } catch (const nlohmann::json::exception&) {
       return unusable("'" + ref + "' is not a JSON pointer");
     }
-    expanding_.insert(ref);
+    if (expanding_.contains(target)) return unusable("'" + ref + "' is recursive, which is not supported");
+    if (auto it = refs_.find({target, depth}); it != refs_.end()) return it->second;
+    expanding_.insert(target);
     const uint32_t node = compile(*target, target_path, depth + 1);
-    expanding_.erase(ref);
-    refs_[{ref, depth}] = node;
+    expanding_.erase(target);
+    refs_[{target, depth}] = node;
     return node;
   }
 
@@ -250,8 +257,8 @@ class SchemaCompiler {
   Grammar& g_;
   const Json& root_;
   const SchemaOptions& options_;
-  std::map<std::pair<std::string, int>, uint32_t> refs_;
-  std::set<std::string> expanding_;  // references being compiled: one met again is recursive
+  std::map<std::pair<const Json*, int>, uint32_t> refs_;  // by target: spellings of one pointer share
+  std::set<const Json*> expanding_;  // references being compiled: one met again is recursive
 };
 
 uint32_t Grammar::add_schema(const nlohmann::ordered_json& schema, const SchemaOptions& options) {

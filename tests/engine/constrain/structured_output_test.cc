@@ -5,6 +5,7 @@
 // json_object mode takes any object and nothing else.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 
 #include "engine/constrain/json_output_constraint.h"
@@ -159,8 +160,29 @@ TEST(StructuredOutput, UnsupportedFeaturesAreRefusedWithTheirPath) {
   expect_refused(R"({"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "properties": {
       "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "required": ["kids"]}}})",
                  root + ".$defs.node.properties.kids.items.$ref", "recursive");
+  expect_refused(R"({"type": "object", "properties": {"child": {"$ref": "#"}}})", root + ".properties.child.$ref", "recursive");
   // Inside a definition, the path is the definition's own.
   expect_refused(R"({"$ref": "#/$defs/a", "$defs": {"a": {"type": "string", "pattern": "x"}}})", root + ".$defs.a", "'pattern'");
+}
+
+TEST(StructuredOutput, ReferencesCannotMultiplyTheGrammarWithoutBound) {
+  // Each level uses the one below eight times: 8^6 copies unless shared.
+  // (A schema whose references still multiply it beyond 50000 grammar
+  // nodes is refused; the daemon also bounds the schema's own size.)
+  Json schema = Json::parse(R"({"$defs": {"l0": {"type": "string"}}})");
+  for (int level = 1; level <= 6; ++level) {
+    Json props = Json::object();
+    for (int i = 0; i < 8; ++i) props["p" + std::to_string(i)] = {{"$ref", "#/$defs/l" + std::to_string(level - 1)}};
+    schema["$defs"]["l" + std::to_string(level)] = {{"type", "object"}, {"properties", props}};
+  }
+  schema["$ref"] = "#/$defs/l6";
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto g = strict(schema);  // shared per depth: small and quick
+  EXPECT_LT(g->size(), 2000u);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.5);
+  Recognizer r(*g);
+  EXPECT_TRUE(r.feed(R"({"p0": {"p0": {"p0": {"p0": {"p0": {"p0": "x"}}}}}})"));
+  EXPECT_TRUE(r.complete());
 }
 
 TEST(StructuredOutput, LenientCompilationStillIgnoresWhatItCannotFollow) {
