@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 
 import OpenAI from "openai";
+import { ResponsesWS } from "openai/resources/responses/ws";
 
 const MNEMOD = process.env.MNEMOD ?? "";
 const skip = !MNEMOD ? "MNEMOD is not set to the absolute path of a built mnemod binary"
@@ -114,6 +115,36 @@ describe("openai Responses API against mnemod", { skip }, () => {
     assert.ok(types.includes("response.output_text.done") && types.includes("response.output_item.done"));
     assert.ok(["response.completed", "response.incomplete"].includes(types.at(-1)));
     assert.equal(final.output_text, text);
+  });
+
+  test("WebSocket mode: two responses in sequence on one socket, chained", async () => {
+    const socket = new ResponsesWS(client);
+    const errors = [];
+    socket.on("error", (e) => errors.push(e));
+    const finished = [];
+    const waiters = [];
+    socket.on("event", (e) => {
+      if (!["response.completed", "response.incomplete"].includes(e.type)) return;
+      finished.push(e.response);
+      for (const w of waiters.splice(0)) w();
+    });
+    const done = (n) => new Promise((resolve) => {
+      const check = () => (finished.length >= n ? resolve() : waiters.push(check));
+      check();
+    });
+    const first = done(1);
+    socket.send({ type: "response.create", model: "mnemo", input: "Hello there.", max_output_tokens: 4 });
+    await first;
+    const second = done(2);
+    socket.send({ type: "response.create", model: "mnemo", input: "And again.", max_output_tokens: 4,
+      previous_response_id: finished[0].id });
+    await second;
+    socket.close();
+    assert.deepEqual(errors, []);
+    assert.equal(finished[1].previous_response_id, finished[0].id);
+    assert.ok(finished[1].usage.input_tokens_details.cached_tokens > 0);
+    const stored = await client.responses.retrieve(finished[1].id);
+    assert.equal(stored.id, finished[1].id);
   });
 
   test("delete, then retrieve and chaining are errors clients understand", async () => {
