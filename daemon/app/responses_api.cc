@@ -342,6 +342,7 @@ engine::RequestId ResponsesApi::start(ResponsesRequest r, std::shared_ptr<Respon
   spec.tool_choice = r.tool_choice;
   spec.function = r.function;
   spec.sampling = r.sampling;
+  spec.format = r.format;
   const std::string id = make_id("resp_");
   auto sink = std::make_shared<Sink>(*this, std::move(out), std::move(r), id, std::move(previous), tip);
   const engine::RequestId rid = responder_.start(spec, sink);

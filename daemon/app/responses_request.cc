@@ -219,9 +219,9 @@ ResponsesRequest parse_responses_request(const json& body) {
   }
   if (const json* text = field(body, "text")) {
     if (!text->is_object()) throw BadRequest("'text' must be an object", "text");
-    if (const json* f = field(*text, "format"); f && !(f->is_object() && f->value("type", "") == "text"))
-      throw BadRequest("'text.format' other than {\"type\": \"text\"} is not supported yet", "text.format");
+    if (const json* f = field(*text, "format")) r.format = parse_text_format(*f, "text.format");
     r.text = *text;
+    if (!r.text.contains("format")) r.text["format"] = {{"type", "text"}};
   }
   if (const json* cm = field(body, "context_management")) r.context_management = *cm;
   if (const json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))

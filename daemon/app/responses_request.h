@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/app/response_format.h"
 #include "daemon/app/response_spec.h"
 #include "daemon/protocol/json.h"
 #include "daemon/protocol/json_intake.h"
@@ -31,6 +32,7 @@ struct ResponsesRequest {
   protocol::Json metadata = protocol::Json::object();
   std::string truncation = "disabled";
   protocol::Json text = {{"format", {{"type", "text"}}}};
+  ResponseFormat format;  // from text.format
   protocol::Json context_management;  // null when absent
 };
 

@@ -115,3 +115,27 @@ def test_unknown_routes_and_methods(daemon):
     assert daemon.request("GET", "/v1/responses/resp_nope")[0] == 404
     assert daemon.request("DELETE", "/v1/responses/resp_nope")[0] == 404
     assert daemon.request("GET", "/v1/responses/resp_nope/other")[0] == 404
+
+
+def test_text_format_json_schema_answers_parse(daemon):
+    schema = {"type": "object", "additionalProperties": False, "required": ["city", "days"],
+              "properties": {"city": {"type": "string", "maxLength": 10},
+                             "days": {"type": "array", "maxItems": 3, "items": {"enum": ["mon", "tue"]}}}}
+    r = create(daemon, input="Plan a trip.", max_output_tokens=200,
+               text={"format": {"type": "json_schema", "name": "trip", "schema": schema, "strict": True}})
+    assert r["status"] == "completed", r
+    out = json.loads(r["output"][0]["content"][0]["text"])
+    assert set(out) == {"city", "days"} and isinstance(out["city"], str) and len(out["city"]) <= 10
+    assert all(d in ("mon", "tue") for d in out["days"]) and len(out["days"]) <= 3
+    assert r["text"]["format"]["name"] == "trip"
+    obj = create(daemon, input="Anything.", max_output_tokens=200, text={"format": {"type": "json_object"}})
+    assert isinstance(json.loads(obj["output"][0]["content"][0]["text"]), dict)
+
+
+def test_text_format_with_an_unsupported_keyword_names_it(daemon):
+    st, out = daemon.request("POST", "/v1/responses", {
+        "input": "x", "text": {"format": {"type": "json_schema", "name": "s",
+                                          "schema": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^a"}}}}}})
+    assert st == 400, out
+    err = json.loads(out)["error"]
+    assert err["param"].startswith("text.format.schema.properties.code") and "pattern" in err["message"], err
