@@ -28,6 +28,13 @@ std::string string_at(const json& obj, const char* name, const std::string& path
   return v->get<std::string>();
 }
 
+// Ids and names that say which call or tool: never empty (found by fuzzing).
+std::string name_at(const json& obj, const char* name, const std::string& path, size_t max_bytes) {
+  std::string s = string_at(obj, name, path, true, max_bytes);
+  if (s.empty()) throw BadRequest("'" + path + "' must not be empty", path);
+  return s;
+}
+
 // A message's content: a string, or text parts (input_text, output_text).
 std::string content_text(const json& c, const std::string& path) {
   if (c.is_string()) return c.get<std::string>();
@@ -77,8 +84,8 @@ void parse_input(const json& input, ResponsesRequest& r) {
       r.input.push_back(std::move(m));
     } else if (type == "function_call") {
       engine::ToolCall call;
-      call.id = string_at(item, "call_id", path + ".call_id", true, protocol::kMaxIdBytes);
-      call.name = string_at(item, "name", path + ".name", true, protocol::kMaxNameBytes);
+      call.id = name_at(item, "call_id", path + ".call_id", protocol::kMaxIdBytes);
+      call.name = name_at(item, "name", path + ".name", protocol::kMaxNameBytes);
       call.arguments = string_at(item, "arguments", path + ".arguments", false);
       if (call.arguments.empty()) call.arguments = "{}";
       // Calls of one turn are one assistant message with several calls.
@@ -88,7 +95,7 @@ void parse_input(const json& input, ResponsesRequest& r) {
     } else if (type == "function_call_output") {
       engine::ChatMessage m;
       m.role = "tool";
-      m.tool_call_id = string_at(item, "call_id", path + ".call_id", true, protocol::kMaxIdBytes);
+      m.tool_call_id = name_at(item, "call_id", path + ".call_id", protocol::kMaxIdBytes);
       const json* out = field(item, "output");
       if (!out) throw BadRequest("'" + path + ".output' is required", path + ".output");
       m.content = content_text(*out, path + ".output");
@@ -188,6 +195,9 @@ ResponsesRequest parse_responses_request(const json& body) {
   const json* input = field(body, "input");
   if (!input && !r.previous_response_id) throw BadRequest("'input' is required", "input");
   if (input) parse_input(*input, r);
+  // Nothing to answer (found by fuzzing: [] or reasoning items only).
+  if (r.input.empty() && !r.previous_response_id)
+    throw BadRequest("'input' holds no message or function call to respond to", "input");
   if (field(body, "instructions")) r.instructions = string_at(body, "instructions", "instructions", true);
   if (const json* tools = field(body, "tools")) parse_tools(*tools, r);
   r.tool_choice = r.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;

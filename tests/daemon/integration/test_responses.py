@@ -91,9 +91,13 @@ def test_stream_events_are_numbered_and_end_with_the_response(daemon):
 @pytest.mark.parametrize("body, param", [
     ({}, "input"),
     ({"input": 5}, "input"),
+    ({"input": []}, "input"),  # fuzzing
+    ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
     ({"input": [{"type": "input_image", "image_url": "x"}]}, "input[0].type"),
     ({"input": [{"role": "user", "content": [{"type": "input_image"}]}]}, "input[0].content[0].type"),
     ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
+    ({"input": [{"type": "function_call_output", "call_id": "", "output": "x"}]}, "input[0].call_id"),  # fuzzing
+    ({"input": [{"type": "function_call", "call_id": "c", "name": ""}]}, "input[0].name"),
     ({"input": "x", "tools": [{"type": "file_search"}]}, "tools[0].type"),
     ({"input": "x", "tools": [{"type": "function", "name": "bad name!"}]}, "tools[0].name"),
     ({"input": "x", "tool_choice": "required"}, "tool_choice"),
