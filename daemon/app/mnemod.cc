@@ -157,6 +157,7 @@ int serve(const daemon::config::Options& o) {
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
   http.set_tools(server_tools.get());
   daemon::app::ResponsesApi responses(model_name, *store, responder, pool, metrics);
+  responses.set_max_sessions(o.max_sessions);
   http.set_responses(&responses);
   daemon::app::ResponsesWs responses_ws(responses, pool, metrics, size_t(o.max_frame_bytes));
   daemon::app::WsRouter sockets;

@@ -15,6 +15,11 @@ using json = protocol::Json;
 
 namespace {
 
+class Overloaded : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 net::HttpResponse json_response(const json& j, int status = 200) {
   net::HttpResponse r;
   r.status = status;
@@ -330,13 +335,15 @@ engine::RequestId ResponsesApi::start(ResponsesRequest r, std::shared_ptr<Respon
   bool tip = false;
   if (r.previous_response_id) {
     previous = store_.get_response(*r.previous_response_id);
-    if (!previous)
-      throw BadRequest("Previous response with id '" + *r.previous_response_id + "' not found.",
-                       "previous_response_id");
+    if (!previous) throw PreviousResponseNotFound(*r.previous_response_id);
     tip = store_.message_count(previous->session_id) + 1 == previous->output_to;
     for (const auto& m : store_.history(previous->session_id))
       if (m.seq < previous->output_to) spec.messages.push_back(to_chat(m));
   }
+  // A new chain, or a branch, is a new session: bounded like session.create.
+  if (r.store && (!previous || !tip) && store_.count_sessions() >= max_sessions_)
+    throw Overloaded("mnemod holds its maximum of " + std::to_string(max_sessions_) +
+                     " sessions (--max-sessions); continue a chain with previous_response_id, or delete sessions");
   for (const auto& m : r.input) spec.messages.push_back(m);
   spec.tools = r.tools;
   spec.tool_choice = r.tool_choice;
@@ -351,8 +358,12 @@ engine::RequestId ResponsesApi::start(ResponsesRequest r, std::shared_ptr<Respon
 }
 
 std::pair<int, json> ResponsesApi::error_body(const std::exception& e) {
+  if (auto* o = dynamic_cast<const Overloaded*>(&e))
+    return {429, error_json(o->what(), "", "rate_limit_error", "overloaded")};
   if (auto* i = dynamic_cast<const protocol::IntakeError*>(&e))
     return {400, error_json(i->what(), "", "invalid_request_error", "invalid_json")};
+  if (auto* p = dynamic_cast<const PreviousResponseNotFound*>(&e))
+    return {400, error_json(p->what(), p->field(), "invalid_request_error", "previous_response_not_found")};
   if (auto* b = dynamic_cast<const BadRequest*>(&e)) return {400, error_json(b->what(), b->field())};
   if (auto* j = dynamic_cast<const nlohmann::json::exception*>(&e))
     return {400, error_json("bad request body: " + protocol::json_error_message(*j))};

@@ -6,6 +6,7 @@
 // items, so it survives restarts and its next turn reuses the chain's KV
 // (prefix cache, and Continuum when a function call ends a turn).
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,8 @@ class ResponsesApi {
   // Any path under /v1/responses.
   void handle(const net::HttpRequest& request, std::shared_ptr<net::HttpExchange> exchange);
   void stop_accepting() { stopping_ = true; }
+  // --max-sessions: a stored response that would start a new chain beyond it is refused.
+  void set_max_sessions(int64_t n) { max_sessions_ = n; }
   bool stopping() const { return stopping_; }
   // Starts one response whose events go to `out`; returns its engine request
   // (to cancel it). Throws BadRequest, IntakeError, store errors.
@@ -62,6 +65,7 @@ class ResponsesApi {
   WorkerPool& pool_;
   AppMetrics& metrics_;
   std::atomic<bool> stopping_{false};
+  int64_t max_sessions_ = INT64_MAX;
 };
 
 }  // namespace mnemo::daemon::app

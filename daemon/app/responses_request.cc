@@ -234,6 +234,13 @@ ResponsesRequest parse_responses_request(const json& body) {
     if (!r.text.contains("format")) r.text["format"] = {{"type", "text"}};
   }
   if (const json* cm = field(body, "context_management")) r.context_management = *cm;
+  // Accepted silently these would lose what the client meant: a
+  // conversation's history, a response to poll for later.
+  if (field(body, "conversation"))
+    throw BadRequest("'conversation' is not supported: chain responses with previous_response_id", "conversation");
+  if (bool_at(body, "background", false))
+    throw BadRequest("'background' responses are not supported: mnemod answers while the request is open",
+                     "background");
   if (const json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
     throw BadRequest("'n' must be 1", "n");
   return r;

@@ -14,6 +14,15 @@
 
 namespace mnemo::daemon::app {
 
+// previous_response_id names no stored response: OpenAI's code
+// "previous_response_not_found", which clients check before resending the
+// whole context.
+class PreviousResponseNotFound : public BadRequest {
+ public:
+  explicit PreviousResponseNotFound(const std::string& id)
+      : BadRequest("Previous response with id '" + id + "' not found.", "previous_response_id") {}
+};
+
 struct ResponsesRequest {
   std::string model;
   std::vector<engine::ChatMessage> input;  // the new items, as messages, in order

@@ -29,11 +29,18 @@ ProtocolError not_found(const std::string& what, const std::string& field) {
 SessionApi::SessionApi(SessionApiOptions opt, store::Store& store, Responder& responder, WorkerPool& pool,
                        AppMetrics& metrics, Continuum* continuum, ServerTools* tools)
     : opt_(opt), store_(store), responder_(responder), pool_(pool), metrics_(metrics), continuum_(continuum),
-      tools_(tools && !tools->empty() ? tools : nullptr), session_count_(store.count_sessions()) {
+      tools_(tools && !tools->empty() ? tools : nullptr) {
   // Each running tool round holds a thread for as long as its tools run;
   // rounds beyond these wait their turn.
   if (tools_) tool_pool_ = std::make_unique<WorkerPool>(16);
-  metrics_.registry.gauge("mnemo_sessions", "sessions stored").set_callback([this] { return double(session_count_.load()); });
+  // Counted by the store: the Responses API creates sessions too.
+  metrics_.registry.gauge("mnemo_sessions", "sessions stored").set_callback([this] {
+    try {
+      return double(store_.count_sessions());
+    } catch (const std::exception&) {
+      return -1.0;  // the store is failing; its errors are logged where they happen
+    }
+  });
   metrics_.registry.gauge("mnemo_sessions_responding", "sessions with a response running").set_callback([this] {
     std::lock_guard lock(mu_);
     return double(busy_.size());
@@ -158,7 +165,7 @@ ResponseSpec SessionApi::spec_for(const protocol::Session& s, const protocol::Sa
 
 void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
   if (auto* e = std::get_if<protocol::SessionCreate>(&event)) {
-    if (session_count_.load() >= opt_.max_sessions)
+    if (store_.count_sessions() >= opt_.max_sessions)
       throw ProtocolError(ErrorCode::Overloaded, "the daemon holds its maximum of " +
                                                      std::to_string(opt_.max_sessions) + " sessions");
     protocol::Session s;
@@ -169,7 +176,6 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     s.tools = e->tools;
     s.metadata = e->metadata;
     store_.create_session(to_record(s));
-    ++session_count_;
     spdlog::info("session {} created ({} tools)", s.id, s.tools.size());
     send(c, protocol::SessionCreated{e->event_id, s});
   } else if (auto* e = std::get_if<protocol::SessionResume>(&event)) {
@@ -230,7 +236,6 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       finished_.wait_for(lock, std::chrono::seconds(5), [&] { return busy_.count(e->session_id) == 0; });
     }
     store_.delete_session(e->session_id);
-    --session_count_;
     spdlog::info("session {} deleted", e->session_id);
     send(c, protocol::SessionDeleted{e->event_id, e->session_id});
   } else if (auto* e = std::get_if<protocol::MessageAppend>(&event)) {

@@ -97,7 +97,6 @@ class SessionApi : public net::WsHandler {
   ServerTools* tools_;
   std::unique_ptr<WorkerPool> tool_pool_;  // tool rounds block for as long as their tools run
   std::atomic<bool> stopping_{false};
-  std::atomic<int64_t> session_count_;  // stored sessions, for --max-sessions
 
   std::mutex mu_;
   std::condition_variable finished_;  // a response left running_

@@ -106,12 +106,19 @@ def test_stream_events_are_numbered_and_end_with_the_response(daemon):
     ({"input": "x", "previous_response_id": "resp_nope"}, "previous_response_id"),
     ({"input": "x", "metadata": {"k": 1}}, "metadata"),
     ({"input": "x", "truncation": "middle"}, "truncation"),
+    ({"input": "x", "conversation": "conv_1"}, "conversation"),
+    ({"input": "x", "background": True}, "background"),
 ])
 def test_bad_requests_name_their_param(daemon, body, param):
     st, out = daemon.request("POST", "/v1/responses", body)
     assert st == 400, out
     err = json.loads(out)["error"]
     assert err["param"] == param and err["type"] == "invalid_request_error", err
+
+
+def test_a_missing_previous_response_has_openais_code(daemon):
+    st, out = daemon.request("POST", "/v1/responses", {"input": "x", "previous_response_id": "resp_nope"})
+    assert st == 400 and json.loads(out)["error"]["code"] == "previous_response_not_found", out
 
 
 def test_unknown_routes_and_methods(daemon):
@@ -143,3 +150,14 @@ def test_text_format_with_an_unsupported_keyword_names_it(daemon):
     assert st == 400, out
     err = json.loads(out)["error"]
     assert err["param"].startswith("text.format.schema.properties.code") and "pattern" in err["message"], err
+
+
+def test_new_chains_count_against_max_sessions(daemon_factory):
+    d = daemon_factory("--max-sessions", "2")
+    a = create(d, input="one")
+    create(d, input="two")
+    st, out = d.request("POST", "/v1/responses", {"input": "three", "max_output_tokens": 2})
+    assert st == 429 and json.loads(out)["error"]["code"] == "overloaded", out
+    create(d, input="more", previous_response_id=a["id"])  # continuing a chain needs no new session
+    st, body = d.request("GET", "/metrics")
+    assert "mnemo_sessions 2" in body
