@@ -1,5 +1,7 @@
 #include "daemon/app/chat_completions.h"
 
+#include <charconv>
+
 #include "daemon/protocol/limits.h"
 #include "daemon/protocol/tool_limits.h"
 
@@ -53,16 +55,24 @@ std::string content_text(const json& m, const std::string& path) {
   return out;
 }
 
-engine::ChatMessage parse_message(const json& m, size_t i) {
+// last_call_id: the id of the latest assistant tool call, which a legacy
+// `function` message (it has no id) answers.
+engine::ChatMessage parse_message(const json& m, size_t i, std::string& last_call_id) {
   const std::string path = "messages[" + std::to_string(i) + "]";
   if (!m.is_object()) throw BadRequest("'" + path + "' must be an object", path);
   engine::ChatMessage out;
   out.role = string_field(m, "role", path + ".role", true);
   if (out.role == "developer") out.role = "system";
-  if (out.role != "system" && out.role != "user" && out.role != "assistant" && out.role != "tool")
+  if (out.role != "system" && out.role != "user" && out.role != "assistant" && out.role != "tool" &&
+      out.role != "function")
     throw BadRequest("'" + path + ".role' must be system, user, assistant or tool, not '" + out.role + "'", path + ".role");
   out.content = content_text(m, path + ".content");
-  if (out.role == "tool") {
+  if (out.role == "function") {
+    // Legacy: a function's result, as the tool message it is.
+    out.role = "tool";
+    out.name = bounded(string_field(m, "name", path + ".name", true), protocol::kMaxNameBytes, path + ".name");
+    out.tool_call_id = last_call_id;
+  } else if (out.role == "tool") {
     out.tool_call_id = bounded(string_field(m, "tool_call_id", path + ".tool_call_id", true), protocol::kMaxIdBytes,
                                path + ".tool_call_id");
     out.name = bounded(string_field(m, "name", path + ".name", false), protocol::kMaxNameBytes, path + ".name");
@@ -86,7 +96,53 @@ engine::ChatMessage parse_message(const json& m, size_t i) {
       out.tool_calls.push_back(std::move(t));
     }
   }
+  if (const json* fc = field(m, "function_call"); fc && out.role == "assistant" && out.tool_calls.empty()) {
+    // Legacy: one call, with no id; it gets one the function message can answer.
+    const std::string cp = path + ".function_call";
+    if (!fc->is_object()) throw BadRequest("'" + cp + "' must be {name, arguments}", cp);
+    engine::ToolCall t;
+    t.id = "call_" + std::to_string(i);
+    t.name = bounded(string_field(*fc, "name", cp + ".name", true), protocol::kMaxNameBytes, cp + ".name");
+    const json* args = field(*fc, "arguments");
+    t.arguments = !args ? "{}" : text_or_json(*args, SIZE_MAX, cp + ".arguments");
+    out.tool_calls.push_back(std::move(t));
+  }
+  if (!out.tool_calls.empty()) last_call_id = out.tool_calls.back().id;
   return out;
+}
+
+// The legacy `functions` / `function_call`: tools and tool_choice by their
+// old names, checked as those are.
+void parse_legacy_functions(const json& body, ChatCompletionRequest& r) {
+  const json* fns = field(body, "functions");
+  if (!fns) return;
+  if (field(body, "tools")) throw BadRequest("give 'tools' or the legacy 'functions', not both", "functions");
+  if (!fns->is_array()) throw BadRequest("'functions' must be an array of {name, description, parameters}", "functions");
+  json tools = json::array();
+  for (const auto& f : *fns) tools.push_back({{"type", "function"}, {"function", f}});
+  try {
+    parse_tools(tools, r.spec.tools);
+  } catch (const BadRequest& e) {
+    throw BadRequest(e.what(), "functions");
+  }
+  r.legacy_functions = true;
+  r.spec.tool_choice = r.spec.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
+  const json* fc = field(body, "function_call");
+  if (!fc) return;
+  if (*fc == "none") {
+    r.spec.tool_choice = ToolChoiceMode::None;
+  } else if (*fc == "auto") {
+    r.spec.tool_choice = ToolChoiceMode::Auto;
+  } else if (fc->is_object() && fc->contains("name") && (*fc)["name"].is_string()) {
+    r.spec.tool_choice = ToolChoiceMode::Function;
+    r.spec.function = (*fc)["name"].get<std::string>();
+    bool known = false;
+    for (const auto& t : r.spec.tools) known = known || t["function"]["name"] == r.spec.function;
+    if (!known)
+      throw BadRequest("'function_call' names '" + r.spec.function + "', which is not in 'functions'", "function_call");
+  } else {
+    throw BadRequest("'function_call' must be none, auto or {name}", "function_call");
+  }
 }
 
 template <class T>
@@ -107,6 +163,44 @@ void parse_program(const json& src, ProgramInfo& p) {
   }
   if (const json* j = field(src, "this_func_call")) p.this_func_call = text_or_json(*j, kMaxCallBytes, "this_func_call");
   if (const json* j = field(src, "last_func_call")) p.last_func_call = text_or_json(*j, kMaxCallBytes, "last_func_call");
+}
+
+// OpenAI's penalties, logit_bias and logprobs. Token ids are checked
+// against the vocabulary later (Responder), where it is known.
+void parse_token_sampling(const json& body, TokenSampling& t) {
+  auto penalty = [&](const char* name, float& out) {
+    if (auto v = number_field<double>(body, name)) {
+      if (!(*v >= -2 && *v <= 2)) throw BadRequest(std::string("'") + name + "' must be between -2 and 2", name);
+      out = float(*v);
+    }
+  };
+  penalty("frequency_penalty", t.frequency_penalty);
+  penalty("presence_penalty", t.presence_penalty);
+  if (const json* b = field(body, "logit_bias")) {
+    constexpr size_t kMaxBiases = 300;  // OpenAI's limit
+    if (!b->is_object() || b->size() > kMaxBiases)
+      throw BadRequest("'logit_bias' must be an object of at most " + std::to_string(kMaxBiases) +
+                           " token ids (as strings) to numbers",
+                       "logit_bias");
+    for (const auto& [key, bias] : b->items()) {
+      int32_t id = -1;
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+      if (ec != std::errc() || end != key.data() + key.size() || id < 0)
+        throw BadRequest("'logit_bias' key '" + key + "' is not a token id", "logit_bias");
+      if (!bias.is_number() || !(bias.get<double>() >= -100 && bias.get<double>() <= 100))
+        throw BadRequest("'logit_bias' of token " + key + " must be a number between -100 and 100", "logit_bias");
+      t.logit_bias[id] = bias.get<float>();
+    }
+  }
+  if (const json* lp = field(body, "logprobs")) {
+    if (!lp->is_boolean()) throw BadRequest("'logprobs' must be a boolean", "logprobs");
+    t.logprobs = lp->get<bool>();
+  }
+  if (auto top = number_field<int64_t>(body, "top_logprobs")) {
+    if (*top < 0 || *top > 20) throw BadRequest("'top_logprobs' must be an integer from 0 to 20", "top_logprobs");
+    if (*top > 0 && !t.logprobs) throw BadRequest("'top_logprobs' requires 'logprobs': true", "top_logprobs");
+    t.top_logprobs = int32_t(*top);
+  }
 }
 
 }  // namespace
@@ -151,7 +245,8 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
   const json* messages = field(body, "messages");
   if (!messages || !messages->is_array() || messages->empty())
     throw BadRequest("'messages' must be a non-empty array", "messages");
-  for (size_t i = 0; i < messages->size(); ++i) r.spec.messages.push_back(parse_message((*messages)[i], i));
+  std::string last_call_id;
+  for (size_t i = 0; i < messages->size(); ++i) r.spec.messages.push_back(parse_message((*messages)[i], i, last_call_id));
 
   if (const json* tools = field(body, "tools")) parse_tools(*tools, r.spec.tools);
   r.spec.tool_choice = r.spec.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
@@ -175,6 +270,8 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
     if (r.spec.tool_choice != ToolChoiceMode::None && r.spec.tool_choice != ToolChoiceMode::Auto && r.spec.tools.empty())
       throw BadRequest("'tool_choice' asks for a tool call but 'tools' is empty", "tool_choice");
   }
+
+  parse_legacy_functions(body, r);
 
   if (const json* rf = field(body, "response_format")) r.spec.format = parse_response_format(*rf, "response_format");
 
@@ -207,9 +304,12 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
                            " strings, each of 1 to " + std::to_string(protocol::kMaxStopBytes) + " bytes",
                        "stop");
   }
-  // One choice per request; more would be silently dropped, so refuse.
-  if (const json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
-    throw BadRequest("'n' must be 1: mnemod returns one choice per request", "n");
+  if (const json* n = field(body, "n")) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > ChatCompletionRequest::kMaxChoices)
+      throw BadRequest("'n' must be an integer from 1 to " + std::to_string(ChatCompletionRequest::kMaxChoices), "n");
+    r.n = int(n->get<int64_t>());
+  }
+  parse_token_sampling(body, r.spec.token_sampling);
 
   parse_program(body, r.program);
   if (const json* x = field(body, "vllm_xargs"); x && x->is_object()) parse_program(*x, r.program);

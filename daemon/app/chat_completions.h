@@ -21,7 +21,13 @@ struct ProgramInfo {
 };
 
 struct ChatCompletionRequest {
+  // n: independent choices of one prompt (Responder::start with n sinks).
+  static constexpr int kMaxChoices = 8;
   ResponseSpec spec;
+  int n = 1;
+  // The legacy `functions` / `function_call` were used: the answer names
+  // its call `function_call`, as OpenAI's does for them.
+  bool legacy_functions = false;
   bool stream = false;
   bool include_usage = false;
   std::string model;

@@ -1,11 +1,12 @@
 #include "daemon/app/http_api.h"
 
+#include "daemon/app/chat_completion_sink.h"
+
 #include "daemon/app/responses_api.h"
 #include "daemon/app/server_tools.h"
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/app/event_gate.h"
 #include "daemon/app/records.h"
 #include "daemon/app/storage_errors.h"
 #include "daemon/net/error_body.h"
@@ -24,143 +25,7 @@ net::HttpResponse json_response(const ordered_json& j, int status = 200) {
   return r;
 }
 
-std::string sse(const ordered_json& j) {
-  return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-}
-
-ordered_json tool_call_json(const engine::ToolCall& c) {
-  return {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
-}
-
-ordered_json usage_json(const ResponseOutcome& o) {
-  return {{"prompt_tokens", o.prompt_tokens},
-          {"completion_tokens", o.completion_tokens},
-          {"total_tokens", o.prompt_tokens + o.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", o.cached_tokens}}}};
-}
-
-std::string openai_finish(const std::string& r) {
-  if (r == "stop" || r == "length" || r == "tool_calls") return r;
-  return "stop";  // cancelled and shutdown have no OpenAI name
-}
-
 }  // namespace
-
-// One completion: accumulates (plain) or streams SSE chunks.
-class HttpApi::Sink : public ResponseSink {
- public:
-  Sink(HttpApi& api, std::shared_ptr<net::HttpExchange> ex, bool stream, bool include_usage, std::string model,
-       std::optional<int64_t> turn, std::string program_id, bool last_step)
-      : api_(api), ex_(std::move(ex)), stream_(stream), include_usage_(include_usage), model_(std::move(model)),
-        turn_(turn), program_id_(std::move(program_id)), last_step_(last_step) {
-    id_ = make_id("chatcmpl-");
-    created_ = now_ms() / 1000;
-  }
-
-  // Once the request is accepted: the stream's head, then what waited.
-  void open() {
-    gate_.open([this] {
-      if (!stream_) return;
-      ex_->begin_stream(200, "text/event-stream");
-      ex_->write(sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)));
-    });
-  }
-
-  void on_delta(const std::string& text) override {
-    gate_.run([=, this] {
-      if (stream_) ex_->write(sse(chunk({{"content", text}}, nullptr)));
-    });
-  }
-  void on_tool_call(const engine::ToolCall& call) override {
-    gate_.run([=, this] {
-      if (!stream_) return;
-      ordered_json tc = tool_call_json(call);
-      tc["index"] = calls_++;
-      ex_->write(sse(chunk({{"tool_calls", ordered_json::array({tc})}}, nullptr)));
-    });
-  }
-  void on_done(const ResponseOutcome& o) override {
-    gate_.run([=, this] { done(o); });
-  }
-
- private:
-  void done(const ResponseOutcome& o) {
-    api_.metrics_.record(o);
-    // Bookkeeping only (Continuum's timings): a store that cannot take it
-    // (full disk, I/O error) must not keep the completion from the client.
-    try {
-      if (turn_) api_.store_.end_turn(*turn_, now_ms());
-      if (last_step_ && !program_id_.empty()) api_.store_.end_program(program_id_, now_ms());
-    } catch (const store::StorageFailure& e) {
-      spdlog::warn("completion {}: program bookkeeping not saved (store {}): {}", id_, store::to_string(e.fault()),
-                   e.what());
-    } catch (const std::exception& e) {
-      spdlog::warn("completion {}: program bookkeeping failed: {}", id_, e.what());
-    }
-    spdlog::info("completion {}: {} ({} prompt tokens, {} cached, {} generated)", id_, o.finish_reason, o.prompt_tokens,
-                 o.cached_tokens, o.completion_tokens);
-    if (o.finish_reason == "error") {
-      api_.metrics_.errors.inc();
-      const std::string err = net::openai_error_json(o.error, "server_error", "");
-      if (stream_) {
-        ex_->write("data: " + err + "\n\n");
-        ex_->write("data: [DONE]\n\n");
-        ex_->end();
-      } else {
-        net::HttpResponse r;
-        r.status = 500;
-        r.body = err;
-        ex_->respond(std::move(r));
-      }
-      return;
-    }
-    if (stream_) {
-      ex_->write(sse(chunk(ordered_json::object(), openai_finish(o.finish_reason))));
-      if (include_usage_) {
-        ordered_json u = base();
-        u["choices"] = ordered_json::array();
-        u["usage"] = usage_json(o);
-        ex_->write(sse(u));
-      }
-      ex_->write("data: [DONE]\n\n");
-      ex_->end();
-      return;
-    }
-    ordered_json msg = {{"role", "assistant"}};
-    msg["content"] = o.content.empty() && !o.tool_calls.empty() ? ordered_json(nullptr) : ordered_json(o.content);
-    if (!o.tool_calls.empty()) {
-      msg["tool_calls"] = ordered_json::array();
-      for (const auto& c : o.tool_calls) msg["tool_calls"].push_back(tool_call_json(c));
-    }
-    ordered_json out = base();
-    out["object"] = "chat.completion";
-    out["choices"] = ordered_json::array(
-        {{{"index", 0}, {"message", msg}, {"logprobs", nullptr}, {"finish_reason", openai_finish(o.finish_reason)}}});
-    out["usage"] = usage_json(o);
-    ex_->respond(json_response(out));
-  }
-
-  ordered_json base() const {
-    return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_}};
-  }
-  ordered_json chunk(ordered_json delta, const ordered_json& finish) const {
-    ordered_json c = base();
-    c["choices"] = ordered_json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
-                                         {"finish_reason", finish}}});
-    return c;
-  }
-
-  HttpApi& api_;
-  std::shared_ptr<net::HttpExchange> ex_;
-  bool stream_, include_usage_;
-  std::string model_, id_;
-  int64_t created_ = 0;
-  int calls_ = 0;
-  std::optional<int64_t> turn_;
-  std::string program_id_;
-  bool last_step_;
-  EventGate gate_;
-};
 
 HttpApi::HttpApi(std::string model_name, store::Store& store, Responder& responder, WorkerPool& pool,
                  AppMetrics& metrics)
@@ -183,6 +48,13 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
     ex->respond(json_response(
         {{"object", "list"},
          {"data", ordered_json::array({{{"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "mnemo"}}})}}));
+  } else if (path.starts_with("/v1/models/")) {
+    const std::string id = path.substr(11);
+    if (id == model_name_)
+      ex->respond(json_response({{"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "mnemo"}}));
+    else
+      ex->respond(net::error_response(404, "The model '" + id + "' does not exist", "invalid_request_error",
+                                      "model_not_found"));
   } else if (responses_ && (path == "/v1/responses" || path.starts_with("/v1/responses/"))) {
     responses_->handle(req, ex);
   } else if (path == "/v1/tools") {
@@ -250,12 +122,11 @@ void HttpApi::chat_completions(const net::HttpRequest& req, std::shared_ptr<net:
     }
     std::string program_id;
     const std::optional<int64_t> turn = record_turn(r.program, program_id);
-    auto sink = std::make_shared<Sink>(*this, ex, r.stream, r.include_usage, r.model.empty() ? model_name_ : r.model,
-                                       turn, program_id, r.program.is_last_step);
-    const engine::RequestId id = responder_.start(r.spec, sink);
+    auto sink = std::make_shared<Sink>(*this, ex, r, turn, program_id);
+    const std::shared_ptr<ChoiceGroup> choices = responder_.start(r.spec, sink->choices());
     sink->open();
     // A client that hangs up stops the generation.
-    ex->on_close([this, id] { responder_.cancel(id); });
+    ex->on_close([choices] { choices->cancel(); });
   } catch (const protocol::IntakeError& e) {
     metrics_.errors.inc();
     spdlog::info("chat completion refused: {}", e.what());

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cassert>
+#include <functional>
 #include <random>
 
 #include "daemon/app/continuum.h"
@@ -28,6 +30,9 @@ struct Responder::Running {
   bool keep_tokens = false;
   uint64_t salt = 0;
   bool remember = true;
+  bool in_program = false;  // continuum_ took it as a turn of its program
+  // Once, at its first event (its prompt computed): the other choices.
+  std::function<void()> on_first_event;
 };
 
 Responder::Responder(engine::Engine& engine, const engine::Model& model, const engine::Tokenizer& tok,
@@ -90,51 +95,62 @@ std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
   return ids;
 }
 
-namespace {
-
-engine::SamplingParams sampling_params(const protocol::Sampling& s) {
+engine::SamplingParams Responder::sampling_params(const ResponseSpec& spec) const {
+  const protocol::Sampling& s = spec.sampling;
   engine::SamplingParams p;
   p.temperature = float(s.temperature.value_or(protocol::kDefaultTemperature));
   p.top_p = float(s.top_p.value_or(protocol::kDefaultTopP));
   p.top_k = int32_t(s.top_k.value_or(protocol::kDefaultTopK));
   p.min_p = float(s.min_p.value_or(protocol::kDefaultMinP));
   p.repetition_penalty = float(s.repetition_penalty.value_or(protocol::kDefaultRepetitionPenalty));
+  const TokenSampling& t = spec.token_sampling;
+  p.frequency_penalty = t.frequency_penalty;
+  p.presence_penalty = t.presence_penalty;
+  p.logit_bias = t.logit_bias;
+  p.logprobs = t.logprobs;
+  p.top_logprobs = t.top_logprobs;
   p.seed = s.seed ? *s.seed : std::random_device{}() * 0x100000001ull;
   try {
-    p.validate();
+    p.validate(tok_.vocab_size());
   } catch (const std::invalid_argument& e) {
-    throw BadRequest(e.what(), "sampling");
+    // The engine's message starts with the parameter's name.
+    const std::string what = e.what();
+    const std::string name = what.substr(0, what.find(' '));
+    throw BadRequest(what, name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string::npos ? name : "sampling");
   }
   return p;
 }
 
-}  // namespace
-
-engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink) {
-  const bool tools = !spec.tools.empty() && spec.tool_choice != ToolChoiceMode::None;
-  if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
-      spec.tools.empty())
-    throw BadRequest("tool_choice asks for a tool call but no tools were given", "tool_choice");
-  if (tools && !syntax_)
-    throw BadRequest("the model's chat template (" + family_ + ") has no tool-calling format", "tools");
-
-  engine::Request req;
-  // The grammar refuses a schema it cannot compile in microseconds: before
-  // the prompt, whose rendering and tokenizing may take far longer.
+std::unique_ptr<engine::LogitsConstraint> Responder::constraint(const ResponseSpec& spec, bool tools) const {
   if (spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) {
     try {
-      req.constraint = engine::make_tool_call_constraint(
+      return engine::make_tool_call_constraint(
           vocab_, tok_, *syntax_, spec.tools,
           spec.tool_choice == ToolChoiceMode::Function ? std::optional(spec.function) : std::nullopt);
     } catch (const std::invalid_argument& e) {
       throw BadRequest(e.what(), "tools");
     }
-  } else if (spec.format.constrained()) {
-    req.constraint = answer_constraint(spec, tools);
   }
+  if (spec.format.constrained()) return answer_constraint(spec, tools);
+  return nullptr;
+}
+
+Responder::Prepared Responder::prepare(const ResponseSpec& spec) const {
+  Prepared p;
+  p.tools = !spec.tools.empty() && spec.tool_choice != ToolChoiceMode::None;
+  if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
+      spec.tools.empty())
+    throw BadRequest("tool_choice asks for a tool call but no tools were given", "tool_choice");
+  if (p.tools && !syntax_)
+    throw BadRequest("the model's chat template (" + family_ + ") has no tool-calling format", "tools");
+
+  engine::Request& req = p.request;
+  // The grammar refuses a schema it cannot compile in microseconds: before
+  // the prompt, whose rendering and tokenizing may take far longer.
+  req.constraint = constraint(spec, p.tools);
+  req.options.sampling = sampling_params(spec);
   req.prompt = prompt(spec);
   req.cache_salt = spec.cache_salt;
-  req.options.sampling = sampling_params(spec.sampling);
   req.options.stop_ids = stop_ids_;
   if (spec.sampling.stop) req.options.stop_strings = *spec.sampling.stop;
   const int64_t room = std::min<int64_t>(model_.config().max_position_embeddings, engine_.kv_capacity_tokens()) -
@@ -145,9 +161,71 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
                          std::to_string(model_.config().max_position_embeddings) + " tokens",
                      "messages");
   req.options.max_tokens = int32_t(std::min<int64_t>(spec.sampling.max_tokens.value_or(room), room));
+  return p;
+}
 
+void ChoiceGroup::cancel() {
+  std::vector<engine::RequestId> ids;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    ids = ids_;
+  }
+  for (engine::RequestId id : ids) engine_.cancel(id);
+}
+
+engine::RequestHandle ChoiceGroup::submit(engine::Request req) {
+  std::lock_guard lock(mu_);
+  engine::RequestHandle h = engine_.submit(std::move(req));
+  ids_.push_back(h.id);
+  // Its client left before it was submitted: it ends at once, "cancelled".
+  if (cancelled_) engine_.cancel(h.id);
+  return h;
+}
+
+engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink) {
+  Prepared p = prepare(spec);
+  return launch(spec, std::move(p.request), p.tools, std::move(sink), nullptr, 0)->handle.id;
+}
+
+std::shared_ptr<ChoiceGroup> Responder::start(const ResponseSpec& spec,
+                                              std::vector<std::shared_ptr<ResponseSink>> sinks) {
+  assert(!sinks.empty());
+  Prepared p = prepare(spec);
+  auto group = std::make_shared<ChoiceGroup>(engine_);
+  // What the other choices need once the first has computed the prompt: a
+  // copy of the request, less its constraint (stateful, one per choice).
+  engine::Request rest = p.request;
+  rest.constraint = nullptr;
+  std::function<void()> others;
+  if (sinks.size() > 1)
+    others = [this, spec, rest = std::move(rest), tools = p.tools, sinks, group] {
+      for (size_t i = 1; i < sinks.size(); ++i) {
+        engine::Request req = rest;
+        req.options.sampling.seed =
+            spec.sampling.seed ? *spec.sampling.seed + i : std::random_device{}() * 0x100000001ull;
+        try {
+          req.constraint = constraint(spec, tools);
+        } catch (const BadRequest& e) {
+          ResponseOutcome o;  // the first choice compiled the same grammar: not expected
+          o.finish_reason = "error";
+          o.error = e.what();
+          sinks[i]->on_done(o);
+          continue;
+        }
+        launch(spec, std::move(req), tools, sinks[i], group.get(), i);
+      }
+    };
+  launch(spec, std::move(p.request), p.tools, sinks[0], group.get(), 0, std::move(others));
+  return group;
+}
+
+std::shared_ptr<Responder::Running> Responder::launch(const ResponseSpec& spec, engine::Request req, bool tools,
+                                                      std::shared_ptr<ResponseSink> sink, ChoiceGroup* group,
+                                                      size_t choice, std::function<void()> on_first_event) {
   auto r = std::make_shared<Running>();
   r->sink = std::move(sink);
+  r->on_first_event = std::move(on_first_event);
   if (tools) r->parser.emplace(*syntax_);
   r->queue = std::make_shared<SerialQueue>(pool_);
   r->outcome.prompt_tokens = int64_t(req.prompt.size());
@@ -155,7 +233,7 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
   // A stop string cuts the text short of the tokens generated: the message
   // sent back would not be what these tokens say.
   r->remember = !spec.sampling.stop || spec.sampling.stop->empty();
-  if (continuum_) {
+  if (continuum_ && choice == 0) {
     // Last, after everything that may refuse the request: an inferred
     // program's pinned conversation is taken by this turn.
     r->turn = continuum_->begin_turn(spec.program, req.prompt, spec.cache_salt, tools);
@@ -163,8 +241,9 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
     r->keep_tokens = continuum_->wants_tokens(r->turn);
     if (r->keep_tokens) r->prompt = req.prompt;
     req.program = continuum_->engine_turn(r->turn);
+    r->in_program = true;
   }
-  r->handle = engine_.submit(std::move(req));
+  r->handle = group ? group->submit(std::move(req)) : engine_.submit(std::move(req));
   {
     std::lock_guard lock(mu_);
     running_[r->handle.id] = r;
@@ -174,7 +253,7 @@ engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<Res
   r->handle.stream->set_notify([this, weak] {
     if (auto self = weak.lock()) self->queue->post([this, self] { drain(self); });
   });
-  return r->handle.id;
+  return r;
 }
 
 std::unique_ptr<engine::LogitsConstraint> Responder::answer_constraint(const ResponseSpec& spec, bool tools) const {
@@ -203,6 +282,14 @@ void Responder::warm(const ResponseSpec& spec) {
   if (int64_t(req.prompt.size()) < engine_.kv_capacity_tokens()) engine_.submit(std::move(req));
 }
 
+GeneratedLogprob Responder::logprob(const engine::TokenLogprobs& lp) const {
+  GeneratedLogprob out;
+  out.chosen = {tok_.token_bytes(lp.chosen.token), lp.chosen.logprob};
+  out.top.reserve(lp.top.size());
+  for (const auto& t : lp.top) out.top.push_back({tok_.token_bytes(t.token), t.logprob});
+  return out;
+}
+
 void Responder::drain(const std::shared_ptr<Running>& r) {
   if (r->done) return;
   auto deliver = [&](engine::ToolCallDelta d) {
@@ -223,6 +310,8 @@ void Responder::drain(const std::shared_ptr<Running>& r) {
   };
   while (auto e = r->handle.stream->try_next()) {
     using Kind = engine::StreamEvent::Kind;
+    if (r->on_first_event) std::exchange(r->on_first_event, nullptr)();
+    if (e->logprobs) r->sink->on_logprob(logprob(*e->logprobs));
     if (e->kind == Kind::Token && e->token >= 0) r->generated.push_back(e->token);
     if (e->kind == Kind::Token || e->kind == Kind::Done) {
       if (!e->text.empty()) {
@@ -251,7 +340,7 @@ void Responder::drain(const std::shared_ptr<Running>& r) {
     }
     // Before the client hears it is done: its next turn must find the
     // program's KV kept, its pinned conversation in place and its tokens.
-    if (continuum_) continuum_->end_turn(r->turn, o, r->program, r->prompt, r->generated);
+    if (r->in_program) continuum_->end_turn(r->turn, o, r->program, r->prompt, r->generated);
     if (r->remember && (o.finish_reason == "stop" || o.finish_reason == "length" || o.finish_reason == "tool_calls"))
       generated_.remember(r->salt, o.content, o.tool_calls, std::move(r->generated));
     r->prompt = {};

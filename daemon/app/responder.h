@@ -3,6 +3,7 @@
 // what clients see: text deltas, parsed tool calls, and a final outcome with
 // usage. Shared by the WebSocket session protocol and the OpenAI endpoint.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -34,16 +35,48 @@ struct ResponseOutcome {
   engine::RequestStats stats;
 };
 
+// A token's log-probability as clients see it (OpenAI's logprobs).
+struct TokenProb {
+  std::string bytes;  // the token's raw bytes: may be part of a UTF-8 character
+  float logprob = 0;  // natural log; -inf: the token could not be drawn
+};
+struct GeneratedLogprob {
+  TokenProb chosen;
+  std::vector<TokenProb> top;  // best first, as many as top_logprobs asked
+};
+
 // Callbacks of one response, called in order from one thread at a time.
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
+  // With logprobs asked for: every generated token's (tool-call tokens
+  // too), before the text it completes reaches on_delta or on_tool_call.
+  // A stop token ends the response without being generated: none for it.
+  virtual void on_logprob(const GeneratedLogprob&) {}
   virtual void on_delta(const std::string& text) = 0;
   virtual void on_tool_call(const engine::ToolCall& call) = 0;
   virtual void on_done(const ResponseOutcome& outcome) = 0;
 };
 
 class Continuum;
+
+// The n choices of one request (chat completions' n), as Responder::start
+// submits them. cancel() ends those running and those not yet submitted.
+class ChoiceGroup {
+ public:
+  explicit ChoiceGroup(engine::Engine& engine) : engine_(engine) {}
+  void cancel();
+
+ private:
+  friend class Responder;
+  // Submits one choice's request unless cancelled, then cancels it at once.
+  engine::RequestHandle submit(engine::Request req);
+
+  engine::Engine& engine_;
+  std::mutex mu_;
+  bool cancelled_ = false;
+  std::vector<engine::RequestId> ids_;
+};
 
 class Responder {
  public:
@@ -55,6 +88,13 @@ class Responder {
   // Renders and submits; the sink hears the rest. Throws BadRequest for a
   // conversation, tools or sampling that cannot be served.
   engine::RequestId start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink);
+  // One choice per sink, independent samples of one prompt, rendered once.
+  // The first is submitted now, the others once its prompt has been
+  // computed, so they find it in the prefix cache and compute none of it
+  // (submitted together, each would compute it: blocks are shared once
+  // written). With a seed, choice i samples with seed + i. Only the first
+  // takes part in the agent program (Continuum).
+  std::shared_ptr<ChoiceGroup> start(const ResponseSpec& spec, std::vector<std::shared_ptr<ResponseSink>> sinks);
   // Prefills the conversation into the prefix cache without generating, so
   // the next response on it starts from cached blocks.
   void warm(const ResponseSpec& spec);
@@ -75,7 +115,20 @@ class Responder {
 
  private:
   struct Running;
+  // A request ready to submit but for its constraint (one per choice).
+  struct Prepared {
+    engine::Request request;
+    bool tools = false;
+  };
+  Prepared prepare(const ResponseSpec& spec) const;
+  std::unique_ptr<engine::LogitsConstraint> constraint(const ResponseSpec& spec, bool tools) const;
+  // Submits one choice; choice 0 alone joins the agent program.
+  std::shared_ptr<Running> launch(const ResponseSpec& spec, engine::Request req, bool tools,
+                                  std::shared_ptr<ResponseSink> sink, ChoiceGroup* group, size_t choice,
+                                  std::function<void()> on_first_event = nullptr);
+  engine::SamplingParams sampling_params(const ResponseSpec& spec) const;
   void drain(const std::shared_ptr<Running>& r);
+  GeneratedLogprob logprob(const engine::TokenLogprobs& lp) const;
   // The constraint of a response format: the JSON answer alone, or, with
   // tools under tool_choice auto, either one tool call or the answer.
   std::unique_ptr<engine::LogitsConstraint> answer_constraint(const ResponseSpec& spec, bool tools) const;

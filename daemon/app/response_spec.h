@@ -1,6 +1,7 @@
 #pragma once
 // What a response is asked to do, independent of the API it came through.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,15 @@ struct ProgramRef {
   std::optional<std::string> this_func_call;  // Continuum: the tool this turn calls
 };
 
+// OpenAI's sampling fields that the WebSocket protocol does not carry (the
+// chat-completions API sets them; engine::SamplingParams documents them).
+struct TokenSampling {
+  float frequency_penalty = 0, presence_penalty = 0;  // [-2, 2]
+  std::map<int32_t, float> logit_bias;                // token id -> [-100, 100]
+  bool logprobs = false;
+  int32_t top_logprobs = 0;  // [0, 20]; needs logprobs
+};
+
 struct ResponseSpec {
   std::vector<engine::ChatMessage> messages;
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // OpenAI tool definitions
@@ -44,6 +54,7 @@ struct ResponseSpec {
   // still call one tool instead (Responder::start).
   ResponseFormat format;
   protocol::Sampling sampling;
+  TokenSampling token_sampling;
   uint64_t cache_salt = 0;
   ProgramRef program;
 };
