@@ -158,6 +158,32 @@ describe("openai package against mnemod", { skip }, () => {
       response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a" } } },
     }), (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format.json_schema.schema" && /pattern/.test(e.message));
   });
+
+  test("n choices with logprobs, streamed logprobs, models.retrieve", async () => {
+    const messages = [{ role: "user", content: "name three colours" }];
+    const r = await client.chat.completions.create({
+      model, messages, n: 2, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    let tokens = 0;
+    for (const c of r.choices) {
+      const content = c.logprobs.content;
+      tokens += content.length;
+      for (const e of content) {
+        assert.ok(e.logprob <= 0 && e.top_logprobs.length === 3 && Array.isArray(e.bytes));
+        assert.equal(e.top_logprobs[0].token, e.token);  // greedy
+      }
+    }
+    assert.equal(r.usage.completion_tokens, tokens);
+    // Streamed, each chunk carries the logprobs of the text it delivers.
+    const streamed = [];
+    for await (const chunk of await client.chat.completions.create({
+      model, messages, max_tokens: 6, temperature: 0, logprobs: true, stream: true })) {
+      streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    }
+    assert.deepEqual(streamed.map((e) => e.token), r.choices[0].logprobs.content.map((e) => e.token));
+    assert.equal((await client.models.retrieve(model)).id, model);
+    await assert.rejects(client.models.retrieve("no-such-model"), (e) => e instanceof OpenAI.NotFoundError);
+  });
 });
 
 describe("agent program inferred from a stock client", { skip }, () => {
