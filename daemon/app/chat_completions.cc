@@ -1,6 +1,6 @@
 #include "daemon/app/chat_completions.h"
 
-#include <charconv>
+#include "daemon/app/chat_fields.h"
 
 #include "daemon/protocol/limits.h"
 #include "daemon/protocol/tool_limits.h"
@@ -111,40 +111,6 @@ engine::ChatMessage parse_message(const json& m, size_t i, std::string& last_cal
   return out;
 }
 
-// The legacy `functions` / `function_call`: tools and tool_choice by their
-// old names, checked as those are.
-void parse_legacy_functions(const json& body, ChatCompletionRequest& r) {
-  const json* fns = field(body, "functions");
-  if (!fns) return;
-  if (field(body, "tools")) throw BadRequest("give 'tools' or the legacy 'functions', not both", "functions");
-  if (!fns->is_array()) throw BadRequest("'functions' must be an array of {name, description, parameters}", "functions");
-  json tools = json::array();
-  for (const auto& f : *fns) tools.push_back({{"type", "function"}, {"function", f}});
-  try {
-    parse_tools(tools, r.spec.tools);
-  } catch (const BadRequest& e) {
-    throw BadRequest(e.what(), "functions");
-  }
-  r.legacy_functions = true;
-  r.spec.tool_choice = r.spec.tools.empty() ? ToolChoiceMode::None : ToolChoiceMode::Auto;
-  const json* fc = field(body, "function_call");
-  if (!fc) return;
-  if (*fc == "none") {
-    r.spec.tool_choice = ToolChoiceMode::None;
-  } else if (*fc == "auto") {
-    r.spec.tool_choice = ToolChoiceMode::Auto;
-  } else if (fc->is_object() && fc->contains("name") && (*fc)["name"].is_string()) {
-    r.spec.tool_choice = ToolChoiceMode::Function;
-    r.spec.function = (*fc)["name"].get<std::string>();
-    bool known = false;
-    for (const auto& t : r.spec.tools) known = known || t["function"]["name"] == r.spec.function;
-    if (!known)
-      throw BadRequest("'function_call' names '" + r.spec.function + "', which is not in 'functions'", "function_call");
-  } else {
-    throw BadRequest("'function_call' must be none, auto or {name}", "function_call");
-  }
-}
-
 template <class T>
 std::optional<T> number_field(const json& obj, const char* name) {
   const json* v = field(obj, name);
@@ -163,44 +129,6 @@ void parse_program(const json& src, ProgramInfo& p) {
   }
   if (const json* j = field(src, "this_func_call")) p.this_func_call = text_or_json(*j, kMaxCallBytes, "this_func_call");
   if (const json* j = field(src, "last_func_call")) p.last_func_call = text_or_json(*j, kMaxCallBytes, "last_func_call");
-}
-
-// OpenAI's penalties, logit_bias and logprobs. Token ids are checked
-// against the vocabulary later (Responder), where it is known.
-void parse_token_sampling(const json& body, TokenSampling& t) {
-  auto penalty = [&](const char* name, float& out) {
-    if (auto v = number_field<double>(body, name)) {
-      if (!(*v >= -2 && *v <= 2)) throw BadRequest(std::string("'") + name + "' must be between -2 and 2", name);
-      out = float(*v);
-    }
-  };
-  penalty("frequency_penalty", t.frequency_penalty);
-  penalty("presence_penalty", t.presence_penalty);
-  if (const json* b = field(body, "logit_bias")) {
-    constexpr size_t kMaxBiases = 300;  // OpenAI's limit
-    if (!b->is_object() || b->size() > kMaxBiases)
-      throw BadRequest("'logit_bias' must be an object of at most " + std::to_string(kMaxBiases) +
-                           " token ids (as strings) to numbers",
-                       "logit_bias");
-    for (const auto& [key, bias] : b->items()) {
-      int32_t id = -1;
-      const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
-      if (ec != std::errc() || end != key.data() + key.size() || id < 0)
-        throw BadRequest("'logit_bias' key '" + key + "' is not a token id", "logit_bias");
-      if (!bias.is_number() || !(bias.get<double>() >= -100 && bias.get<double>() <= 100))
-        throw BadRequest("'logit_bias' of token " + key + " must be a number between -100 and 100", "logit_bias");
-      t.logit_bias[id] = bias.get<float>();
-    }
-  }
-  if (const json* lp = field(body, "logprobs")) {
-    if (!lp->is_boolean()) throw BadRequest("'logprobs' must be a boolean", "logprobs");
-    t.logprobs = lp->get<bool>();
-  }
-  if (auto top = number_field<int64_t>(body, "top_logprobs")) {
-    if (*top < 0 || *top > 20) throw BadRequest("'top_logprobs' must be an integer from 0 to 20", "top_logprobs");
-    if (*top > 0 && !t.logprobs) throw BadRequest("'top_logprobs' requires 'logprobs': true", "top_logprobs");
-    t.top_logprobs = int32_t(*top);
-  }
 }
 
 }  // namespace
