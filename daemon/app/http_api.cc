@@ -2,6 +2,7 @@
 
 #include "daemon/app/chat_completion_sink.h"
 
+#include "daemon/app/completions_api.h"
 #include "daemon/app/responses_api.h"
 #include "daemon/app/server_tools.h"
 
@@ -55,6 +56,9 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
     else
       ex->respond(net::error_response(404, "The model '" + id + "' does not exist", "invalid_request_error",
                                       "model_not_found"));
+  } else if (completions_ && path == "/v1/completions") {
+    if (stopping_) return ex->respond(net::error_response(503, "the daemon is stopping", "server_error", "shutting_down"));
+    completions_->handle(req, ex);
   } else if (responses_ && (path == "/v1/responses" || path.starts_with("/v1/responses/"))) {
     responses_->handle(req, ex);
   } else if (path == "/v1/tools") {

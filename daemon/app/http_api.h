@@ -15,6 +15,7 @@ namespace mnemo::daemon::app {
 
 class ServerTools;
 class ResponsesApi;
+class CompletionsApi;
 
 class HttpApi : public net::HttpHandler {
  public:
@@ -25,6 +26,7 @@ class HttpApi : public net::HttpHandler {
   void set_tools(const ServerTools* tools) { tools_ = tools; }
   // /v1/responses and below go to the Responses API.
   void set_responses(ResponsesApi* responses) { responses_ = responses; }
+  void set_completions(CompletionsApi* completions) { completions_ = completions; }
 
  private:
   class Sink;
@@ -40,6 +42,7 @@ class HttpApi : public net::HttpHandler {
   int64_t started_ = 0;
   const ServerTools* tools_ = nullptr;
   ResponsesApi* responses_ = nullptr;
+  CompletionsApi* completions_ = nullptr;
 };
 
 }  // namespace mnemo::daemon::app

@@ -16,6 +16,7 @@
 #include "daemon/app/continuum.h"
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
+#include "daemon/app/completions_api.h"
 #include "daemon/app/responses_api.h"
 #include "daemon/app/responses_ws.h"
 #include "daemon/app/server_tools.h"
@@ -158,6 +159,8 @@ int serve(const daemon::config::Options& o) {
   http.set_tools(server_tools.get());
   daemon::app::ResponsesApi responses(model_name, *store, responder, pool, metrics);
   responses.set_max_sessions(o.max_sessions);
+  daemon::app::CompletionsApi completions(model_name, tok, responder, pool, metrics);
+  http.set_completions(&completions);
   http.set_responses(&responses);
   daemon::app::ResponsesWs responses_ws(responses, pool, metrics, size_t(o.max_frame_bytes));
   daemon::app::WsRouter sockets;

@@ -52,6 +52,7 @@ Responder::Responder(engine::Engine& engine, const engine::Model& model, const e
 }
 
 std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
+  if (spec.raw_prompt) return *spec.raw_prompt;
   // Tools stay in the prompt under tool_choice "none" too: the model still
   // knows them (as in OpenAI's API), and the prompt keeps the same prefix as
   // the turns around it, so the prefix cache still hits.

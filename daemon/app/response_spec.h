@@ -57,6 +57,9 @@ struct ResponseSpec {
   TokenSampling token_sampling;
   uint64_t cache_salt = 0;
   ProgramRef program;
+  // POST /v1/completions: the prompt's tokens as given, with no chat
+  // template (messages and tools are then unused).
+  std::optional<std::vector<int32_t>> raw_prompt;
 };
 
 }  // namespace mnemo::daemon::app

@@ -16,13 +16,15 @@ import { ResponsesWS } from "openai/resources/responses/ws";
 const MNEMOD = process.env.MNEMOD ?? "";
 const skip = !MNEMOD ? "MNEMOD is not set to the absolute path of a built mnemod binary"
   : !existsSync(MNEMOD) ? `MNEMOD=${MNEMOD} does not exist` : false;
-let dir;
-let proc;
+const dirs = [];
+const procs = [];
 
 async function startDaemon() {
-  dir = mkdtempSync(join(tmpdir(), "mnemo-responses-"));
-  proc = spawn(MNEMOD, ["--port", "0", "--data-dir", dir, "--threads", "1", "--kv-cache-bytes", "64M"],
+  const dir = mkdtempSync(join(tmpdir(), "mnemo-responses-"));
+  dirs.push(dir);
+  const proc = spawn(MNEMOD, ["--port", "0", "--data-dir", dir, "--threads", "1", "--kv-cache-bytes", "64M"],
     { stdio: ["ignore", "pipe", "ignore"] });
+  procs.push(proc);
   const lines = createInterface({ input: proc.stdout });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("mnemod did not start in 60 s")), 60_000);
@@ -38,12 +40,12 @@ async function startDaemon() {
 }
 
 after(async () => {
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await Promise.all(procs.filter((p) => p.exitCode === null).map((p) => {
+    const exited = new Promise((resolve) => p.once("exit", resolve));
+    p.kill("SIGTERM");
+    return exited;
+  }));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 const WEATHER = {
@@ -155,5 +157,21 @@ describe("openai Responses API against mnemod", { skip }, () => {
       (e) => e.status === 400 && e.param === "previous_response_id");
     await assert.rejects(client.responses.create({ model: "mnemo", input: "x", tools: [{ type: "web_search" }] }),
       (e) => e.status === 400 && e.param === "tools[0].type");
+  });
+});
+
+describe("openai legacy completions against mnemod", { skip }, () => {
+  test("completions.create with logprobs, and streamed", async () => {
+    const client = new OpenAI({ baseURL: await startDaemon(), apiKey: "unused", maxRetries: 0, timeout: 120_000 });
+    const r = await client.completions.create({ model: "mnemo", prompt: "Once upon a time", max_tokens: 5,
+      temperature: 0, logprobs: 2 });
+    assert.equal(r.object, "text_completion");
+    assert.equal(r.choices[0].logprobs.tokens.join(""), r.choices[0].text);
+    assert.equal(r.usage.completion_tokens, 5);
+    const stream = await client.completions.create({ model: "mnemo", prompt: "Once upon a time", max_tokens: 5,
+      temperature: 0, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.text ?? "";
+    assert.equal(text, r.choices[0].text);
   });
 });
