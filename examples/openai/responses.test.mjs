@@ -103,6 +103,17 @@ describe("openai Responses API against mnemod", { skip }, () => {
     assert.deepEqual(got.output, first.output);
   });
 
+  test("text.format json_schema parses back into the schema (responses.parse)", async () => {
+    const schema = { type: "object", additionalProperties: false, required: ["city", "days"],
+      properties: { city: { type: "string", maxLength: 10 }, days: { type: "integer", minimum: 0 } } };
+    const r = await client.responses.parse({ model: "mnemo", input: "Plan a trip.", max_output_tokens: 200,
+      text: { format: { type: "json_schema", name: "trip", schema, strict: true } } });
+    assert.equal(r.status, "completed");
+    assert.deepEqual(Object.keys(r.output_parsed).sort(), ["city", "days"]);
+    assert.equal(typeof r.output_parsed.city, "string");
+    assert.ok(Number.isInteger(r.output_parsed.days) && r.output_parsed.days >= 0);
+  });
+
   test("streaming follows OpenAI's event sequence", async () => {
     const stream = client.responses.stream({ model: "mnemo", input: "Count to three.", max_output_tokens: 5 });
     const types = [];
