@@ -3,50 +3,12 @@
 // trip chained by previous_response_id, streaming, retrieve, input items,
 // delete, and the errors clients see.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 
 import OpenAI from "openai";
 import { ResponsesWS } from "openai/resources/responses/ws";
 
-const MNEMOD = process.env.MNEMOD ?? "";
-const skip = !MNEMOD ? "MNEMOD is not set to the absolute path of a built mnemod binary"
-  : !existsSync(MNEMOD) ? `MNEMOD=${MNEMOD} does not exist` : false;
-const dirs = [];
-const procs = [];
-
-async function startDaemon() {
-  const dir = mkdtempSync(join(tmpdir(), "mnemo-responses-"));
-  dirs.push(dir);
-  const proc = spawn(MNEMOD, ["--port", "0", "--data-dir", dir, "--threads", "1", "--kv-cache-bytes", "64M"],
-    { stdio: ["ignore", "pipe", "ignore"] });
-  procs.push(proc);
-  const lines = createInterface({ input: proc.stdout });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("mnemod did not start in 60 s")), 60_000);
-    proc.once("exit", (code) => reject(new Error(`mnemod exited with ${code}`)));
-    lines.on("line", (line) => {
-      const m = /^mnemod listening on (http:\/\/\S+)$/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(`${m[1]}/v1`);
-      }
-    });
-  });
-}
-
-after(async () => {
-  await Promise.all(procs.filter((p) => p.exitCode === null).map((p) => {
-    const exited = new Promise((resolve) => p.once("exit", resolve));
-    p.kill("SIGTERM");
-    return exited;
-  }));
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+import { skip, startDaemon } from "./daemon.mjs";
 
 const WEATHER = {
   type: "function",
