@@ -63,45 +63,81 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     apply_penalties(logits, history.subspan(prompt_len));
   if (p_.temperature == 0.0f) return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
 
-  // Candidates sorted by logit, best first; the filters only cut the tail.
-  std::vector<int32_t> idx(static_cast<size_t>(V));
-  std::iota(idx.begin(), idx.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b); };
-  size_t keep = size_t(V);
-  if (p_.top_k > 0 && size_t(p_.top_k) < keep) {
+  return draw(logits);
+}
+
+int32_t Sampler::draw(std::span<const float> logits) {
+  const size_t V = logits.size();
+  const double T = p_.temperature;
+  // Best first: higher logit, then lower id (a total order, so the result
+  // is the same however far the sort went).
+  auto by_logit = [&](int32_t a, int32_t b) {
+    return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
+  };
+  order_.resize(V);
+  std::iota(order_.begin(), order_.end(), 0);
+  size_t keep = V, sorted = 0;
+  if (p_.top_k > 0 && size_t(p_.top_k) < V) {
     keep = size_t(p_.top_k);
-    std::partial_sort(idx.begin(), idx.begin() + ptrdiff_t(keep), idx.end(), by_logit);
-  } else {
-    std::sort(idx.begin(), idx.end(), by_logit);
+    std::partial_sort(order_.begin(), order_.begin() + ptrdiff_t(keep), order_.end(), by_logit);
+    sorted = keep;
   }
-  std::vector<double> prob(keep);
-  const double mx = logits[size_t(idx[0])] / p_.temperature;
+  // order_[0, n) best first, growing geometrically: a full sort of a 152k
+  // vocabulary costs ~15 ms a token, and the filters and the draw mostly
+  // stop within the first few hundred candidates.
+  auto ensure = [&](size_t n) {
+    if (n <= sorted) return;
+    n = std::min(keep, std::max({n, 2 * sorted, size_t(64)}));
+    if (n < keep) std::nth_element(order_.begin() + ptrdiff_t(sorted), order_.begin() + ptrdiff_t(n),
+                                   order_.begin() + ptrdiff_t(keep), by_logit);
+    std::sort(order_.begin() + ptrdiff_t(sorted), order_.begin() + ptrdiff_t(n), by_logit);
+    sorted = n;
+  };
+  const double mx = *std::max_element(logits.begin(), logits.end()) / T;
   double sum = 0;
-  for (size_t i = 0; i < keep; ++i) sum += prob[i] = std::exp(double(logits[size_t(idx[i])]) / p_.temperature - mx);
-  for (double& q : prob) q /= sum;
+  for (size_t i = 0; i < keep; ++i) {
+    const int32_t t = keep == V ? int32_t(i) : order_[i];
+    sum += std::exp(double(logits[size_t(t)]) / T - mx);
+  }
+  auto prob = [&](size_t i) {  // of the i-th best; order_[0, i] must be sorted
+    return std::exp(double(logits[size_t(order_[i])]) / T - mx) / sum;
+  };
+  size_t cut = keep;
+  double kept = 0;  // the mass of order_[0, cut) when a filter cut it
   if (p_.top_p < 1.0f) {
     double cum = 0;
     size_t n = 0;
     while (n < keep) {
-      cum += prob[n++];
+      ensure(n + 1);
+      cum += prob(n++);
       if (cum >= p_.top_p) break;
     }
-    keep = std::max<size_t>(n, 1);
+    cut = std::max<size_t>(n, 1);
   }
   if (p_.min_p > 0.0f) {
-    const double floor = prob[0] * p_.min_p;
+    ensure(1);
+    const double floor = prob(0) * p_.min_p;
     size_t n = 1;
-    while (n < keep && prob[n] >= floor) ++n;
-    keep = n;
+    while (n < cut) {
+      ensure(n + 1);
+      if (prob(n) < floor) break;
+      ++n;
+    }
+    cut = n;
   }
-  double total = 0;
-  for (size_t i = 0; i < keep; ++i) total += prob[i];
-  double r = std::uniform_real_distribution<double>(0, total)(rng_);
-  for (size_t i = 0; i < keep; ++i) {
-    r -= prob[i];
-    if (r <= 0) return idx[i];
+  if (cut < keep) {
+    for (size_t i = 0; i < cut; ++i) kept += prob(i);
+  } else {
+    kept = 1.0;  // every candidate: the normalised mass is all of it
   }
-  return idx[keep - 1];
+  double r = std::uniform_real_distribution<double>(0, kept)(rng_);
+  for (size_t i = 0; i < cut; ++i) {
+    ensure(i + 1);
+    r -= prob(i);
+    if (r <= 0) return order_[i];
+  }
+  ensure(cut);
+  return order_[cut - 1];
 }
 
 }  // namespace mnemo::engine

@@ -53,10 +53,14 @@ class Sampler {
 
  private:
   void apply_penalties(std::span<float> logits, std::span<const int32_t> generated);
+  // The draw at temperature > 0: candidates best first, sorted only as far
+  // as the filters and the draw reach (the whole vocabulary rarely).
+  int32_t draw(std::span<const float> logits);
 
   SamplingParams p_;
   std::mt19937_64 rng_;
   std::vector<int32_t> scratch_;  // the generated tokens sorted, reused across calls
+  std::vector<int32_t> order_;    // candidate ids, best first up to what draw() sorted
 };
 
 }  // namespace mnemo::engine
