@@ -90,9 +90,15 @@ void ResponsesWs::on_message(const std::shared_ptr<net::WsConnection>& ws, std::
 }
 
 void ResponsesWs::create(const std::shared_ptr<Connection>& c, const std::string& text) {
+  const auto refuse = [&](int status, const json& body) {
+    metrics_.errors.inc();
+    c->ws->send(Events::error_event(status, body).dump(-1, ' ', false, json::error_handler_t::replace));
+  };
+  if (api_.stopping())
+    return refuse(503, {{"message", "the daemon is stopping"}, {"type", "server_error"}, {"param", nullptr},
+                        {"code", "shutting_down"}});
   auto out = std::make_shared<Events>(c);
   try {
-    if (api_.stopping()) throw std::runtime_error("stopping");
     protocol::IntakeLimits limits;
     limits.max_bytes = max_frame_bytes_;
     json event = protocol::parse_client_json(text, limits);
@@ -116,18 +122,9 @@ void ResponsesWs::create(const std::shared_ptr<Connection>& c, const std::string
       c->busy = false;
       throw;
     }
-  } catch (const std::runtime_error& e) {
-    metrics_.errors.inc();
-    if (api_.stopping()) {
-      c->ws->send(Events::error_event(503, {{"message", "the daemon is stopping"}, {"type", "server_error"}}).dump());
-      return;
-    }
-    const auto [status, body] = ResponsesApi::error_body(e);
-    c->ws->send(Events::error_event(status, body).dump(-1, ' ', false, json::error_handler_t::replace));
   } catch (const std::exception& e) {
-    metrics_.errors.inc();
     const auto [status, body] = ResponsesApi::error_body(e);
-    c->ws->send(Events::error_event(status, body).dump(-1, ' ', false, json::error_handler_t::replace));
+    refuse(status, body);
   }
 }
 

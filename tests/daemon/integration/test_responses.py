@@ -161,3 +161,38 @@ def test_new_chains_count_against_max_sessions(daemon_factory):
     create(d, input="more", previous_response_id=a["id"])  # continuing a chain needs no new session
     st, body = d.request("GET", "/metrics")
     assert "mnemo_sessions 2" in body
+
+
+def test_the_websocket_mode_survives_junk(daemon):
+    """Each bad message gets an error event naming what was wrong; the socket
+    and the daemon go on, and a good response.create then works."""
+    import asyncio
+    import websockets
+
+    async def go():
+        async with websockets.connect(daemon.ws.replace("/v1/ws", "/v1/responses"), max_size=None) as ws:
+            junk = ["not json", "[1, 2]", json.dumps({"type": "session.create"}),
+                    json.dumps({"type": "response.create", "input": 5}),
+                    json.dumps({"type": "response.create", "input": "x", "tools": [{"type": "web_search"}]}),
+                    "[" * 100000 + "]" * 100000]
+            answers = []
+            for text in junk:
+                await ws.send(text)
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            await ws.send(b"\x00\x01 binary")  # not a text frame: the server may close; that is fine
+            try:
+                await asyncio.wait_for(ws.recv(), 2)
+            except Exception:
+                pass
+        async with websockets.connect(daemon.ws.replace("/v1/ws", "/v1/responses"), max_size=None) as ws:
+            await ws.send(json.dumps({"type": "response.create", "input": "hi", "max_output_tokens": 2}))
+            while True:
+                e = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if e["type"] in ("response.completed", "response.incomplete", "error"):
+                    return answers, e
+
+    answers, last = asyncio.run(go())
+    assert all(a["type"] == "error" and a["status"] == 400 for a in answers), answers
+    assert [a["error"]["param"] for a in answers[2:5]] == ["type", "input", "tools[0].type"]
+    assert "deeper" in answers[5]["error"]["message"] or answers[5]["error"]["code"] == "invalid_json", answers[5]
+    assert last["type"] == "response.incomplete"
