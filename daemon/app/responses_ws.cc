@@ -24,13 +24,17 @@ class ResponsesWs::Events : public ResponseEvents {
   explicit Events(std::shared_ptr<Connection> c) : c_(std::move(c)) {}
   bool streaming() const override { return true; }
   void begin() override {}
-  void event(const std::string&, const json& e) override {
+  void event(const std::string& type, const json& e) override {
+    // The connection is free before the client can see the response end: a
+    // client that sends its next response.create the moment it reads this
+    // event must not find the previous one still running.
+    if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") release();
     c_->ws->send(e.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   void end() override { release(); }
   void respond(int status, const json& body) override {
-    c_->ws->send(error_event(status, body).dump(-1, ' ', false, json::error_handler_t::replace));
     release();
+    c_->ws->send(error_event(status, body).dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
   static json error_event(int status, const json& body) {
@@ -38,12 +42,17 @@ class ResponsesWs::Events : public ResponseEvents {
   }
 
  private:
+  // Once per response: end() after a terminal event must not free the
+  // connection from the next response, which may already be running.
   void release() {
     std::lock_guard lock(c_->mu);
+    if (released_) return;
+    released_ = true;
     c_->busy = false;
     c_->running.reset();
   }
   std::shared_ptr<Connection> c_;
+  bool released_ = false;  // guarded by c_->mu
 };
 
 ResponsesWs::ResponsesWs(ResponsesApi& api, WorkerPool& pool, AppMetrics& metrics, size_t max_frame_bytes)

@@ -95,16 +95,17 @@ describe("openai Responses API against mnemod", { skip }, () => {
   test("WebSocket mode: two responses in sequence on one socket, chained", async () => {
     const socket = new ResponsesWS(client);
     const errors = [];
-    socket.on("error", (e) => errors.push(e));
     const finished = [];
     const waiters = [];
+    const wake = () => { for (const w of waiters.splice(0)) w(); };
+    socket.on("error", (e) => { errors.push(e); wake(); });  // fail at once, never hang
     socket.on("event", (e) => {
       if (!["response.completed", "response.incomplete"].includes(e.type)) return;
       finished.push(e.response);
-      for (const w of waiters.splice(0)) w();
+      wake();
     });
-    const done = (n) => new Promise((resolve) => {
-      const check = () => (finished.length >= n ? resolve() : waiters.push(check));
+    const done = (n) => new Promise((resolve, reject) => {
+      const check = () => (errors.length ? reject(errors[0]) : finished.length >= n ? resolve() : waiters.push(check));
       check();
     });
     const first = done(1);

@@ -196,3 +196,31 @@ def test_the_websocket_mode_survives_junk(daemon):
     assert [a["error"]["param"] for a in answers[2:5]] == ["type", "input", "tools[0].type"]
     assert "deeper" in answers[5]["error"]["message"] or answers[5]["error"]["code"] == "invalid_json", answers[5]
     assert last["type"] == "response.incomplete"
+
+
+def test_the_websocket_mode_takes_the_next_create_the_moment_a_response_ends(daemon):
+    """A client may send its next response.create as soon as it reads the
+    previous response's last event (the openai SDK's ResponsesWS does): the
+    connection is already free then, every time."""
+    import asyncio
+    import websockets
+
+    async def go():
+        ends, previous = [], None
+        async with websockets.connect(daemon.ws.replace("/v1/ws", "/v1/responses"), max_size=None) as ws:
+            for i in range(40):
+                body = {"type": "response.create", "input": f"turn {i}", "max_output_tokens": 1, "temperature": 0}
+                if previous:
+                    body["previous_response_id"] = previous
+                await ws.send(json.dumps(body))
+                while True:
+                    e = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if e["type"] in ("response.completed", "response.incomplete", "response.failed", "error"):
+                        break
+                ends.append(e)
+                previous = e.get("response", {}).get("id", previous)
+        return ends
+
+    ends = asyncio.run(go())
+    assert [e["type"] for e in ends] == ["response.incomplete"] * 40, [e for e in ends if e["type"] == "error"][:1]
+    assert ends[-1]["response"]["previous_response_id"] == ends[-2]["response"]["id"]
