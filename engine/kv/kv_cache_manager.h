@@ -52,6 +52,13 @@ struct LayerBlocks {
   int64_t length = 0;
 };
 
+// A range of slots of one KV head that holds nothing (see KvCacheManager::hole).
+struct Hole {
+  int64_t begin = 0;
+  int64_t end = 0;
+  bool empty() const { return begin >= end; }
+};
+
 // One KV head of one layer, copied out contiguously: k and v [length][head_dim].
 struct HeadCopy {
   std::vector<float> k, v;
@@ -100,11 +107,18 @@ class KvCacheManager {
   void unpin(uint64_t owner);
   bool has_pins(uint64_t owner) const { return pins_.count(owner) != 0; }
 
-  // Keeps, for each KV head h, the slots keep[h] (strictly increasing, same
-  // count for every head), moved to the front; frees blocks no longer needed.
+  // Keeps, for each KV head h, the slots keep[h] (strictly increasing slots
+  // that hold something; counts may differ by head), moved to the front;
+  // frees blocks no longer needed. The layer's length becomes the largest
+  // count: a head that kept fewer has a hole up to it (see hole()).
   // False, with nothing changed, when there is no room to copy a block that
   // another holder shares (fork, prefix hit, pin).
   [[nodiscard]] bool compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep);
+  // Slots [begin, end) of one head of a layer that hold nothing: the head kept
+  // fewer slots than the layer's longest head at the last compaction. Empty
+  // (begin == end) for an uncompacted layer or a head without one. Attention
+  // never reads a hole; slots after it (tokens appended since) are ordinary.
+  Hole hole(SeqId s, int64_t layer, int64_t head) const;
 
   // --- forward pass
   // Writes k and v ([n][kv_heads][head_dim]) into the last n slots of the layer.

@@ -79,6 +79,10 @@ bool KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector
   return true;
 }
 
+Hole KvCacheManager::hole(SeqId, int64_t, int64_t) const {
+  return {};  // every head keeps the same count for now
+}
+
 std::span<const int32_t> KvCacheManager::positions(SeqId s, int64_t layer, int64_t head) const {
   const SequenceTable& t = seq(s);
   if (!t.own[layer]) return {};
