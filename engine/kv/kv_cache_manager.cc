@@ -184,6 +184,32 @@ LayerBlocks KvCacheManager::layer_blocks(SeqId s, int64_t layer) const {
   return {t.blocks(layer), t.length(layer)};
 }
 
+void KvCacheManager::check_layer_table(const LayerTable& lt, int64_t num_tokens) const {
+  const int64_t len = lt.length;
+  MNEMO_KV_CHECK(int64_t(lt.positions.size()) == cfg_.kv_heads && int64_t(lt.holes.size()) == cfg_.kv_heads,
+                 "one positions list and one hole per KV head");
+  bool some_head_whole = cfg_.kv_heads == 0;
+  for (int64_t h = 0; h < cfg_.kv_heads; ++h) {
+    const auto& p = lt.positions[size_t(h)];
+    const Hole gap = lt.holes[size_t(h)];
+    MNEMO_KV_CHECK(int64_t(p.size()) == len, "positions size");
+    MNEMO_KV_CHECK(gap == Hole{} || (gap.begin < gap.end && gap.end <= len), "hole not inside the layer");
+    some_head_whole = some_head_whole || gap.empty();
+    int32_t prev = -1;
+    for (int64_t i = 0; i < len; ++i) {
+      if (gap.contains(i)) {
+        MNEMO_KV_CHECK(p[size_t(i)] == -1, "a hole slot has a position");
+        continue;
+      }
+      MNEMO_KV_CHECK(p[size_t(i)] > prev && p[size_t(i)] < num_tokens,
+                     "a head's positions are not increasing token positions");
+      prev = p[size_t(i)];
+    }
+  }
+  // The length is the longest head's count, so some head fills it.
+  MNEMO_KV_CHECK(some_head_whole, "every head of a layer has a hole");
+}
+
 void KvCacheManager::check_invariants() const {
   alloc_.check_consistency();
   const int64_t n = alloc_.num_blocks(), bs = cfg_.block_size;
@@ -192,8 +218,7 @@ void KvCacheManager::check_invariants() const {
     for (int64_t l = 0; l < cfg_.layers; ++l) {
       int64_t len = t.length(l);
       MNEMO_KV_CHECK(int64_t(t.blocks(l).size()) == (len + bs - 1) / bs, "table size does not match length");
-      if (t.own[l])
-        for (const auto& p : t.own[l]->positions) MNEMO_KV_CHECK(int64_t(p.size()) == len, "positions size");
+      if (t.own[l]) check_layer_table(*t.own[l], int64_t(t.tokens.size()));
     }
     MNEMO_KV_CHECK(t.compacted || t.any_shared_layer(), "uncompacted sequence without a shared table");
     for_each_entry(t, [&](int64_t l, int32_t b) { ++refs[size_t(l * n + b)]; });

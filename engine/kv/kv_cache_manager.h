@@ -52,13 +52,6 @@ struct LayerBlocks {
   int64_t length = 0;
 };
 
-// A range of slots of one KV head that holds nothing (see KvCacheManager::hole).
-struct Hole {
-  int64_t begin = 0;
-  int64_t end = 0;
-  bool empty() const { return begin >= end; }
-};
-
 // One KV head of one layer, copied out contiguously: k and v [length][head_dim].
 struct HeadCopy {
   std::vector<float> k, v;
@@ -110,7 +103,10 @@ class KvCacheManager {
   // Keeps, for each KV head h, the slots keep[h] (strictly increasing slots
   // that hold something; counts may differ by head), moved to the front;
   // frees blocks no longer needed. The layer's length becomes the largest
-  // count: a head that kept fewer has a hole up to it (see hole()).
+  // count: a head that kept fewer has a hole up to it (see hole()). A layer
+  // that already has holes may be compacted again: keep lists name only
+  // slots outside their head's hole (naming one aborts), and every head is
+  // re-packed to the front, so a head never has more than one hole.
   // False, with nothing changed, when there is no room to copy a block that
   // another holder shares (fork, prefix hit, pin).
   [[nodiscard]] bool compact(SeqId s, int64_t layer, std::span<const std::vector<int32_t>> keep);
@@ -127,9 +123,11 @@ class KvCacheManager {
   // Block storage: [kv_heads][block_size][head_dim].
   const float* k_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).k(block); }
   const float* v_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).v(block); }
-  // Original token position per slot of one head; empty while the layer was
-  // never compacted (slot i holds token i).
+  // Original token position per slot of one head, -1 for the slots of its
+  // hole (size: the layer's length); empty while the layer was never
+  // compacted (slot i holds token i).
   std::span<const int32_t> positions(SeqId s, int64_t layer, int64_t head) const;
+  // The slots of one head that hold something (its hole left out), in order.
   HeadCopy gather(SeqId s, int64_t layer, int64_t head) const;
 
   // --- host buffers (host tier, disk snapshots)
@@ -167,6 +165,7 @@ class KvCacheManager {
   void index_full_blocks(SequenceTable& t);
   void drop_from_index(int32_t b);
   LayerTable& materialise(SequenceTable& t, int64_t layer);
+  void check_layer_table(const LayerTable& lt, int64_t num_tokens) const;
 
   KvConfig cfg_;
   BlockAllocator alloc_;

@@ -7,8 +7,12 @@
 //            u64 salt, u64 num_tokens, u64 committed
 //   tokens   i32[num_tokens]
 //   per layer: u32 has_own_table, u64 length,
-//            i32 positions[kv_heads][length], f32 K[kv_heads][length][head_dim],
-//            f32 V[kv_heads][length][head_dim]
+//            (version 2, own table only) u64 hole_begin, u64 hole_end per KV head,
+//            i32 positions[kv_heads][length] (-1 in a hole),
+//            f32 K[kv_heads][length][head_dim], f32 V[kv_heads][length][head_dim]
+//            (zeros in a hole)
+// Version 1 (before uneven compaction) has no holes and is still read, so
+// sessions saved by an older daemon survive an upgrade.
 #include <cstring>
 #include <string>
 
@@ -19,7 +23,8 @@ namespace mnemo::engine::kv {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'K', 'V', '\0'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 
 class Writer {
  public:
@@ -65,8 +70,33 @@ struct LayerImage {
   bool own = false;
   int64_t length = 0;
   std::vector<std::vector<int32_t>> positions;
+  std::vector<Hole> holes;
   std::vector<float> k, v;  // [kv_heads][length][head_dim]
 };
+
+// Holes and positions of an own table as a well-formed cache holds them
+// (check_invariants' rules), or the reason they are not.
+std::string bad_layer_table(const LayerImage& img, uint64_t num_tokens) {
+  bool some_head_whole = img.holes.empty();
+  for (size_t h = 0; h < img.holes.size(); ++h) {
+    const Hole gap = img.holes[h];
+    if (!gap.empty() && (gap.begin < 0 || gap.end > img.length))
+      return "head " + std::to_string(h) + " has a hole outside the layer";
+    some_head_whole = some_head_whole || gap.empty();
+    int64_t prev = -1;
+    for (int64_t i = 0; i < img.length; ++i) {
+      const int64_t p = img.positions[h][size_t(i)];
+      if (gap.contains(i)) {
+        if (p != -1) return "head " + std::to_string(h) + " has a position in its hole";
+      } else if (p <= prev || p >= int64_t(num_tokens)) {
+        return "head " + std::to_string(h) + " slot " + std::to_string(i) + " has position " + std::to_string(p);
+      } else {
+        prev = p;
+      }
+    }
+  }
+  return some_head_whole ? "" : "every head has a hole";
+}
 
 }  // namespace
 
@@ -84,12 +114,30 @@ std::vector<uint8_t> KvCacheManager::export_sequence(SeqId s) const {
   w.put_raw(t.tokens.data(), t.tokens.size() * sizeof(int32_t));
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     w.put(uint32_t(t.own[l] ? 1 : 0));
-    w.put(uint64_t(t.length(l)));
-    std::vector<HeadCopy> per_head;
-    for (int64_t h = 0; h < heads; ++h) per_head.push_back(gather(s, l, h));
-    for (const auto& c : per_head) w.put_raw(c.positions.data(), c.positions.size() * sizeof(int32_t));
-    for (const auto& c : per_head) w.put_raw(c.k.data(), c.k.size() * sizeof(float));
-    for (const auto& c : per_head) w.put_raw(c.v.data(), c.v.size() * sizeof(float));
+    const int64_t len = t.length(l), bs = cfg_.block_size;
+    w.put(uint64_t(len));
+    std::vector<Hole> holes(static_cast<size_t>(heads));
+    for (int64_t h = 0; h < heads; ++h) holes[size_t(h)] = hole(s, l, h);
+    if (t.own[l])
+      for (const Hole& gap : holes) {
+        w.put(uint64_t(gap.begin));
+        w.put(uint64_t(gap.end));
+      }
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < len; ++i)
+        w.put(t.own[l] ? t.own[l]->positions[size_t(h)][size_t(i)] : int32_t(i));
+    // Slot by slot, so a hole is written as zeros rather than whatever its
+    // memory held.
+    const LayerStorage& store = alloc_.storage(l);
+    const std::vector<float> zeros(size_t(hd), 0.0f);
+    for (bool is_v : {false, true})
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < len; ++i) {
+          const int32_t b = t.blocks(l)[size_t(i / bs)];
+          const float* src = holes[size_t(h)].contains(i) ? zeros.data()
+                             : (is_v ? store.v(b) : store.k(b)) + (h * bs + i % bs) * hd;
+          w.put_raw(src, size_t(hd) * sizeof(float));
+        }
   }
   return std::move(w.out);
 }
@@ -99,7 +147,8 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
   char magic[8];
   r.get_raw(magic, sizeof(magic), "magic");
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) throw KvFormatError("kv snapshot: bad magic, not a Mnemo KV snapshot");
-  expect_field("version", r.get<uint32_t>("version"), kVersion);
+  const uint32_t version = r.get<uint32_t>("version");
+  if (version < kOldestVersion || version > kVersion) expect_field("version", version, kVersion);
   expect_field("layers", r.get<uint32_t>("layers"), uint64_t(cfg_.layers));
   expect_field("kv_heads", r.get<uint32_t>("kv_heads"), uint64_t(cfg_.kv_heads));
   expect_field("head_dim", r.get<uint32_t>("head_dim"), uint64_t(cfg_.head_dim));
@@ -136,8 +185,18 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
                           " exceeds the " + std::to_string(r.remaining()) + " bytes left");
     img.own = own == 1;
     img.length = int64_t(len);
+    img.holes.assign(size_t(heads), Hole{});
+    if (img.own && version >= 2)
+      for (Hole& gap : img.holes) {
+        const uint64_t b = r.get<uint64_t>("hole begin"), e = r.get<uint64_t>("hole end");
+        if (b > len || e > len) throw KvFormatError("kv snapshot: layer " + std::to_string(l) + " has a hole past its length");
+        if (b < e) gap = Hole{int64_t(b), int64_t(e)};
+      }
     img.positions.assign(size_t(heads), std::vector<int32_t>(len));
     for (auto& p : img.positions) r.get_raw(p.data(), len * sizeof(int32_t), "positions");
+    if (img.own)
+      if (std::string why = bad_layer_table(img, num_tokens); !why.empty())
+        throw KvFormatError("kv snapshot: layer " + std::to_string(l) + ": " + why);
     img.k.resize(size_t(heads) * len * size_t(hd));
     img.v.resize(img.k.size());
     r.get_raw(img.k.data(), img.k.size() * sizeof(float), "keys");
@@ -155,6 +214,7 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
     if (!layers[size_t(l)].own) continue;
     LayerTable lt;
     lt.positions = std::move(layers[size_t(l)].positions);
+    lt.holes = std::move(layers[size_t(l)].holes);
     t.own[l] = std::move(lt);
   }
   if (any_shared) grow_shared(t, 0, int64_t(num_tokens));

@@ -8,11 +8,22 @@
 
 namespace mnemo::engine::kv {
 
+// A range of slots of one KV head that holds nothing (see KvCacheManager::hole).
+// Stored as {0, 0} when empty.
+struct Hole {
+  int64_t begin = 0;
+  int64_t end = 0;
+  bool empty() const { return begin >= end; }
+  bool contains(int64_t slot) const { return slot >= begin && slot < end; }
+  auto operator<=>(const Hole&) const = default;
+};
+
 // A layer's own table, created the first time a compaction touches the layer.
 struct LayerTable {
   std::vector<int32_t> blocks;
   int64_t length = 0;                           // slots in use, same for every head
-  std::vector<std::vector<int32_t>> positions;  // [kv_heads][length]: original token position
+  std::vector<std::vector<int32_t>> positions;  // [kv_heads][length]: original token position, -1 in the hole
+  std::vector<Hole> holes;                      // [kv_heads]: at most one per head, after an uneven compaction
 };
 
 struct SequenceTable {

@@ -22,6 +22,20 @@ void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64
   // A compacted layer's slots are no longer consecutive positions: a window
   // over slots would be meaningless there.
   if (cache.compacted(seq)) window = 0;
+  // Heads that kept fewer slots than others at a compaction have a hole the
+  // kernels must skip; most layers have none, and then the spans stay empty.
+  thread_local std::vector<int64_t> hole_begin, hole_end;
+  hole_begin.resize(size_t(kvh));
+  hole_end.resize(size_t(kvh));
+  bool holes = false;
+  for (int64_t h = 0; h < kvh; ++h) {
+    const kv::Hole gap = cache.hole(seq, layer, h);
+    hole_begin[size_t(h)] = gap.begin;
+    hole_end[size_t(h)] = gap.end;
+    holes = holes || !gap.empty();
+  }
+  const std::span<const int64_t> hb = holes ? std::span<const int64_t>(hole_begin) : std::span<const int64_t>();
+  const std::span<const int64_t> he = holes ? std::span<const int64_t>(hole_end) : std::span<const int64_t>();
   if (m >= kGatherMinTokens) {
     thread_local std::vector<float> k, v;
     k.resize(size_t(kvh * len * d));
@@ -34,7 +48,7 @@ void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64
         std::copy_n(cache.k_block(layer, lb.blocks[i]) + src, rows * d, &k[size_t(dst)]);
         std::copy_n(cache.v_block(layer, lb.blocks[i]) + src, rows * d, &v[size_t(dst)]);
       }
-    const cpu::KvView kv{k.data(), v.data(), len, kvh, d};
+    const cpu::KvView kv{k.data(), v.data(), len, kvh, d, hb, he};
     cpu::attention(q, m, heads, start, kv, scale, out, window);
     return;
   }
@@ -45,7 +59,7 @@ void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64
     kp.push_back(cache.k_block(layer, b));
     vp.push_back(cache.v_block(layer, b));
   }
-  const cpu::PagedKvView kv{kp, vp, bs, kvh, d};
+  const cpu::PagedKvView kv{kp, vp, bs, kvh, d, hb, he};
   cpu::paged_attention(q, m, heads, start, kv, scale, out, window);
 }
 

@@ -98,30 +98,62 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
 
 namespace {
 
+// Slots [begin, end) of one KV head that attention must skip; begin == end
+// when the head has none.
+struct HoleRange {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+  // How many readable slots lie below slot x.
+  int64_t valid_below(int64_t x) const { return x <= begin ? x : x <= end ? begin : x - size(); }
+};
+
+HoleRange hole_of(std::span<const int64_t> hole_begin, std::span<const int64_t> hole_end, int64_t kv_head) {
+  if (hole_begin.empty()) return {};
+  const int64_t b = hole_begin[size_t(kv_head)], e = hole_end[size_t(kv_head)];
+  return b < e ? HoleRange{b, e} : HoleRange{};
+}
+
 // Prefill: per query head, scores = Q_h K^T and out = P V as two GEMMs over
 // the whole chunk (future keys masked after), instead of one dot product per
-// (token, key): the GEMM kernels keep the vector units busy.
+// (token, key): the GEMM kernels keep the vector units busy. A head with a
+// hole runs over a copy of its readable keys only, so the GEMM never touches
+// the hole and needs no mask for it.
 void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
                     float* out, int64_t window) {
   const int64_t d = kv.head_dim, group = heads / kv.kv_heads, L = start + n;
-  std::vector<float> qh(size_t(n * d)), scores(size_t(n * L)), vt(size_t(d * L)), oh(size_t(n * d));
+  std::vector<float> qh(size_t(n * d)), scores(size_t(n * L)), vt(size_t(d * L)), oh(size_t(n * d)), kc;
   for (int64_t kvh = 0; kvh < kv.kv_heads; ++kvh) {
-    const MatrixView k{kv.k + kvh * kv.capacity * d, DType::F32, L, d};
+    const HoleRange hole = hole_of(kv.hole_begin, kv.hole_end, kvh);
+    const int64_t hb = std::min(hole.begin, L), he = std::min(hole.end, L);
+    const int64_t Lv = L - (he - hb);  // keys the GEMMs see
+    const float* kb = kv.k + kvh * kv.capacity * d;
     const float* vb = kv.v + kvh * kv.capacity * d;
-    for (int64_t j = 0; j < L; ++j)
-      for (int64_t i = 0; i < d; ++i) vt[size_t(i * L + j)] = vb[j * d + i];
-    const MatrixView v_t{vt.data(), DType::F32, d, L};
+    if (he > hb) {
+      kc.resize(size_t(Lv * d));
+      std::memcpy(kc.data(), kb, size_t(hb * d) * sizeof(float));
+      std::memcpy(kc.data() + hb * d, kb + he * d, size_t((L - he) * d) * sizeof(float));
+      kb = kc.data();
+    }
+    const MatrixView k{kb, DType::F32, Lv, d};
+    for (int64_t jj = 0; jj < Lv; ++jj) {
+      const int64_t j = jj < hb ? jj : jj + (he - hb);
+      for (int64_t i = 0; i < d; ++i) vt[size_t(i * Lv + jj)] = vb[j * d + i];
+    }
+    const MatrixView v_t{vt.data(), DType::F32, d, Lv};
+    const HoleRange clipped{hb, he};
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], q + (t * heads + h) * d, size_t(d) * sizeof(float));
       matmul(qh.data(), n, k, scores.data());
 #pragma omp parallel for schedule(static)
       for (int64_t t = 0; t < n; ++t) {
-        float* row = &scores[size_t(t * L)];
+        float* row = &scores[size_t(t * Lv)];
         const int64_t end = start + t + 1;
         const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-        for (int64_t j = 0; j < L; ++j)
-          row[j] = j < first || j >= end ? -std::numeric_limits<float>::infinity() : row[j] * scale;
-        softmax(row, L);
+        // The same bounds counted in readable keys (identity without a hole).
+        const int64_t vfirst = clipped.valid_below(first), vend = clipped.valid_below(end);
+        for (int64_t j = 0; j < Lv; ++j)
+          row[j] = j < vfirst || j >= vend ? -std::numeric_limits<float>::infinity() : row[j] * scale;
+        softmax(row, Lv);
       }
       matmul(scores.data(), n, v_t, oh.data());
       for (int64_t t = 0; t < n; ++t) std::memcpy(out + (t * heads + h) * d, &oh[size_t(t * d)], size_t(d) * sizeof(float));
@@ -131,10 +163,12 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
 
 // One dot product per (query, key): the decode path. key_at(kv_head, j) and
 // value_at(kv_head, j) locate position j, so contiguous and paged caches
-// share it.
+// share it. A query reads keys [first, end) minus its head's hole, walked as
+// the two ranges [first, hole begin) and [hole end, end): no per-key test.
 template <class KeyAt, class ValueAt>
 void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
-                    float* out, int64_t window, KeyAt key_at, ValueAt value_at) {
+                    float* out, int64_t window, std::span<const int64_t> hole_begin,
+                    std::span<const int64_t> hole_end, KeyAt key_at, ValueAt value_at) {
   const int64_t group = heads / kv_heads;
   const int64_t work = n * heads * (start + n) * d;
 #pragma omp parallel if (work > kParallelWork)
@@ -147,22 +181,28 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
         const int64_t kvh = h / group;
         const int64_t end = start + t + 1;  // causal: up to and including itself
         const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-        const int64_t len = end - first;
-        for (int64_t j = 0; j < len; ++j) {
-          const float* kr = key_at(kvh, first + j);
-          float dot = 0;
+        const HoleRange hole = hole_of(hole_begin, hole_end, kvh);
+        const int64_t hb = std::clamp(hole.begin, first, end), he = std::clamp(hole.end, hb, end);
+        const int64_t ranges[2][2] = {{first, hb}, {he, end}};
+        int64_t len = 0;
+        for (const auto& r : ranges)
+          for (int64_t j = r[0]; j < r[1]; ++j) {
+            const float* kr = key_at(kvh, j);
+            float dot = 0;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
-          scores[size_t(j)] = dot * scale;
-        }
+            for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
+            scores[size_t(len++)] = dot * scale;
+          }
         softmax(scores.data(), len);
         float* o = out + (t * heads + h) * d;
         std::fill(o, o + d, 0.0f);
-        for (int64_t j = 0; j < len; ++j) {
-          const float p = scores[size_t(j)];
-          const float* vr = value_at(kvh, first + j);
-          for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
-        }
+        len = 0;
+        for (const auto& r : ranges)
+          for (int64_t j = r[0]; j < r[1]; ++j) {
+            const float p = scores[size_t(len++)];
+            const float* vr = value_at(kvh, j);
+            for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
+          }
       }
   }
 }
@@ -176,7 +216,7 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
     return;
   }
   const int64_t d = kv.head_dim;
-  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window,
+  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
                  [&](int64_t kvh, int64_t j) { return kv.k + (kvh * kv.capacity + j) * d; },
                  [&](int64_t kvh, int64_t j) { return kv.v + (kvh * kv.capacity + j) * d; });
 }
@@ -184,7 +224,7 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
 void paged_attention(const float* q, int64_t n, int64_t heads, int64_t start, const PagedKvView& kv, float scale,
                      float* out, int64_t window) {
   const int64_t d = kv.head_dim, bs = kv.block_size;
-  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window,
+  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
                  [&](int64_t kvh, int64_t j) { return kv.k_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; },
                  [&](int64_t kvh, int64_t j) { return kv.v_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; });
 }

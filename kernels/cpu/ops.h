@@ -34,6 +34,10 @@ struct KvView {
   int64_t capacity = 0;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
+  // Per KV head h, positions [hole_begin[h], hole_end[h]) hold nothing (a
+  // compacted head that kept fewer slots than the others): attention gives
+  // them no weight and never reads them. Empty spans: no head has a hole.
+  std::span<const int64_t> hole_begin{}, hole_end{};
 };
 
 // Writes n new keys/values ([n, kv_heads, head_dim]) at positions start..start+n-1.
@@ -42,7 +46,9 @@ void kv_write(const KvView& kv, int64_t start, int64_t n, const float* k, const 
 // Causal grouped-query attention. q is [n, heads, head_dim] for the tokens at
 // positions start..start+n-1, whose keys are already in kv; out is
 // [n, heads, head_dim]. Query head h reads KV head h / (heads / kv_heads).
-// window > 0 limits each query at position p to keys p-window+1 .. p.
+// window > 0 limits each query at position p to keys p-window+1 .. p
+// (positions, i.e. slots: a hole inside the window still counts as slots).
+// Keys in a head's hole are left out of its softmax.
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
                float* out, int64_t window = 0);
 
@@ -55,6 +61,7 @@ struct PagedKvView {
   int64_t block_size = 16;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
+  std::span<const int64_t> hole_begin{}, hole_end{};  // as in KvView
 };
 
 // attention() over a paged cache: the same contract, the keys of positions

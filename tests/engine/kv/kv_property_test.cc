@@ -176,26 +176,48 @@ class PropertyRun {
     const int64_t len = kv_.length(SeqId{id}, layer);
     if (len == 0) return;
     ++counts_["compact"];
-    const int64_t count = pick(int(len) + 1);
-    // Keeping a prefix moves nothing, which takes other paths (no copies,
-    // indexed blocks reopened by the next append).
-    const bool prefix = pick(4) == 0;
+    // Heads keep different counts most of the time (the shorter ones get a
+    // hole), the same count sometimes. Keeping a prefix moves nothing, which
+    // takes other paths (no copies, indexed blocks reopened by the next append).
+    const bool even = pick(3) == 0, prefix = pick(4) == 0;
+    std::vector<std::vector<int32_t>> valid(size_t(cfg_.kv_heads));  // slots outside each head's hole
+    int64_t fewest = len;
+    for (int64_t h = 0; h < cfg_.kv_heads; ++h) {
+      const Hole gap = kv_.hole(SeqId{id}, layer, h);
+      for (int32_t i = 0; i < len; ++i)
+        if (!gap.contains(i)) valid[size_t(h)].push_back(i);
+      fewest = std::min(fewest, int64_t(valid[size_t(h)].size()));
+    }
+    for (const auto& v : valid)
+      if (int64_t(v.size()) < len) {
+        ++counts_["compact of a layer with a hole"];
+        break;
+      }
+    const int64_t even_count = pick(int(fewest) + 1);
     std::vector<std::vector<int32_t>> keep(size_t(cfg_.kv_heads));
     const auto& kept = seqs_[id].kept[size_t(layer)];
     auto next_kept = kept;
     for (int64_t h = 0; h < cfg_.kv_heads; ++h) {
-      std::vector<int32_t> slots(static_cast<size_t>(len));
-      for (int64_t i = 0; i < len; ++i) slots[size_t(i)] = int32_t(i);
-      if (!prefix) std::shuffle(slots.begin(), slots.end(), rng_);
-      slots.resize(size_t(count));
-      std::sort(slots.begin(), slots.end());
+      // kept[h][r] is the position held by the r-th valid slot.
+      std::vector<int32_t> ranks(valid[size_t(h)].size());
+      for (size_t r = 0; r < ranks.size(); ++r) ranks[r] = int32_t(r);
+      if (!prefix) std::shuffle(ranks.begin(), ranks.end(), rng_);
+      ranks.resize(size_t(even ? even_count : pick(int(ranks.size()) + 1)));
+      std::sort(ranks.begin(), ranks.end());
       std::vector<int32_t> next;
-      for (int32_t i : slots) next.push_back(kept[size_t(h)][size_t(i)]);
+      for (int32_t r : ranks) {
+        next.push_back(kept[size_t(h)][size_t(r)]);
+        keep[size_t(h)].push_back(valid[size_t(h)][size_t(r)]);
+      }
       next_kept[size_t(h)] = next;
-      keep[size_t(h)] = slots;
     }
     if (kv_.compact(SeqId{id}, layer, keep)) {
       seqs_[id].kept[size_t(layer)] = next_kept;
+      for (int64_t h = 0; h < cfg_.kv_heads; ++h)
+        if (!kv_.hole(SeqId{id}, layer, h).empty()) {
+          ++counts_["uneven compact"];
+          break;
+        }
     } else {
       ++counts_["compact refused"];
     }
@@ -224,6 +246,9 @@ class PropertyRun {
           HeadCopy g = kv_.gather(SeqId{id}, l, h);
           const auto& kept = s.kept[size_t(l)][size_t(h)];
           ASSERT_EQ(g.positions, kept) << "seq " << id << " layer " << l << " head " << h;
+          const Hole gap = kv_.hole(SeqId{id}, l, h);
+          ASSERT_EQ(kv_.length(SeqId{id}, l) - (gap.end - gap.begin), int64_t(kept.size()))
+              << "every slot outside the hole holds a kept position";
           for (size_t i = 0; i < kept.size(); ++i)
             for (int64_t d = 0; d < cfg_.head_dim; ++d) {
               const int32_t p = kept[i];
@@ -259,7 +284,8 @@ TEST_P(KvProperty, RandomOperationsKeepEveryInvariant) {
   for (const auto& [op, n] : run.counts_) summary += op + "=" + std::to_string(n) + " ";
   RecordProperty("operations", summary);
   std::printf("operations: %s\n", summary.c_str());
-  for (const char* op : {"new", "fork", "free", "pin", "unpin", "compact", "import", "hit"})
+  for (const char* op : {"new", "fork", "free", "pin", "unpin", "compact", "uneven compact",
+                         "compact of a layer with a hole", "import", "hit"})
     EXPECT_GT(run.counts_[op], 0) << op << " never exercised";
 }
 

@@ -1,6 +1,7 @@
 // export_sequence / import_sequence round trips and header validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/kv/kv_cache_manager.h"
@@ -94,6 +95,103 @@ TEST(KvSnapshot, MismatchedOrDamagedBuffersFailWithTheField) {
   expect_error({}, "truncated");
   kv.check_invariants();
   EXPECT_EQ(kv.num_sequences(), 1u);
+}
+
+// Layout offsets of a one-layer snapshot (see kv_snapshot.cc).
+constexpr size_t kHeaderBytes = 8 + 6 * 4 + 3 * 8;
+size_t layer_offset(size_t num_tokens) { return kHeaderBytes + 4 * num_tokens; }
+
+template <class T>
+void poke(std::vector<uint8_t>& bytes, size_t at, T value) {
+  std::memcpy(bytes.data() + at, &value, sizeof(T));
+}
+
+TEST(KvSnapshot, UnevenCompactionKeepsHolesAndWritesThemAsZeros) {
+  KvCacheManager kv(testing::small_config(12));
+  auto tokens = iota_tokens(10);
+  SeqId s = kv.create();
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 9));
+  ASSERT_TRUE(kv.compact(s, 0, std::vector<std::vector<int32_t>>{{0, 2, 4, 8}, {5}}));
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 9, 1));
+  const std::vector<uint8_t> bytes = kv.export_sequence(s);
+  std::optional<SeqId> r = kv.import_sequence(bytes);
+  ASSERT_TRUE(r.has_value());
+  expect_same(kv, s, kv, *r);
+  for (int64_t h = 0; h < 2; ++h) {
+    EXPECT_EQ(kv.hole(*r, 0, h), kv.hole(s, 0, h));
+    EXPECT_TRUE(std::ranges::equal(kv.positions(*r, 0, h), kv.positions(s, 0, h)));
+  }
+  EXPECT_EQ(kv.hole(*r, 0, 1), (Hole{1, 4}));
+  // s's hole still holds the K,V of tokens 1..3, the copy's whatever the
+  // import wrote: equal snapshots mean the hole went out as zeros.
+  EXPECT_EQ(kv.export_sequence(*r), bytes);
+  kv.check_invariants();
+}
+
+TEST(KvSnapshot, VersionOneSnapshotsAreStillRead) {
+  KvCacheManager kv(testing::small_config(12, 1));
+  auto tokens = iota_tokens(7);
+  SeqId s = kv.create();
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 7));
+  // Uncompacted: version 1 had the same layout.
+  std::vector<uint8_t> v1 = kv.export_sequence(s);
+  poke<uint32_t>(v1, 8, 1);
+  std::optional<SeqId> r = kv.import_sequence(v1);
+  ASSERT_TRUE(r.has_value());
+  expect_same(kv, s, kv, *r);
+  // Compacted evenly: version 1 lacks the two hole fields per head.
+  ASSERT_TRUE(kv.compact(s, 0, std::vector<std::vector<int32_t>>{{1, 5}, {0, 6}}));
+  std::vector<uint8_t> v2 = kv.export_sequence(s);
+  v1 = v2;
+  const size_t holes_at = layer_offset(7) + 4 + 8;
+  v1.erase(v1.begin() + ptrdiff_t(holes_at), v1.begin() + ptrdiff_t(holes_at + 2 * 2 * 8));
+  poke<uint32_t>(v1, 8, 1);
+  r = kv.import_sequence(v1);
+  ASSERT_TRUE(r.has_value());
+  expect_same(kv, s, kv, *r);
+  EXPECT_TRUE(kv.compacted(*r));
+  EXPECT_EQ(kv.export_sequence(*r), v2) << "read as version 1, written as version 2";
+  auto v3 = v2;
+  poke<uint32_t>(v3, 8, 3);
+  EXPECT_THROW(kv.import_sequence(v3), KvFormatError);
+  kv.check_invariants();
+}
+
+TEST(KvSnapshot, DamagedHolesAreRefused) {
+  KvCacheManager kv(testing::small_config(12, 1));
+  SeqId s = kv.create();
+  ASSERT_TRUE(append_and_write(kv, s, 0, iota_tokens(6), 0, 6));
+  ASSERT_TRUE(kv.compact(s, 0, std::vector<std::vector<int32_t>>{{0, 2, 3}, {4}}));  // head 1: hole [1, 3)
+  const std::vector<uint8_t> good = kv.export_sequence(s);
+  const size_t holes_at = layer_offset(6) + 4 + 8, positions_at = holes_at + 4 * 8;
+  auto expect_error = [&](const std::vector<uint8_t>& bytes, const char* needle) {
+    try {
+      kv.import_sequence(bytes);
+      ADD_FAILURE() << "accepted a bad snapshot, expected: " << needle;
+    } catch (const KvFormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto past_end = good;
+  poke<uint64_t>(past_end, holes_at + 3 * 8, 4);
+  expect_error(past_end, "hole past its length");
+  auto position_in_hole = good;
+  poke<int32_t>(position_in_hole, positions_at + (3 + 1) * 4, 5);
+  expect_error(position_in_hole, "position in its hole");
+  auto lost_position = good;
+  poke<int32_t>(lost_position, positions_at + 1 * 4, -1);
+  expect_error(lost_position, "slot 1 has position -1");
+  auto all_holes = good;
+  poke<uint64_t>(all_holes, holes_at, 2);
+  poke<uint64_t>(all_holes, holes_at + 8, 3);
+  expect_error(all_holes, "head 0 has a position in its hole");
+  auto both = good;  // consistent positions, but no head fills the layer
+  poke<uint64_t>(both, holes_at, 2);
+  poke<uint64_t>(both, holes_at + 8, 3);
+  poke<int32_t>(both, positions_at + 2 * 4, -1);
+  expect_error(both, "every head has a hole");
+  EXPECT_EQ(kv.num_sequences(), 1u);
+  kv.check_invariants();
 }
 
 }  // namespace
