@@ -26,7 +26,13 @@ using SlotScores = std::vector<std::vector<std::vector<float>>>;
 // keeping their K,V or changing the cache, and returns, per cached slot, the
 // attention weight it receives, the softmax taken over the cached slots only
 // (the queries' own keys excluded), reduced over queries and query heads.
-// Throws std::invalid_argument for empty queries or ids outside the vocabulary.
+// Holes are excluded from every softmax (the queries' forward too). A model
+// with a sliding window keeps it while the sequence is uncompacted, as the
+// forward pass does: slots older than every query's window score 0.
+// Cost per layer: two GEMMs of m x (slots + m) x head_dim per query head,
+// and a [m, slots + m] scratch buffer.
+// Throws std::invalid_argument for empty queries, ids outside the vocabulary,
+// a cache shaped unlike the model, or appended tokens not yet written.
 SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::SeqId seq,
                        std::span<const int32_t> queries, ScoreReduce reduce = ScoreReduce::Max);
 
@@ -34,7 +40,12 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
 // keys computed on `text` with full causal attention and with every layer's
 // attention restricted to the first `sinks` tokens plus the last `window`
 // (sigma_l of EpiCache's layer budgets: near 1 means the layer does not need
-// distant tokens).
+// distant tokens). A query at position p sees key j iff j <= p and (j < sinks
+// or p - j < window), in both runs also within the model's own sliding
+// window. Keys are compared after RoPE. sigma_0 is always 1 (up to rounding):
+// layer 0's keys are computed before any attention.
+// Throws std::invalid_argument for empty text, ids outside the vocabulary,
+// sinks < 0 or window < 1.
 std::vector<double> layer_key_similarity(const Model& model, std::span<const int32_t> text, int64_t sinks,
                                          int64_t window);
 
