@@ -51,14 +51,14 @@ void gather_head(const kv::KvCacheManager& cache, kv::SeqId seq, int64_t layer, 
     std::copy_n(kb, rows * d, &out.k[size_t(first * d)]);
     if (!want_v) continue;
     const float* vb = cache.v_block(layer, b) + head * bs * d;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t i = 0; i < d; ++i) out.vt[size_t(i * L + first + r)] = vb[r * d + i];
+    // Row i of vt gets a run of `rows` values; the block is read from L1.
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < rows; ++r) out.vt[size_t(i * L + first + r)] = vb[r * d + i];
   }
-  for (int64_t t = 0; t < m; ++t) {
-    std::copy_n(own_k + t * kv_stride + head * d, d, &out.k[size_t((len + t) * d)]);
-    if (want_v)
-      for (int64_t i = 0; i < d; ++i) out.vt[size_t(i * L + len + t)] = own_v[t * kv_stride + head * d + i];
-  }
+  for (int64_t t = 0; t < m; ++t) std::copy_n(own_k + t * kv_stride + head * d, d, &out.k[size_t((len + t) * d)]);
+  if (want_v)
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t t = 0; t < m; ++t) out.vt[size_t(i * L + len + t)] = own_v[t * kv_stride + head * d + i];
 }
 
 }  // namespace
@@ -90,7 +90,8 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
   for (int64_t t = 0; t < m; ++t) pos[size_t(t)] = int32_t(P0 + t);
   std::vector<float> x(size_t(m * H)), h(size_t(m * H)), q(size_t(m * qd)), k(size_t(m * kvd)), v(size_t(m * kvd));
   std::vector<float> att(size_t(m * qd)), gate(size_t(m * I)), up(size_t(m * I));
-  std::vector<float> qh(size_t(m * d)), oh(size_t(m * d)), alpha(static_cast<size_t>(m));
+  std::vector<float> qh(size_t(m * d)), oh(size_t(m * d));
+  std::vector<float> alpha(static_cast<size_t>(m)), inv_zc(static_cast<size_t>(m));  // per query row
   std::vector<float> scores;  // [m][len + m] logits, then weights
   HeadKv hk;
   for (int64_t t = 0; t < m; ++t) cpu::row_to_f32(w.embed, queries[size_t(t)], &x[size_t(t * H)]);
@@ -129,41 +130,43 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
         for (int64_t t = 0; t < m; ++t) {
           float* row = &scores[size_t(t * L)];
           // Query t sits at position P0 + t; slot j (uncompacted: position j)
-          // is visible unless in the hole or, with a window, too old.
-          const int64_t first = window > 0 ? std::max<int64_t>(0, P0 + t - window + 1) : 0;
+          // is visible unless in the hole or, with a window, too old: the
+          // visible slots are two runs, [first, hole begin) and [hole end, len).
+          const int64_t first = window > 0 ? std::min(len, std::max<int64_t>(0, P0 + t - window + 1)) : 0;
+          const int64_t runs[2][2] = {{first, std::max(first, hole_begin)}, {std::max(first, hole_end), len}};
+          std::fill(row, row + first, 0.0f);
+          std::fill(row + runs[0][1], row + runs[1][0], 0.0f);
           float mc = kNegInf;
-          for (int64_t j = 0; j < len; ++j) {
-            const bool visible = j >= first && (j < hole_begin || j >= hole_end);
-            row[j] = visible ? row[j] * scale : kNegInf;
-            mc = std::max(mc, row[j]);
+          for (const auto& r : runs) {
+#pragma omp simd reduction(max : mc)
+            for (int64_t j = r[0]; j < r[1]; ++j) {
+              row[j] *= scale;
+              mc = std::max(mc, row[j]);
+            }
           }
-          // Softmax over the cached slots alone: the score.
+          // Softmax over the cached slots alone (the score) is row[j] / zc;
+          // the division is folded into the passes below.
           float zc = 0;
-          if (mc != kNegInf) {
-            for (int64_t j = 0; j < len; ++j) zc += (row[j] = std::exp(row[j] - mc));
-            const float inv = 1.0f / zc;
-            for (int64_t j = 0; j < len; ++j) row[j] *= inv;
-          } else {
-            std::fill(row, row + len, 0.0f);
-          }
+          for (const auto& r : runs)
+            for (int64_t j = r[0]; j < r[1]; ++j) zc += (row[j] = std::exp(row[j] - mc));
+          inv_zc[size_t(t)] = zc > 0 ? 1.0f / zc : 0.0f;
           if (last) continue;
           // The forward softmax also covers the queries' own keys t' <= t
-          // (within the window): cached weights are the scores times
-          // alpha = Zc e^(mc - M) / Z.
+          // (within the window): a cached slot's weight is row[j] e^(mc - M) / Z.
           const int64_t own_first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
           float* own = row + len;
           float mo = kNegInf;
           for (int64_t u = own_first; u <= t; ++u) mo = std::max(mo, own[u] *= scale);
           const float M = std::max(mc, mo);
-          const float ac = zc > 0 ? zc * std::exp(mc - M) : 0.0f;
-          float z = ac;
+          const float ec = zc > 0 ? std::exp(mc - M) : 0.0f;
+          float z = zc * ec;
           for (int64_t u = 0; u < m; ++u) {
             own[u] = u >= own_first && u <= t ? std::exp(own[u] - M) : 0.0f;
             z += own[u];
           }
           const float inv = 1.0f / z;
           for (int64_t u = own_first; u <= t; ++u) own[u] *= inv;
-          alpha[size_t(t)] = ac * inv;
+          alpha[size_t(t)] = ec * inv;
         }
         // Reduce the scores over query positions (and, across the loop, heads).
 #pragma omp parallel for schedule(static) if (m * len > (1 << 16))
@@ -172,10 +175,11 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
           float* a = acc.data();
           for (int64_t t = 0; t < m; ++t) {
             const float* row = &scores[size_t(t * L)];
+            const float inv = inv_zc[size_t(t)];
             if (reduce == ScoreReduce::Max)
-              for (int64_t j = j0; j < j1; ++j) a[j] = std::max(a[j], row[j]);
+              for (int64_t j = j0; j < j1; ++j) a[j] = std::max(a[j], row[j] * inv);
             else
-              for (int64_t j = j0; j < j1; ++j) a[j] += row[j];
+              for (int64_t j = j0; j < j1; ++j) a[j] += row[j] * inv;
           }
         }
         if (last) continue;
