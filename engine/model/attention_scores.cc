@@ -120,13 +120,19 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
       const kv::Hole hole = cache.hole(seq, l, g);
       const int64_t hole_begin = std::clamp<int64_t>(hole.begin, 0, len);
       const int64_t hole_end = std::clamp<int64_t>(hole.end, hole_begin, len);
+      // A hole's slots may hold anything (never written, NaN even): its
+      // weights are 0, and 0 * NaN would still poison weights . V.
+      std::fill(hk.k.begin() + hole_begin * d, hk.k.begin() + hole_end * d, 0.0f);
+      if (!last)
+        for (int64_t i = 0; i < d; ++i)
+          std::fill(hk.vt.begin() + i * L + hole_begin, hk.vt.begin() + i * L + hole_end, 0.0f);
       const kernels::MatrixView kview{hk.k.data(), kernels::DType::F32, L, d};
       const kernels::MatrixView vtview{hk.vt.data(), kernels::DType::F32, d, L};
       std::vector<float>& acc = out[size_t(l)][size_t(g)];
       for (int64_t head = g * group; head < (g + 1) * group; ++head) {
         for (int64_t t = 0; t < m; ++t) std::memcpy(&qh[size_t(t * d)], &q[size_t((t * nh + head) * d)], size_t(d) * 4);
         cpu::matmul(qh.data(), m, kview, scores.data());
-#pragma omp parallel for schedule(static) if (m > 1)
+#pragma omp parallel for schedule(static) if (m * L > (1 << 16))
         for (int64_t t = 0; t < m; ++t) {
           float* row = &scores[size_t(t * L)];
           // Query t sits at position P0 + t; slot j (uncompacted: position j)
