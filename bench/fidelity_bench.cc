@@ -7,7 +7,8 @@
 // decode time. Then decode with a 32k history on a TinyLlama-shaped model at
 // 8x compression against full KV, beside what the bytes read predict.
 //   mnemo_fidelity_bench [--lengths 4096,16384,32768] [--ratios 2,4,6,8,16]
-//     [--policies streaming,snapkv,h2o,keydiff,patched] [--questions 64] [--block 512]
+//     [--policies streaming,snapkv,h2o,keydiff,patched] [--selection uniform,headwise]
+//     [--questions 64] [--block 512]
 //     [--locomo N] [--locomo-tokens 16384] [--large-decode on|off] [--json PATH]
 #include <chrono>
 #include <cstdio>
@@ -49,6 +50,7 @@ struct Setup {
   const engine::Model* model = nullptr;
   std::vector<std::string> policies;
   std::vector<double> ratios;
+  std::vector<std::string> selections;  // uniform (per head) and/or headwise (flattened over a layer's heads)
   int64_t block = 512;
 };
 
@@ -91,35 +93,40 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
   std::printf("%s: %lld tokens, %zu facts, %lld questions; full KV recall %.1f%% (min margin %.1f), prefill %.1f s\n",
               c.name.c_str(), (long long)n, c.facts.size(), (long long)full.asked, 100 * full.accuracy(),
               full.min_margin, full_prefill);
-  table.add({c.name, n, "full", 1.0, n, 100.0, 100 * full.accuracy(), double(full_res.peak_kv_bytes) / (1 << 20),
+  table.add({c.name, n, "full", "-", 1.0, n, 100.0, 100 * full.accuracy(), double(full_res.peak_kv_bytes) / (1 << 20),
              double(n * per_token) / (1 << 20), double(n * per_token) / (1 << 20), "yes", full_prefill,
              1e3 * full_decode});
 
-  for (const auto& name : s.policies) {
-    for (double ratio : s.ratios) {
-      const int64_t budget = std::max<int64_t>(s.block / 4, int64_t(double(n) / ratio));
-      memory::compress::PolicyOptions po;
-      if (name == "patched") po.queries = global_sample(c, 512);
-      auto policy = memory::compress::make_policy(name, po);
-      memory::compress::BlockPrefillOptions opts;
-      opts.block_tokens = s.block;
-      opts.layer_budget.assign(size_t(mc.num_layers), budget);
-      const auto seq = kv.create();
-      const auto t1 = std::chrono::steady_clock::now();
-      const auto res = memory::compress::block_prefill(*s.model, kv, seq, c.tokens, *policy, opts);
-      const double prefill = seconds_since(t1);
-      const RecallResult r = ask_questions(*s.model, kv, seq, c);
-      const double decode = decode_seconds_per_token(*s.model, kv, seq, 8);
-      kv.free(seq);
-      const double budget_mib = double(budget * per_token) / (1 << 20);
-      const double bound_mib = double((budget + s.block) * per_token) / (1 << 20);
-      const double peak_mib = double(res.peak_kv_bytes) / (1 << 20);
-      const double pct = full.correct ? 100.0 * double(r.correct) / double(full.correct) : 0.0;
-      table.add({c.name, n, name, ratio, budget, pct, 100 * r.accuracy(), peak_mib, budget_mib, bound_mib,
-                 peak_mib <= bound_mib * 1.0001 ? "yes" : "NO", prefill, 1e3 * decode});
-      std::printf("  %-9s %4.0fx: recall %5.1f%% of full, peak %.1f MiB (bound %.1f), prefill %.1f s\n",
-                  name.c_str(), ratio, pct, peak_mib, bound_mib, prefill);
-      std::fflush(stdout);
+  for (const auto& selection : s.selections) {
+    for (const auto& name : s.policies) {
+      for (double ratio : s.ratios) {
+        const int64_t budget = std::max<int64_t>(s.block / 4, int64_t(double(n) / ratio));
+        memory::compress::PolicyOptions po;
+        if (name == "patched") po.text = global_sample(c, 512);
+        auto policy = memory::compress::make_policy(name, po);
+        memory::compress::BlockPrefillOptions opts;
+        opts.block_tokens = s.block;
+        opts.layer_budget.assign(size_t(mc.num_layers), budget);
+        opts.head_wise = selection == "headwise";
+        const auto seq = kv.create();
+        const auto t1 = std::chrono::steady_clock::now();
+        const auto res = memory::compress::block_prefill(*s.model, kv, seq, c.tokens, *policy, opts);
+        const double prefill = seconds_since(t1);
+        const RecallResult r = ask_questions(*s.model, kv, seq, c);
+        const double decode = decode_seconds_per_token(*s.model, kv, seq, 8);
+        kv.free(seq);
+        const double budget_mib = double(budget * per_token) / (1 << 20);
+        // Whole blocks: the budget rounded up, plus one prefill block.
+        const int64_t bs = kv.config().block_size;
+        const double bound_mib = double(((budget + bs - 1) / bs * bs + s.block) * per_token) / (1 << 20);
+        const double peak_mib = double(res.peak_kv_bytes) / (1 << 20);
+        const double pct = full.correct ? 100.0 * double(r.correct) / double(full.correct) : 0.0;
+        table.add({c.name, n, name, selection, ratio, budget, pct, 100 * r.accuracy(), peak_mib, budget_mib, bound_mib,
+                   peak_mib <= bound_mib * 1.0001 ? "yes" : "NO", prefill, 1e3 * decode});
+        std::printf("  %-9s %-8s %4.0fx: recall %5.1f%% of full, peak %.1f MiB (bound %.1f), prefill %.1f s\n",
+                    name.c_str(), selection.c_str(), ratio, pct, peak_mib, bound_mib, prefill);
+        std::fflush(stdout);
+      }
     }
   }
 }
@@ -133,6 +140,8 @@ int main(int argc, char** argv) {
                       "  --ratios R,..       compression ratios (2,4,6,8,16)\n"
                       "  --policies P,..     streaming,snapkv,h2o,keydiff,patched\n"
                       "  --questions N       questions per conversation (64)\n"
+                      "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
+                      "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
                       "  --block N           block-wise prefill block, tokens (512)\n"
                       "  --locomo N          LoCoMo-shaped conversations (2; 0 for none)\n"
                       "  --locomo-tokens N   their length (16384)\n"
@@ -147,6 +156,12 @@ int main(int argc, char** argv) {
   Setup s;
   for (const auto& r : split(flag("--ratios", "2,4,6,8,16"))) s.ratios.push_back(std::stod(r));
   s.policies = split(flag("--policies", "streaming,snapkv,h2o,keydiff,patched"));
+  s.selections = split(flag("--selection", "uniform,headwise"));
+  for (const auto& sel : s.selections)
+    if (sel != "uniform" && sel != "headwise") {
+      std::fprintf(stderr, "--selection takes uniform and/or headwise, got '%s'\n", sel.c_str());
+      return 2;
+    }
   s.block = std::stoll(flag("--block", "512"));
   const int64_t questions = std::stoll(flag("--questions", "64"));
   const int64_t locomo_n = std::stoll(flag("--locomo", "2"));
@@ -161,7 +176,7 @@ int main(int argc, char** argv) {
   const auto model = engine::Model::load(dir);
   s.model = model.get();
 
-  bench::Table table({"conversation", "tokens", "policy", "compression", "budget_tokens", "recall_pct_of_full",
+  bench::Table table({"conversation", "tokens", "policy", "selection", "compression", "budget_tokens", "recall_pct_of_full",
                       "recall_pct", "peak_kv_mib", "budget_kv_mib", "bound_mib", "peak_within_bound", "prefill_s",
                       "decode_ms_per_token"});
   for (int64_t len : lengths) {

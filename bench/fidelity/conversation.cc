@@ -6,16 +6,17 @@
 #include <random>
 #include <stdexcept>
 
+#include "engine/model/recall_testbed.h"
+
 namespace mnemo::bench::fidelity {
 
 namespace {
 
 // The testbed's vocabulary: ids below kReserved carry no topic; id t >= kReserved
 // belongs to topic (t - kReserved) % topics.
-constexpr int32_t kReserved = 64;
-constexpr int32_t kVocab = 32000;
-constexpr int32_t kQuestionPrefix[] = {1, 2, 3};
-constexpr int32_t kSpeaker[] = {10, 11};
+constexpr int32_t kReserved = engine::kRecallReserved;
+constexpr int32_t kVocab = engine::kRecallVocab;
+constexpr int32_t kSpeaker[] = {10, 11};  // reserved ids, neither question prefix nor separator
 
 // Per topic: tokens drawn once each for keys and values (a key must occur only
 // once in a context), and filler words that repeat freely.
@@ -162,7 +163,7 @@ Conversation locomo_conversation(const nlohmann::json& sample, int64_t topics, i
 }
 
 std::vector<int32_t> question_tokens(const Fact& f) {
-  std::vector<int32_t> q(std::begin(kQuestionPrefix), std::end(kQuestionPrefix));
+  std::vector<int32_t> q(engine::kRecallQuestionPrefix.begin(), engine::kRecallQuestionPrefix.end());
   q.push_back(f.key);
   return q;
 }
