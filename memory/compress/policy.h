@@ -31,6 +31,8 @@ struct LayerScores {
   std::vector<std::vector<int32_t>> protect;
 };
 
+// Stateful policies (h2o's accumulated mass, snapkv's last observation)
+// belong to one sequence: use one object per sequence being compressed.
 class Policy {
  public:
   virtual ~Policy() = default;

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
+
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "engine/model/kv_cache.h"
 #include "memory/compress/block_prefill.h"
 #include "memory/compress/layer_budgets.h"
+#include "memory/compress/log.h"
 #include "memory/compress/policies.h"
 #include "tests/memory/compress_test_model.h"
 
@@ -203,6 +207,34 @@ TEST(CompressBlockPrefill, RejectsBadOptionsAndReportsAFullPool) {
   const SeqId t = cache.create();
   const auto r = block_prefill(model(), cache, t, h, *policy, bo);
   EXPECT_EQ(r.kept, (std::vector<std::vector<int64_t>>{{16, 16}, {16, 16}}));
+}
+
+TEST(CompressBlockPrefill, LogsWhatEachCompactionKeptAndDropped) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto log = logger();
+  log->sinks().push_back(sink);
+  const auto level = log->level();
+  log->set_level(spdlog::level::debug);
+  auto cache = make_cache(model(), 32);
+  const SeqId s = cache.create();
+  auto policy = make_policy("streaming", options_for_tests());
+  BlockPrefillOptions bo;
+  bo.block_tokens = 16;
+  bo.layer_budget = {32, 24};
+  bo.head_wise = false;
+  block_prefill(model(), cache, s, history(64), *policy, bo);
+  log->sinks().pop_back();
+  log->set_level(level);
+  const std::string text = out.str();
+  // After the last block layer 1 held sinks 0..3, 28..47 and the block 48..63
+  // per head; it keeps the sinks and 44..63, dropping 28..43.
+  EXPECT_NE(text.find("compact layer 1 with streaming (uniform): budget 24 x 2 heads, kept 48 of 80 slots "
+                      "(per head 24..24), dropped 32 from positions 28..43, 8 protected"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("block prefill with streaming: 64 tokens in blocks of 16, 3 compactions"), std::string::npos)
+      << text;
 }
 
 }  // namespace

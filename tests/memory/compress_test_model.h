@@ -1,6 +1,7 @@
 #pragma once
 // A small generated model (f32, 2 layers, 2 KV heads of 16) and a paged cache
 // shaped for it, shared by the compression tests.
+#include <omp.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -21,7 +22,10 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
 }
 
 // `mnemo model new --hidden 64 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --dtype f32`.
+// One thread: on a model this small a parallel region is all barrier, and on
+// a shared, loaded machine those waits made the suite a hundred times slower.
 inline void write_model(const std::filesystem::path& dir) {
+  omp_set_num_threads(1);
   engine::GeneratorOptions o;
   o.hidden = 64, o.layers = 2, o.heads = 4, o.kv_heads = 2, o.intermediate = 128, o.vocab = 512, o.seed = 7;
   o.dtype = kernels::DType::F32;
