@@ -51,17 +51,18 @@ def topic_of(t: int) -> int:
 
 
 def build_context(n: int, n_facts: int, rng: random.Random) -> tuple[list[int], list[dict]]:
-    """Episodes of EPISODE tokens, each of one topic (consecutive ones differ); facts
+    """Episodes of EPISODE tokens, each of one topic, topics taking turns in rounds
+    (every topic once per round, in random order, never twice in a row); facts
     (key, value) of the episode's topic at random even positions; keys and values used
     once each; filler drawn from the episode's topic without any key or value."""
     n_ep = math.ceil(n / EPISODE)
-    ep_topic, prev = [], -1
-    for _ in range(n_ep):
-        t = rng.randrange(TOPICS)
-        while t == prev and TOPICS > 1:
-            t = rng.randrange(TOPICS)
-        ep_topic.append(t)
-        prev = t
+    ep_topic: list[int] = []
+    while len(ep_topic) < n_ep:  # rounds of every topic once, in random order
+        perm = list(range(TOPICS))
+        rng.shuffle(perm)
+        if ep_topic and perm[0] == ep_topic[-1]:
+            perm[0], perm[-1] = perm[-1], perm[0]
+        ep_topic += perm
     pools = {t: list(range(RESERVED + t, VOCAB, TOPICS)) for t in range(TOPICS)}
     for p in pools.values():
         rng.shuffle(p)
