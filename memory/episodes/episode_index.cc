@@ -1,0 +1,207 @@
+#include "memory/episodes/episode_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace mnemo::memory::episodes {
+namespace {
+
+// Episode labels of `next` renamed so each keeps the label of the previous
+// episode it shares most windows with (greedy on the overlap counts), so that
+// an unchanged episode keeps its id and its cache.
+void keep_labels(const std::vector<int32_t>& previous, size_t previous_count, Episodes& next) {
+  const size_t k = next.count();
+  if (previous_count == 0 || k == 0) return;
+  std::vector<std::vector<size_t>> overlap(previous_count, std::vector<size_t>(k, 0));
+  for (size_t i = 0; i < previous.size() && i < next.assignment.size(); ++i)
+    if (previous[i] >= 0) ++overlap[previous[i]][next.assignment[i]];
+  std::vector<int32_t> label(k, -1);  // new episode -> its label
+  std::vector<bool> used(std::max(previous_count, k), false);
+  for (;;) {
+    size_t best = 0, bo = 0, bn = 0;
+    for (size_t o = 0; o < previous_count; ++o)
+      for (size_t n = 0; n < k; ++n)
+        if (!used[o] && label[n] < 0 && o < k && overlap[o][n] > best) best = overlap[o][n], bo = o, bn = n;
+    if (best == 0) break;
+    label[bn] = static_cast<int32_t>(bo);
+    used[bo] = true;
+  }
+  size_t free_label = 0;
+  for (size_t n = 0; n < k; ++n) {
+    if (label[n] >= 0) continue;
+    while (used[free_label]) ++free_label;
+    label[n] = static_cast<int32_t>(free_label);
+    used[free_label] = true;
+  }
+  Episodes out;
+  out.centroids = Matrix(k, next.centroids.dim);
+  out.representatives.resize(k);
+  for (size_t n = 0; n < k; ++n) {
+    std::copy(next.centroids.row(n).begin(), next.centroids.row(n).end(), out.centroids.row(label[n]).begin());
+    out.representatives[label[n]] = std::move(next.representatives[n]);
+  }
+  out.assignment = next.assignment;
+  for (auto& a : out.assignment) a = label[a];
+  next = std::move(out);
+}
+
+}  // namespace
+
+const char* method_name(EpisodeMethod m) { return m == EpisodeMethod::KMeans ? "kmeans" : "time-chunks"; }
+
+EpisodeMethod method_from_name(const std::string& name) {
+  if (name == "kmeans") return EpisodeMethod::KMeans;
+  if (name == "time-chunks") return EpisodeMethod::TimeChunks;
+  throw std::invalid_argument("unknown episode method '" + name + "' (kmeans, time-chunks)");
+}
+
+EpisodeIndex::EpisodeIndex(std::shared_ptr<Embedder> embedder, EpisodeIndexOptions options)
+    : embedder_(std::move(embedder)), options_(std::move(options)) {
+  if (!embedder_) throw std::invalid_argument("EpisodeIndex: no embedder");
+  if (options_.episodes == 0) throw std::invalid_argument("EpisodeIndex: episodes must be at least 1");
+}
+
+void EpisodeIndex::build(std::vector<Segment> windows) {
+  windows_ = std::move(windows);
+  pending_.clear();
+  utterances_ = windows_.empty() ? 0 : windows_.back().end_utterance;
+  fitted_ = false;
+  embeddings_.reset();
+  episodes_ = {};
+  episodes_.assignment.assign(windows_.size(), -1);
+  clustered_windows_ = 0;
+  low_confidence_ = 0;
+  last_route_.reset();
+  recluster();
+}
+
+void EpisodeIndex::build(std::span<const Utterance> utterances) {
+  build(segment_windows(utterances, options_.segmenter));
+  utterances_ = utterances.size();
+}
+
+std::vector<size_t> EpisodeIndex::add_utterances(std::span<const Utterance> utterances) {
+  auto units = units_of(utterances, options_.segmenter, utterances_);
+  utterances_ += utterances.size();
+  pending_.insert(pending_.end(), std::make_move_iterator(units.begin()), std::make_move_iterator(units.end()));
+  std::vector<size_t> added;
+  const size_t w = options_.segmenter.window;
+  size_t b = 0;
+  for (; pending_.size() - b >= w; b += w) {
+    add_window(window_of(std::span(pending_).subspan(b, w)));
+    added.push_back(windows_.size() - 1);
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(b));
+  return added;
+}
+
+std::optional<size_t> EpisodeIndex::flush() {
+  if (pending_.empty()) return std::nullopt;
+  add_window(window_of(pending_));
+  pending_.clear();
+  return windows_.size() - 1;
+}
+
+int32_t EpisodeIndex::add_window(Segment window) {
+  int32_t episode = -1;
+  if (fitted_) {
+    auto v = embedder_->embed(window);
+    if (episodes_.count() > 0) episode = Router(episodes_.centroids).route(v).episode;
+    if (embeddings_) embeddings_->append(v);
+  }
+  utterances_ = std::max(utterances_, window.end_utterance);
+  windows_.push_back(std::move(window));
+  episodes_.assignment.push_back(episode);
+  return episode;
+}
+
+Route EpisodeIndex::peek_route(const Segment& question) const {
+  if (!fitted_ || episodes_.count() == 0) return {};
+  return Router(episodes_.centroids).route(embedder_->embed(question));
+}
+
+Route EpisodeIndex::route(const Segment& question) {
+  const Route r = peek_route(question);
+  if (r.episode >= 0 && r.cosine < options_.min_route_cosine) ++low_confidence_;
+  last_route_ = r;
+  return r;
+}
+
+std::string EpisodeIndex::recluster_reason() const {
+  if (windows_.empty()) return "";
+  if (episodes_.count() == 0) return "unclustered";
+  const size_t need = std::max<size_t>(
+      options_.min_new_windows, static_cast<size_t>(std::ceil(options_.recluster_growth * double(clustered_windows_))));
+  if (new_windows() >= need) return "growth";
+  if (options_.low_confidence_routes > 0 && low_confidence_ >= options_.low_confidence_routes) return "low-confidence";
+  return "";
+}
+
+const Matrix& EpisodeIndex::embeddings() {
+  if (!embeddings_) {
+    if (!fitted_) {
+      embeddings_ = embedder_->fit(windows_);
+      fitted_ = true;
+    } else {
+      Matrix m;
+      for (const auto& w : windows_) m.append(embedder_->embed(w));
+      if (windows_.empty()) m.dim = embedder_->dim();
+      embeddings_ = std::move(m);
+    }
+  }
+  return *embeddings_;
+}
+
+ReclusterResult EpisodeIndex::recluster() {
+  if (options_.refit_embedder || !fitted_) {
+    embeddings_ = embedder_->fit(windows_);
+    fitted_ = true;
+  }
+  const Matrix& x = embeddings();
+  Episodes next;
+  if (options_.method == EpisodeMethod::KMeans) {
+    next = kmeans_episodes(x, options_.episodes, options_.kmeans, options_.representatives);
+  } else {
+    const size_t k = std::min(options_.episodes, x.rows);
+    if (k > 0)
+      next = episodes_from_assignment(x, time_chunk_assignment(x.rows, k), k, options_.representatives);
+  }
+  const size_t previous_count = episodes_.count();
+  keep_labels(episodes_.assignment, previous_count, next);
+
+  ReclusterResult result;
+  result.episodes = next.count();
+  result.changed.resize(next.count(), true);
+  for (size_t e = 0; e < next.count() && e < previous_count; ++e)
+    result.changed[e] = next.representatives[e] != episodes_.representatives[e];
+  episodes_ = std::move(next);
+
+  // Silhouette on evenly spaced windows when there are many (bounded work).
+  const size_t n = x.rows, m = std::min(n, std::max<size_t>(options_.silhouette_sample, 3));
+  if (m == n) {
+    silhouette_ = silhouette_cosine(x, episodes_.assignment);
+  } else {
+    Matrix sample;
+    std::vector<int32_t> labels;
+    for (size_t i = 0; i < m; ++i) {
+      const size_t w = i * n / m;
+      sample.append(x.row(w));
+      labels.push_back(episodes_.assignment[w]);
+    }
+    silhouette_ = silhouette_cosine(sample, labels);
+  }
+  result.silhouette = silhouette_;
+  clustered_windows_ = windows_.size();
+  low_confidence_ = 0;
+  return result;
+}
+
+std::vector<const Segment*> EpisodeIndex::representative_windows(int32_t episode) const {
+  std::vector<const Segment*> out;
+  if (episode < 0 || static_cast<size_t>(episode) >= episodes_.count()) return out;
+  for (size_t w : episodes_.representatives[episode]) out.push_back(&windows_[w]);
+  return out;
+}
+
+}  // namespace mnemo::memory::episodes
