@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <omp.h>
 #include <random>
 #include <sys/wait.h>
 
@@ -150,6 +151,9 @@ std::vector<Answer> ask_all(const Model& m, KvCache& cache, const std::vector<Fa
 class RecallTestbed : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // One thread: on a shared, loaded machine the parallel regions of this
+    // small model were mostly barrier waits (35 s against 10 s for the suite).
+    omp_set_num_threads(1);
     dir_ = new fs::path(testing::fresh_dir("recall_testbed"));
     const auto t0 = Clock::now();
     RecallTestbedOptions o;  // the golden's --topics 8 --seed 0 are the defaults
