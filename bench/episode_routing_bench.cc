@@ -9,7 +9,7 @@
 // inside one k-means episode at all (the ceiling for any router).
 //   mnemo_episode_routing_bench [--data DIR] [--datasets locomo,realtalk]
 //     [--episodes 2,4,8] [--seeds 5] [--window 4] [--threads 1]
-//     [--model DIR [--layer L]] [--json PATH]
+//     [--conversations N] [--model DIR [--layer L]] [--json PATH]
 #include <omp.h>
 
 #include <algorithm>
@@ -327,6 +327,7 @@ int main(int argc, char** argv) {
   const size_t window = std::stoul(bench::flag(argc, argv, "--window", "4"));
   const int threads = std::stoi(bench::flag(argc, argv, "--threads", "1"));
   const std::string model_dir = bench::flag(argc, argv, "--model", "");
+  const size_t max_conversations = std::stoul(bench::flag(argc, argv, "--conversations", "1000000"));
   std::vector<size_t> es;
   {
     std::stringstream in(bench::flag(argc, argv, "--episodes", "2,4,8"));
@@ -389,6 +390,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "dataset %s: not found under %s, skipped\n", ds.c_str(), data.c_str());
       continue;
     }
+    if (convs.size() > max_conversations) convs.resize(max_conversations);
     size_t qa = 0;
     for (const auto& c : convs) qa += c.questions.size();
     std::printf("%s: %zu conversations, %zu questions; evidence ids %zu, unresolved %zu, ranges %zu, "
