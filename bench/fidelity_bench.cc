@@ -8,12 +8,13 @@
 // 8x compression against full KV, beside what the bytes read predict.
 //   mnemo_fidelity_bench [--lengths 4096,16384,32768] [--ratios 2,4,6,8,16]
 //     [--policies streaming,snapkv,h2o,keydiff,patched] [--selection uniform,headwise]
-//     [--questions 64] [--block 512]
+//     [--questions 64] [--block 512] [--layer-budgets calibrated|uniform]
 //     [--locomo N] [--locomo-tokens 16384] [--large-decode on|off] [--json PATH]
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "engine/model/recall_testbed.h"
 #include "kernels/cpu/matmul.h"
 #include "memory/compress/block_prefill.h"
+#include "memory/compress/layer_calibration.h"
 #include "memory/compress/policy.h"
 
 namespace {
@@ -51,6 +53,7 @@ struct Setup {
   std::vector<std::string> policies;
   std::vector<double> ratios;
   std::vector<std::string> selections;  // uniform (per head) and/or headwise (flattened over a layer's heads)
+  const memory::compress::LayerBudgetCalibration* calibration = nullptr;  // null: the same budget in every layer
   int64_t block = 512;
 };
 
@@ -106,7 +109,8 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
         auto policy = memory::compress::make_policy(name, po);
         memory::compress::BlockPrefillOptions opts;
         opts.block_tokens = s.block;
-        opts.layer_budget.assign(size_t(mc.num_layers), budget);
+        opts.layer_budget = s.calibration ? s.calibration->budgets(budget)
+                                          : std::vector<int64_t>(size_t(mc.num_layers), budget);
         opts.head_wise = selection == "headwise";
         const auto seq = kv.create();
         const auto t1 = std::chrono::steady_clock::now();
@@ -143,6 +147,8 @@ int main(int argc, char** argv) {
                       "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
                       "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
                       "  --block N           block-wise prefill block, tokens (512)\n"
+                      "  --layer-budgets calibrated|uniform  per-layer budgets from measured key\n"
+                      "                      sensitivity (EpiCache, alpha 2, floor M/4), or equal (calibrated)\n"
                       "  --locomo N          LoCoMo-shaped conversations (2; 0 for none)\n"
                       "  --locomo-tokens N   their length (16384)\n"
                       "  --large-decode on|off  32k-history decode on a TinyLlama-shaped model (on)\n"
@@ -175,6 +181,16 @@ int main(int argc, char** argv) {
   engine::generate_recall_testbed(tb, dir);
   const auto model = engine::Model::load(dir);
   s.model = model.get();
+  std::optional<memory::compress::LayerBudgetCalibration> calibration;
+  if (flag("--layer-budgets", "calibrated") == "calibrated") {
+    calibration.emplace(*model);
+    s.calibration = &*calibration;
+    std::printf("layer sensitivity sigma:");
+    for (double x : calibration->sigma()) std::printf(" %.4f", x);
+    std::printf(" -> budgets at 1024 per layer:");
+    for (int64_t b : calibration->budgets(1024)) std::printf(" %lld", (long long)b);
+    std::printf("\n");
+  }
 
   bench::Table table({"conversation", "tokens", "policy", "selection", "compression", "budget_tokens", "recall_pct_of_full",
                       "recall_pct", "peak_kv_mib", "budget_kv_mib", "bound_mib", "peak_within_bound", "prefill_s",
