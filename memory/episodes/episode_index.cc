@@ -1,5 +1,7 @@
 #include "memory/episodes/episode_index.h"
 
+#include "memory/episodes/log.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -123,7 +125,11 @@ Route EpisodeIndex::peek_route(const Segment& question) const {
 
 Route EpisodeIndex::route(const Segment& question) {
   const Route r = peek_route(question);
-  if (r.episode >= 0 && r.cosine < options_.min_route_cosine) ++low_confidence_;
+  if (r.episode >= 0 && r.cosine < options_.min_route_cosine) {
+    ++low_confidence_;
+    logger()->debug("episodes: low-confidence route to episode {} (cosine {:.3f} < {:.3f}), {} since the last clustering",
+                    r.episode, r.cosine, options_.min_route_cosine, low_confidence_);
+  }
   last_route_ = r;
   return r;
 }
@@ -154,6 +160,7 @@ const Matrix& EpisodeIndex::embeddings() {
 }
 
 ReclusterResult EpisodeIndex::recluster() {
+  const std::string reason = recluster_reason();
   if (options_.refit_embedder || !fitted_) {
     embeddings_ = embedder_->fit(windows_);
     fitted_ = true;
@@ -192,6 +199,11 @@ ReclusterResult EpisodeIndex::recluster() {
     silhouette_ = silhouette_cosine(sample, labels);
   }
   result.silhouette = silhouette_;
+  const auto changed = std::count(result.changed.begin(), result.changed.end(), true);
+  logger()->info("episodes: {} windows ({} new, {} low-confidence routes; reason '{}') -> {} episodes by {} with {}, "
+                 "silhouette {:.3f}, {} of them with new representatives",
+                 windows_.size(), new_windows(), low_confidence_, reason.empty() ? "requested" : reason,
+                 episodes_.count(), method_name(options_.method), embedder_->name(), silhouette_, changed);
   clustered_windows_ = windows_.size();
   low_confidence_ = 0;
   return result;

@@ -96,6 +96,8 @@ TEST(EpisodesIndex, OnlineWindowsJoinTheirEpisodeUntilGrowthAsksForARecluster) {
   const auto result = idx.recluster();
   EXPECT_EQ(result.episodes, 3u);
   EXPECT_EQ(result.changed.size(), 3u);
+  // No window joined the cooking episode: its representatives, and so its cache, stay.
+  EXPECT_FALSE(result.changed[idx.assignment()[0]]);
   // Labels are kept: the original windows keep their episode ids.
   EXPECT_EQ(std::vector<int32_t>(idx.assignment().begin(), idx.assignment().begin() + 18), before);
   EXPECT_EQ(idx.new_windows(), 0u);
