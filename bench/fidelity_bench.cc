@@ -140,7 +140,7 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
 int main(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::printf("%s", "mnemo_fidelity_bench: recall of KV compression policies on the recall testbed.\n"
-                      "  --lengths L,..      synthetic history lengths in tokens (4096,16384,32768)\n"
+                      "  --lengths L,..      synthetic history lengths in tokens (4096,16384,32768; 0 for none)\n"
                       "  --ratios R,..       compression ratios (2,4,6,8,16)\n"
                       "  --policies P,..     streaming,snapkv,h2o,keydiff,patched\n"
                       "  --questions N       questions per conversation (64)\n"
@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   const auto flag = [&](const char* name, const char* fallback) { return bench::flag(argc, argv, name, fallback); };
   const std::string json_path = flag("--json", (std::string(MNEMO_BENCH_DIR) + "/fidelity_bench.json").c_str());
   std::vector<int64_t> lengths;
-  for (const auto& l : split(flag("--lengths", "4096,16384,32768"))) lengths.push_back(std::stoll(l));
+  for (const auto& l : split(flag("--lengths", "4096,16384,32768")))
+    if (std::stoll(l) > 0) lengths.push_back(std::stoll(l));  // 0: no synthetic conversations
   Setup s;
   for (const auto& r : split(flag("--ratios", "2,4,6,8,16"))) s.ratios.push_back(std::stod(r));
   s.policies = split(flag("--policies", "streaming,snapkv,h2o,keydiff,patched"));
