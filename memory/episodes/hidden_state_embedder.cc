@@ -4,17 +4,49 @@
 
 namespace mnemo::memory::episodes {
 
+namespace {
+
+std::string cache_key(const Segment& piece) {
+  if (piece.tokens.empty()) return "t" + piece.text;
+  std::string key = "k";
+  key.append(reinterpret_cast<const char*>(piece.tokens.data()), piece.tokens.size() * sizeof(int32_t));
+  return key;
+}
+
+}  // namespace
+
 std::vector<float> HiddenStateEmbedder::raw(const Segment& piece) const {
-  if (!piece.tokens.empty()) return hidden_(piece.tokens);
-  if (!tokenize_) throw std::invalid_argument("HiddenStateEmbedder: a text piece needs a tokenizer");
-  const auto tokens = tokenize_(piece.text);
-  if (tokens.empty()) return std::vector<float>(dim_, 0.0f);
-  return hidden_(tokens);
+  const std::string key = cache_key(piece);
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
+  std::vector<float> v;
+  if (!piece.tokens.empty()) {
+    v = hidden_(piece.tokens);
+  } else {
+    if (!tokenize_) throw std::invalid_argument("HiddenStateEmbedder: a text piece needs a tokenizer");
+    const auto tokens = tokenize_(piece.text);
+    if (tokens.empty()) return std::vector<float>(dim_, 0.0f);
+    v = hidden_(tokens);
+  }
+  std::lock_guard lock(cache_mutex_);
+  ++forward_calls_;
+  cache_.emplace(key, v);
+  return v;
 }
 
 Matrix HiddenStateEmbedder::fit(std::span<const Segment> windows) {
   Matrix m;
-  for (const auto& w : windows) m.append(raw(w));
+  std::unordered_map<std::string, std::vector<float>> kept;
+  for (const auto& w : windows) {
+    m.append(raw(w));
+    kept.emplace(cache_key(w), std::vector<float>(m.row(m.rows - 1).begin(), m.row(m.rows - 1).end()));
+  }
+  {
+    std::lock_guard lock(cache_mutex_);
+    cache_ = std::move(kept);
+  }
   dim_ = m.dim;
   mean_.clear();
   if (center_ && m.rows > 1) {  // one window: centring would leave nothing

@@ -4,11 +4,18 @@
 // the conversation's windows before normalising. Raw residual streams share a
 // large common direction (all cosines near 1); subtracting the conversation
 // mean leaves what distinguishes its windows.
+//
+// A forward pass per window is the expensive part, so raw vectors are cached
+// by content: a re-fit after the conversation grew (re-clustering) runs the
+// model only on windows it has not seen, not over the whole history again.
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "memory/episodes/embedder.h"
@@ -29,6 +36,8 @@ class HiddenStateEmbedder final : public Embedder {
       : hidden_(std::move(hidden)), tokenize_(std::move(tokenize)), center_(center) {}
 
   std::string name() const override { return "hidden-state"; }
+  // Forward passes run so far (each distinct piece once between fits).
+  size_t forward_calls() const { return forward_calls_; }
   Matrix fit(std::span<const Segment> windows) override;
   std::vector<float> embed(const Segment& piece) const override;
   size_t dim() const override { return dim_; }
@@ -43,6 +52,11 @@ class HiddenStateEmbedder final : public Embedder {
   bool center_;
   size_t dim_ = 0;
   std::vector<float> mean_;  // [dim]; empty when not centring
+  // Raw vectors by piece content: the windows of the last fit plus pieces
+  // embedded since (dropped at the next fit, so questions do not pile up).
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::vector<float>> cache_;
+  mutable size_t forward_calls_ = 0;
 };
 
 // engine::mean_hidden_state(model, tokens, layer) as a HiddenStateFn; the

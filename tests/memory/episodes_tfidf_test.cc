@@ -101,6 +101,14 @@ TEST(EpisodesHiddenState, CentringRemovesTheSharedDirection) {
   const auto v = text.embed(Segment::of_text("abc"));
   const auto expect = raw.embed(Segment::of_tokens({150}));
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(v[i], expect[i], 1e-6);
+  // Re-fitting a grown conversation runs the model only on the new window.
+  const size_t calls = centred.forward_calls();
+  EXPECT_EQ(calls, 3u);
+  auto grown = w;
+  grown.push_back(Segment::of_tokens({202, 203}));
+  centred.fit(grown);
+  EXPECT_EQ(centred.forward_calls(), calls + 1);
+  centred.fit(w);
   // The mean survives a state round trip.
   HiddenStateEmbedder back(fake_hidden, {}, false);
   back.restore(centred.state(), w);
