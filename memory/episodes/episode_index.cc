@@ -140,7 +140,8 @@ std::string EpisodeIndex::recluster_reason() const {
   const size_t need = std::max<size_t>(
       options_.min_new_windows, static_cast<size_t>(std::ceil(options_.recluster_growth * double(clustered_windows_))));
   if (new_windows() >= need) return "growth";
-  if (options_.low_confidence_routes > 0 && low_confidence_ >= options_.low_confidence_routes) return "low-confidence";
+  if (options_.low_confidence_routes > 0 && low_confidence_ >= options_.low_confidence_routes && new_windows() > 0)
+    return "low-confidence";
   return "";
 }
 

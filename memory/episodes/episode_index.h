@@ -33,9 +33,10 @@ struct EpisodeIndexOptions {
   double recluster_growth = 0.25;
   size_t min_new_windows = 1;
   // A routed question whose best cosine is below this is low-confidence;
-  // this many of them since the last clustering ask for a re-cluster.
+  // this many of them since the last clustering ask for a re-cluster, provided
+  // windows were added since (re-clustering the same windows changes nothing).
   float min_route_cosine = 0.05f;
-  size_t low_confidence_routes = 3;
+  size_t low_confidence_routes = 1;
   bool refit_embedder = true;      // recluster() refits (a TF-IDF vocabulary grows with the conversation)
   size_t silhouette_sample = 512;  // bounded work: silhouette over at most this many evenly spaced windows
 };

@@ -115,14 +115,22 @@ TEST(EpisodesIndex, LowConfidenceRoutesAskForARecluster) {
   const Route r = idx.route(Segment::of_text("quantum chromodynamics"));  // no known word
   EXPECT_EQ(r.cosine, 0.0f);
   EXPECT_EQ(idx.last_route()->cosine, 0.0f);
-  EXPECT_FALSE(idx.needs_recluster());
   idx.peek_route(Segment::of_text("zebra"));  // peeking records nothing
   EXPECT_EQ(idx.low_confidence_count(), 1u);
   idx.route(Segment::of_text("zebra"));
+  EXPECT_EQ(idx.low_confidence_count(), 2u);
+  // Nothing new to cluster yet: re-clustering the same windows would change nothing.
+  EXPECT_FALSE(idx.needs_recluster());
+  // One new window (below the growth trigger) about what the questions asked.
+  std::vector<Utterance> u(4, Utterance{"Ann", "quantum chromodynamics and a zebra"});
+  idx.add_utterances(u);
   EXPECT_TRUE(idx.needs_recluster());
   EXPECT_EQ(idx.recluster_reason(), "low-confidence");
   idx.recluster();
   EXPECT_EQ(idx.low_confidence_count(), 0u);
+  EXPECT_FALSE(idx.needs_recluster());
+  // The re-fitted vocabulary knows the words now.
+  EXPECT_GT(idx.route(Segment::of_text("zebra")).cosine, 0.05f);
 }
 
 TEST(EpisodesIndex, UnclusteredWindowsAskForAFirstClustering) {
