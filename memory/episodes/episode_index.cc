@@ -58,6 +58,14 @@ EpisodeMethod method_from_name(const std::string& name) {
   throw std::invalid_argument("unknown episode method '" + name + "' (kmeans, time-chunks)");
 }
 
+const char* route_by_name(RouteBy r) { return r == RouteBy::Centroid ? "centroid" : "nearest-window"; }
+
+RouteBy route_by_from_name(const std::string& name) {
+  if (name == "centroid") return RouteBy::Centroid;
+  if (name == "nearest-window") return RouteBy::NearestWindow;
+  throw std::invalid_argument("unknown episode routing '" + name + "' (centroid, nearest-window)");
+}
+
 EpisodeIndex::EpisodeIndex(std::shared_ptr<Embedder> embedder, EpisodeIndexOptions options)
     : embedder_(std::move(embedder)), options_(std::move(options)) {
   if (!embedder_) throw std::invalid_argument("EpisodeIndex: no embedder");
@@ -120,7 +128,17 @@ int32_t EpisodeIndex::add_window(Segment window) {
 
 Route EpisodeIndex::peek_route(const Segment& question) const {
   if (!fitted_ || episodes_.count() == 0) return {};
-  return Router(episodes_.centroids).route(embedder_->embed(question));
+  const auto q = embedder_->embed(question);
+  if (options_.route_by == RouteBy::Centroid) return Router(episodes_.centroids).route(q);
+  // Windows added since the last clustering carry their nearest centroid's episode.
+  const Matrix& x = window_embeddings();
+  Route best{episodes_.assignment.empty() ? -1 : episodes_.assignment[0], -2.0f};
+  for (size_t w = 0; w < x.rows; ++w) {
+    const float c = dot(q, x.row(w));
+    if (c > best.cosine && episodes_.assignment[w] >= 0) best = {episodes_.assignment[w], c};
+  }
+  if (best.cosine < -1.5f) return {};
+  return best;
 }
 
 Route EpisodeIndex::route(const Segment& question) {
@@ -146,16 +164,20 @@ std::string EpisodeIndex::recluster_reason() const {
 }
 
 const Matrix& EpisodeIndex::embeddings() {
+  if (!embeddings_ && !fitted_) {
+    embeddings_ = embedder_->fit(windows_);
+    fitted_ = true;
+  }
+  return window_embeddings();
+}
+
+const Matrix& EpisodeIndex::window_embeddings() const {
   if (!embeddings_) {
-    if (!fitted_) {
-      embeddings_ = embedder_->fit(windows_);
-      fitted_ = true;
-    } else {
-      Matrix m;
-      for (const auto& w : windows_) m.append(embedder_->embed(w));
-      if (windows_.empty()) m.dim = embedder_->dim();
-      embeddings_ = std::move(m);
-    }
+    if (!fitted_) throw std::logic_error("EpisodeIndex: window embeddings before any fit");
+    Matrix m;
+    for (const auto& w : windows_) m.append(embedder_->embed(w));
+    if (windows_.empty()) m.dim = embedder_->dim();
+    embeddings_ = std::move(m);
   }
   return *embeddings_;
 }

@@ -21,10 +21,15 @@
 namespace mnemo::memory::episodes {
 
 enum class EpisodeMethod { KMeans, TimeChunks };
+// How a question finds its episode: the nearest centroid (EpiCache), or the
+// episode of the single most similar window (measured better with TF-IDF on
+// LoCoMo: 55% against 49% at E = 4; bench/episode_routing_bench.cc).
+enum class RouteBy { Centroid, NearestWindow };
 
 struct EpisodeIndexOptions {
   size_t episodes = 4;
   EpisodeMethod method = EpisodeMethod::KMeans;
+  RouteBy route_by = RouteBy::Centroid;
   KMeansOptions kmeans;
   size_t representatives = 8;      // windows per episode representative
   SegmenterOptions segmenter;      // for add_utterances / build from utterances
@@ -43,6 +48,8 @@ struct EpisodeIndexOptions {
 
 const char* method_name(EpisodeMethod m);
 EpisodeMethod method_from_name(const std::string& name);  // throws std::invalid_argument
+const char* route_by_name(RouteBy r);
+RouteBy route_by_from_name(const std::string& name);  // throws std::invalid_argument
 
 struct ReclusterResult {
   size_t episodes = 0;
@@ -69,8 +76,10 @@ class EpisodeIndex {
   // nearest centroid; returns its episode (-1 before the first clustering).
   int32_t add_window(Segment window);
 
-  // Nearest centroid; records the confidence (low-confidence routes count
-  // towards a re-cluster). peek_route records nothing.
+  // The question's episode (options.route_by) and the cosine it was chosen
+  // by (to the centroid, or to the window); records the confidence
+  // (low-confidence routes count towards a re-cluster). peek_route records
+  // nothing. A new window always joins its nearest centroid's episode.
   Route route(const Segment& question);
   Route peek_route(const Segment& question) const;
 
@@ -108,7 +117,8 @@ class EpisodeIndex {
   std::vector<Unit> pending_;
   size_t utterances_ = 0;
   bool fitted_ = false;
-  std::optional<Matrix> embeddings_;  // absent after a restore until needed
+  const Matrix& window_embeddings() const;  // re-embeds after a restore; needs a fit
+  mutable std::optional<Matrix> embeddings_;  // absent after a restore until needed
   Episodes episodes_;
   float silhouette_ = 0.0f;
   size_t clustered_windows_ = 0;

@@ -12,6 +12,7 @@ constexpr int kVersion = 1;
 nlohmann::json options_json(const EpisodeIndexOptions& o) {
   return {{"episodes", o.episodes},
           {"method", method_name(o.method)},
+          {"route_by", route_by_name(o.route_by)},
           {"seed", o.kmeans.seed},
           {"niter", o.kmeans.niter},
           {"nredo", o.kmeans.nredo},
@@ -31,6 +32,7 @@ EpisodeIndexOptions options_from(const nlohmann::json& j) {
   EpisodeIndexOptions o;
   o.episodes = j.at("episodes").get<size_t>();
   o.method = method_from_name(j.at("method").get<std::string>());
+  o.route_by = route_by_from_name(j.at("route_by").get<std::string>());
   o.kmeans.seed = j.at("seed").get<int>();
   o.kmeans.niter = j.at("niter").get<int>();
   o.kmeans.nredo = j.at("nredo").get<int>();

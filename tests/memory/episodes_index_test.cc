@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
+#include <sstream>
 
 #include "memory/episodes/episode_index.h"
 #include "memory/episodes/hidden_state_embedder.h"
@@ -189,6 +191,51 @@ TEST(EpisodesIndex, JsonRoundTripRestoresRoutingAndOnlineState) {
   HiddenStateFn never = [](std::span<const int32_t>) -> std::vector<float> { throw std::logic_error("unused"); };
   EXPECT_THROW(EpisodeIndex::from_json(nlohmann::json::parse(text), std::make_shared<HiddenStateEmbedder>(never, TokenizeFn{})),
                std::invalid_argument);
+}
+
+// Pieces whose text is their coordinates ("0.1 1 0"), so the geometry is chosen by the test.
+class CoordEmbedder final : public Embedder {
+ public:
+  std::string name() const override { return "coords"; }
+  Matrix fit(std::span<const Segment> windows) override {
+    Matrix m;
+    for (const auto& w : windows) m.append(embed(w));
+    return m;
+  }
+  std::vector<float> embed(const Segment& piece) const override {
+    std::vector<float> v;
+    std::istringstream in(piece.text);
+    for (float x; in >> x;) v.push_back(x);
+    normalize(v);
+    return v;
+  }
+  size_t dim() const override { return 3; }
+  nlohmann::json state() const override { return nlohmann::json::object(); }
+  void restore(const nlohmann::json&, std::span<const Segment>) override {}
+};
+
+TEST(EpisodesIndex, NearestWindowRoutingCanDisagreeWithTheCentroid) {
+  const std::vector<Segment> w = {Segment::of_text("1 0 0"), Segment::of_text("0 1 0"), Segment::of_text("0.6 0.8 0"),
+                                  Segment::of_text("0.6 0.8 0")};
+  EpisodeIndexOptions o;
+  o.episodes = 2;
+  o.method = EpisodeMethod::TimeChunks;  // {w0, w1}, {w2, w3}
+  EpisodeIndex by_centroid(std::make_shared<CoordEmbedder>(), o);
+  by_centroid.build(w);
+  o.route_by = RouteBy::NearestWindow;
+  EpisodeIndex by_window(std::make_shared<CoordEmbedder>(), o);
+  by_window.build(w);
+  const Segment q = Segment::of_text("0.1 1 0");  // nearest window w1 (episode 0), nearest centroid episode 1
+  const Route c = by_centroid.route(q), n = by_window.route(q);
+  EXPECT_EQ(c.episode, 1);
+  EXPECT_NEAR(c.cosine, (0.1 * 0.6 + 0.8) / std::sqrt(1.01), 1e-5);
+  EXPECT_EQ(n.episode, 0);
+  EXPECT_NEAR(n.cosine, 1 / std::sqrt(1.01), 1e-5);
+  // The routing mode survives the JSON state; the restored index re-embeds its windows.
+  EpisodeIndex back = EpisodeIndex::from_json(by_window.to_json(), std::make_shared<CoordEmbedder>());
+  EXPECT_EQ(back.options().route_by, RouteBy::NearestWindow);
+  EXPECT_EQ(back.peek_route(q).episode, 0);
+  EXPECT_THROW(route_by_from_name("closest"), std::invalid_argument);
 }
 
 // Token conversations (the recall testbed has no text): windows of token ids
