@@ -57,11 +57,23 @@ Episodes kmeans_episodes(const Matrix& x, size_t episodes, const KMeansOptions& 
   faiss::IndexFlatL2 index(static_cast<faiss::Index::idx_t>(x.dim));  // unit rows: L2-nearest = cosine-nearest
   clus.train(static_cast<faiss::Index::idx_t>(x.rows), x.data.data(), index);
 
+  Matrix centroids(k, x.dim);
+  std::copy(clus.centroids.begin(), clus.centroids.begin() + k * x.dim, centroids.data.begin());
+  for (size_t c = 0; c < k; ++c) normalize(centroids.row(c));
+  std::vector<int32_t> assignment = assign_nearest(x, centroids);
+
+  // A centroid no window is nearest to (duplicate windows can leave one) is
+  // dropped: routing a question there would find no representative to cache.
+  std::vector<int32_t> keep(k, -1);
+  for (int32_t a : assignment) keep[a] = 0;
   Episodes e;
-  e.centroids = Matrix(k, x.dim);
-  std::copy(clus.centroids.begin(), clus.centroids.begin() + k * x.dim, e.centroids.data.begin());
-  for (size_t c = 0; c < k; ++c) normalize(e.centroids.row(c));
-  e.assignment = assign_nearest(x, e.centroids);
+  for (size_t c = 0; c < k; ++c)
+    if (keep[c] == 0) {
+      keep[c] = static_cast<int32_t>(e.centroids.rows);
+      e.centroids.append(centroids.row(c));
+    }
+  for (auto& a : assignment) a = keep[a];
+  e.assignment = std::move(assignment);
   e.representatives = nearest_representatives(x, e, representatives);
   return e;
 }

@@ -34,8 +34,9 @@ struct Episodes {
   size_t count() const { return centroids.rows; }
 };
 
-// k-means into min(episodes, windows) episodes of the unit rows of x;
-// deterministic for a seed. Representatives: up to `representatives` windows
+// k-means into min(episodes, windows) episodes of the unit rows of x (fewer
+// when a centroid ends up with no window: it is dropped, so every episode has
+// members); deterministic for a seed. Representatives: up to `representatives` windows
 // nearest each centroid. No windows: no episodes.
 Episodes kmeans_episodes(const Matrix& x, size_t episodes, const KMeansOptions& options = {},
                          size_t representatives = 8);

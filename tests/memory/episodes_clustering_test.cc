@@ -88,6 +88,28 @@ TEST(EpisodesClustering, FewerWindowsThanEpisodes) {
   EXPECT_EQ(kmeans_episodes(Matrix(0, 8), 4).count(), 0u);
 }
 
+TEST(EpisodesClustering, EveryEpisodeHasMembersWithDuplicateWindows) {
+  // Ten identical windows and two others: at most three distinct points for four episodes.
+  Matrix x(12, 4);
+  for (size_t i = 0; i < 10; ++i) x.row(i)[0] = 1;
+  x.row(10)[1] = 1;
+  x.row(11)[2] = 1;
+  const Episodes e = kmeans_episodes(x, 4, {.seed = 1});
+  EXPECT_LE(e.count(), 3u);
+  std::vector<size_t> members(e.count(), 0);
+  for (int32_t a : e.assignment) {
+    ASSERT_GE(a, 0);
+    ASSERT_LT(static_cast<size_t>(a), e.count());
+    ++members[a];
+  }
+  for (size_t c = 0; c < e.count(); ++c) {
+    EXPECT_GT(members[c], 0u);
+    EXPECT_FALSE(e.representatives[c].empty());
+  }
+  EXPECT_NE(e.assignment[0], e.assignment[10]);
+  EXPECT_NE(e.assignment[10], e.assignment[11]);
+}
+
 TEST(EpisodesClustering, RepresentativesAreTheNearestInTimeOrder) {
   // Episode 0: pairs e0 +- a*e1 (mean along e0), so the smallest |a| are nearest.
   const float a[5] = {0.9f, 0.1f, 0.5f, 0.3f, 0.7f};
