@@ -3,6 +3,7 @@
 #include "daemon/app/chat_completion_sink.h"
 
 #include "daemon/app/completions_api.h"
+#include "daemon/app/embeddings_api.h"
 #include "daemon/app/responses_api.h"
 #include "daemon/app/server_tools.h"
 
@@ -37,6 +38,7 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
   const std::string path = req.path();
   metrics_.requests.labels({path == "/v1/chat/completions" ? "chat_completions"
                             : path.starts_with("/v1/responses") ? "responses"
+                            : path == "/v1/embeddings"          ? "embeddings"
                                                                  : "http_other"}).inc();
   if (path == "/healthz") {
     ex->respond(json_response({{"status", stopping_ ? "stopping" : "ok"}}, stopping_ ? 503 : 200));
@@ -59,6 +61,9 @@ void HttpApi::handle(const net::HttpRequest& req, std::shared_ptr<net::HttpExcha
   } else if (completions_ && path == "/v1/completions") {
     if (stopping_) return ex->respond(net::error_response(503, "the daemon is stopping", "server_error", "shutting_down"));
     completions_->handle(req, ex);
+  } else if (embeddings_ && path == "/v1/embeddings") {
+    if (stopping_) return ex->respond(net::error_response(503, "the daemon is stopping", "server_error", "shutting_down"));
+    embeddings_->handle(req, ex);
   } else if (responses_ && (path == "/v1/responses" || path.starts_with("/v1/responses/"))) {
     responses_->handle(req, ex);
   } else if (path == "/v1/tools") {

@@ -16,6 +16,7 @@ namespace mnemo::daemon::app {
 class ServerTools;
 class ResponsesApi;
 class CompletionsApi;
+class EmbeddingsApi;
 
 class HttpApi : public net::HttpHandler {
  public:
@@ -27,6 +28,7 @@ class HttpApi : public net::HttpHandler {
   // /v1/responses and below go to the Responses API.
   void set_responses(ResponsesApi* responses) { responses_ = responses; }
   void set_completions(CompletionsApi* completions) { completions_ = completions; }
+  void set_embeddings(EmbeddingsApi* embeddings) { embeddings_ = embeddings; }
 
  private:
   class Sink;
@@ -43,6 +45,7 @@ class HttpApi : public net::HttpHandler {
   const ServerTools* tools_ = nullptr;
   ResponsesApi* responses_ = nullptr;
   CompletionsApi* completions_ = nullptr;
+  EmbeddingsApi* embeddings_ = nullptr;
 };
 
 }  // namespace mnemo::daemon::app

@@ -17,6 +17,7 @@
 #include "daemon/app/http_api.h"
 #include "daemon/app/responder.h"
 #include "daemon/app/completions_api.h"
+#include "daemon/app/embeddings_api.h"
 #include "daemon/app/responses_api.h"
 #include "daemon/app/responses_ws.h"
 #include "daemon/app/server_tools.h"
@@ -161,6 +162,11 @@ int serve(const daemon::config::Options& o) {
   responses.set_max_sessions(o.max_sessions);
   daemon::app::CompletionsApi completions(model_name, tok, responder, pool, metrics);
   http.set_completions(&completions);
+  daemon::app::EmbeddingsOptions embopt;
+  embopt.layer = o.embedding_layer;
+  embopt.threads = threads;
+  daemon::app::EmbeddingsApi embeddings(model_name, *model, tok, pool, metrics, embopt);
+  http.set_embeddings(&embeddings);
   http.set_responses(&responses);
   daemon::app::ResponsesWs responses_ws(responses, pool, metrics, size_t(o.max_frame_bytes));
   daemon::app::WsRouter sockets;

@@ -52,6 +52,13 @@ std::vector<FlagSpec> make_table() {
        [](Options& o, const std::string& v, const std::string& s) {
          o.max_queued_requests = parse_integer(s, v, 1, kMaxCount);
        }},
+      {"embedding-layer", "N", "0 (the middle layer)",
+       "POST /v1/embeddings: the mean over tokens of the hidden state after layer N (1..the model's layers), "
+       "L2-normalised; 0 takes the middle layer, whose states carry more of what a text is about than the last "
+       "layers (those specialise in predicting the next token) at half the compute",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.embedding_layer = parse_integer(s, v, 0, 1 << 16);
+       }},
       {"kv-retention", "none|fixed[:SECONDS]|continuum", "continuum",
        "what happens to an agent program's KV while it runs a tool: none: back to the prefix cache's LRU "
        "(request-level FCFS); fixed[:S]: kept S seconds (default 2, the Continuum authors' code); continuum: "

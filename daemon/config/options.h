@@ -27,6 +27,7 @@ struct Options {
   int64_t kv_cache_bytes = int64_t(1) << 30;
   int64_t token_budget = 256;           // scheduler tokens per step
   int64_t max_queued_requests = 4096;   // engine requests waiting or running
+  int64_t embedding_layer = 0;          // POST /v1/embeddings pools after this layer; 0: the middle one
   // Agent programs' KV across tool calls (Continuum).
   memory::ttl::RetentionMode kv_retention;  // default continuum
   int64_t host_kv_bytes = 0;                // host-memory tier for KV; 0: none
