@@ -144,6 +144,29 @@ describe("openai package against mnemod", { skip }, () => {
     assert.equal((await client.models.retrieve(model)).id, model);
     await assert.rejects(client.models.retrieve("no-such-model"), (e) => e instanceof OpenAI.NotFoundError);
   });
+
+  test("embeddings: the SDK's default base64, float, explicit base64, dimensions", async () => {
+    const input = ["the tide came in", "a key-value store"];
+    // Without encoding_format the SDK asks for base64 and decodes it to numbers.
+    const r = await client.embeddings.create({ model, input });
+    assert.equal(r.object, "list");
+    assert.deepEqual(r.data.map((e) => [e.object, e.index]), [["embedding", 0], ["embedding", 1]]);
+    const [a, b] = r.data.map((e) => e.embedding);
+    assert.ok(Array.isArray(a) && a.length > 0 && a.length === b.length);
+    const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    assert.ok(Math.abs(norm(a) - 1) < 1e-5 && Math.abs(norm(b) - 1) < 1e-5);
+    assert.ok(a.some((x, i) => x !== b[i]));
+    assert.ok(r.usage.prompt_tokens > 0 && r.usage.total_tokens === r.usage.prompt_tokens);
+    // float: the same float32 values as text.
+    const f = await client.embeddings.create({ model, input, encoding_format: "float" });
+    assert.deepEqual(f.data.map((e) => e.embedding.map(Math.fround)), [a, b]);
+    // base64 asked for explicitly comes back as the string: little-endian float32.
+    const s = await client.embeddings.create({ model, input: input[0], encoding_format: "base64" });
+    const bytes = Buffer.from(s.data[0].embedding, "base64");
+    assert.deepEqual(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)), a);
+    await assert.rejects(client.embeddings.create({ model, input, dimensions: 8 }),
+      (e) => e instanceof OpenAI.BadRequestError && e.param === "dimensions");
+  });
 });
 
 describe("agent program inferred from a stock client", { skip }, () => {
