@@ -10,6 +10,7 @@
 //     [--policies streaming,snapkv,h2o,keydiff,patched] [--selection uniform,headwise]
 //     [--questions 64] [--block 512] [--layer-budgets calibrated|uniform]
 //     [--locomo N] [--locomo-tokens 16384] [--large-decode on|off] [--json PATH]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "bench/fidelity/conversation.h"
+#include "bench/fidelity/episodic.h"
 #include "bench/fidelity/large_decode.h"
 #include "bench/fidelity/recall.h"
 #include "bench/report.h"
@@ -55,6 +57,7 @@ struct Setup {
   std::vector<std::string> selections;  // uniform (per head) and/or headwise (flattened over a layer's heads)
   const memory::compress::LayerBudgetCalibration* calibration = nullptr;  // null: the same budget in every layer
   int64_t block = 512;
+  EpisodicOptions episodic;  // for the "episodic" policy
 };
 
 engine::kv::KvCacheManager make_cache(const engine::ModelConfig& c, int64_t tokens) {
@@ -78,7 +81,12 @@ std::vector<int32_t> global_sample(const Conversation& c, int64_t tokens) {
 void run_conversation(const Setup& s, const Conversation& c, bench::Table& table) {
   const engine::ModelConfig& mc = s.model->config();
   const int64_t n = int64_t(c.tokens.size());
-  auto kv = make_cache(mc, n);
+  // Room for the history, or for every episode's cache at the mildest ratio.
+  int64_t room = n;
+  if (std::find(s.policies.begin(), s.policies.end(), "episodic") != s.policies.end())
+    room = std::max(room, int64_t(s.episodic.episodes) *
+                              (int64_t(double(n) / *std::min_element(s.ratios.begin(), s.ratios.end())) + s.block));
+  auto kv = make_cache(mc, room);
   const int64_t per_token = kv.bytes_per_block() * mc.num_layers / kv.config().block_size;
 
   // Full KV: the reference every policy is measured against.
@@ -98,19 +106,44 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
               full.min_margin, full_prefill);
   table.add({c.name, n, "full", "-", 1.0, n, 100.0, 100 * full.accuracy(), double(full_res.peak_kv_bytes) / (1 << 20),
              double(n * per_token) / (1 << 20), double(n * per_token) / (1 << 20), "yes", full_prefill,
-             1e3 * full_decode});
+             1e3 * full_decode, std::string("-"), double(full_res.final_kv_bytes) / (1 << 20)});
 
   for (const auto& selection : s.selections) {
     for (const auto& name : s.policies) {
       for (double ratio : s.ratios) {
         const int64_t budget = std::max<int64_t>(s.block / 4, int64_t(double(n) / ratio));
+        const std::vector<int64_t> budgets = s.calibration ? s.calibration->budgets(budget)
+                                                           : std::vector<int64_t>(size_t(mc.num_layers), budget);
+        const int64_t bs = kv.config().block_size;
+        const double budget_mib = double(budget * per_token) / (1 << 20);
+        // Whole blocks: the budget rounded up, plus one prefill block.
+        const double bound_mib = double(((budget + bs - 1) / bs * bs + s.block) * per_token) / (1 << 20);
+        if (name == "episodic") {
+          EpisodicOptions eo = s.episodic;
+          eo.block = s.block;
+          eo.layer_budget = budgets;
+          eo.head_wise = selection == "headwise";
+          const EpisodicResult e = run_episodic(*s.model, kv, c, eo);
+          const double peak_mib = double(e.peak_kv_bytes) / (1 << 20);
+          const double pct = full.correct ? 100.0 * double(e.recall.correct) / double(full.correct) : 0.0;
+          table.add({c.name, n, name, selection, ratio, budget, pct, 100 * e.recall.accuracy(), peak_mib, budget_mib,
+                     bound_mib, peak_mib <= bound_mib * 1.0001 ? "yes" : "NO", e.prefill_seconds,
+                     std::string("-"), 100 * e.routed_to_topic, double(e.held_kv_bytes) / (1 << 20)});
+          std::printf("  %-9s %-8s %4.0fx: recall %5.1f%% of full, %zu episodes (silhouette %.3f), routed to the "
+                      "fact's topic %.0f%%, peak %.1f MiB per cache (bound %.1f), %.1f MiB for all; embed %.2f s, "
+                      "cluster %.2f s, prefill %.1f s, routing %.3f s\n",
+                      name.c_str(), selection.c_str(), ratio, pct, eo.episodes, e.silhouette, 100 * e.routed_to_topic,
+                      peak_mib, bound_mib, double(e.held_kv_bytes) / (1 << 20), e.embed_seconds, e.cluster_seconds,
+                      e.prefill_seconds, e.route_seconds);
+          std::fflush(stdout);
+          continue;
+        }
         memory::compress::PolicyOptions po;
         if (name == "patched") po.text = global_sample(c, 512);
         auto policy = memory::compress::make_policy(name, po);
         memory::compress::BlockPrefillOptions opts;
         opts.block_tokens = s.block;
-        opts.layer_budget = s.calibration ? s.calibration->budgets(budget)
-                                          : std::vector<int64_t>(size_t(mc.num_layers), budget);
+        opts.layer_budget = budgets;
         opts.head_wise = selection == "headwise";
         const auto seq = kv.create();
         const auto t1 = std::chrono::steady_clock::now();
@@ -119,14 +152,11 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
         const RecallResult r = ask_questions(*s.model, kv, seq, c);
         const double decode = decode_seconds_per_token(*s.model, kv, seq, 8);
         kv.free(seq);
-        const double budget_mib = double(budget * per_token) / (1 << 20);
-        // Whole blocks: the budget rounded up, plus one prefill block.
-        const int64_t bs = kv.config().block_size;
-        const double bound_mib = double(((budget + bs - 1) / bs * bs + s.block) * per_token) / (1 << 20);
         const double peak_mib = double(res.peak_kv_bytes) / (1 << 20);
         const double pct = full.correct ? 100.0 * double(r.correct) / double(full.correct) : 0.0;
         table.add({c.name, n, name, selection, ratio, budget, pct, 100 * r.accuracy(), peak_mib, budget_mib, bound_mib,
-                   peak_mib <= bound_mib * 1.0001 ? "yes" : "NO", prefill, 1e3 * decode});
+                   peak_mib <= bound_mib * 1.0001 ? "yes" : "NO", prefill, 1e3 * decode, std::string("-"),
+                   double(res.final_kv_bytes) / (1 << 20)});
         std::printf("  %-9s %-8s %4.0fx: recall %5.1f%% of full, peak %.1f MiB (bound %.1f), prefill %.1f s\n",
                     name.c_str(), selection.c_str(), ratio, pct, peak_mib, bound_mib, prefill);
         std::fflush(stdout);
@@ -142,7 +172,9 @@ int main(int argc, char** argv) {
     std::printf("%s", "mnemo_fidelity_bench: recall of KV compression policies on the recall testbed.\n"
                       "  --lengths L,..      synthetic history lengths in tokens (4096,16384,32768; 0 for none)\n"
                       "  --ratios R,..       compression ratios (2,4,6,8,16)\n"
-                      "  --policies P,..     streaming,snapkv,h2o,keydiff,patched\n"
+                      "  --policies P,..     streaming,snapkv,h2o,keydiff,patched,episodic\n"
+                      "  --episodes E        episodes of the episodic policy (4)\n"
+                      "  --embed-layer L     its embedding: residual stream after L layers (2)\n"
                       "  --questions N       questions per conversation (64)\n"
                       "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
                       "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
@@ -162,7 +194,7 @@ int main(int argc, char** argv) {
     if (std::stoll(l) > 0) lengths.push_back(std::stoll(l));  // 0: no synthetic conversations
   Setup s;
   for (const auto& r : split(flag("--ratios", "2,4,6,8,16"))) s.ratios.push_back(std::stod(r));
-  s.policies = split(flag("--policies", "streaming,snapkv,h2o,keydiff,patched"));
+  s.policies = split(flag("--policies", "streaming,snapkv,h2o,keydiff,patched,episodic"));
   s.selections = split(flag("--selection", "uniform,headwise"));
   for (const auto& sel : s.selections)
     if (sel != "uniform" && sel != "headwise") {
@@ -170,6 +202,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   s.block = std::stoll(flag("--block", "512"));
+  s.episodic.episodes = size_t(std::stoll(flag("--episodes", "4")));
+  s.episodic.embed_layer = std::stoll(flag("--embed-layer", "2"));
   const int64_t questions = std::stoll(flag("--questions", "64"));
   const int64_t locomo_n = std::stoll(flag("--locomo", "2"));
   const int64_t locomo_tokens = std::stoll(flag("--locomo-tokens", "16384"));
@@ -195,7 +229,7 @@ int main(int argc, char** argv) {
 
   bench::Table table({"conversation", "tokens", "policy", "selection", "compression", "budget_tokens", "recall_pct_of_full",
                       "recall_pct", "peak_kv_mib", "budget_kv_mib", "bound_mib", "peak_within_bound", "prefill_s",
-                      "decode_ms_per_token"});
+                      "decode_ms_per_token", "routed_to_topic_pct", "held_kv_mib"});
   for (int64_t len : lengths) {
     SyntheticOptions so;
     so.tokens = len, so.topics = tb.topics, so.questions = questions, so.seed = uint64_t(len);

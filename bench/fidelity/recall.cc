@@ -29,22 +29,28 @@ std::vector<float> run_on_fork(const engine::Model& model, engine::kv::KvCacheMa
 
 }  // namespace
 
+bool answer(const engine::Model& model, engine::kv::KvCacheManager& kv, engine::kv::SeqId history, const Fact& f,
+            double* margin) {
+  const std::vector<int32_t> q = question_tokens(f);
+  const std::vector<float> logits = run_on_fork(model, kv, history, q);
+  float other = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (int32_t(i) != f.value) other = std::max(other, logits[i]);
+  const double m = double(logits[size_t(f.value)] - other);
+  if (margin) *margin = m;
+  return m > 0;
+}
+
 RecallResult ask_questions(const engine::Model& model, engine::kv::KvCacheManager& kv, engine::kv::SeqId history,
                            const Conversation& c) {
   RecallResult r;
   r.min_margin = std::numeric_limits<double>::infinity();
   for (size_t qi : c.questions) {
-    const Fact& f = c.facts[qi];
-    const std::vector<int32_t> q = question_tokens(f);
-    const std::vector<float> logits = run_on_fork(model, kv, history, q);
-    const auto best = std::max_element(logits.begin(), logits.end());
+    double m = 0;
     ++r.asked;
-    if (best - logits.begin() != f.value) continue;
+    if (!answer(model, kv, history, c.facts[qi], &m)) continue;
     ++r.correct;
-    float other = -std::numeric_limits<float>::infinity();
-    for (size_t i = 0; i < logits.size(); ++i)
-      if (int32_t(i) != f.value) other = std::max(other, logits[i]);
-    r.min_margin = std::min(r.min_margin, double(logits[size_t(f.value)] - other));
+    r.min_margin = std::min(r.min_margin, m);
   }
   if (r.correct == 0) r.min_margin = 0;
   return r;

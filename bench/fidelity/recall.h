@@ -17,6 +17,11 @@ struct RecallResult {
   double accuracy() const { return asked ? double(correct) / double(asked) : 0.0; }
 };
 
+// One question on a fork of `history`: whether the argmax is the fact's
+// value, and by how much it wins (value logit - best other; negative when wrong).
+bool answer(const engine::Model& model, engine::kv::KvCacheManager& kv, engine::kv::SeqId history, const Fact& f,
+            double* margin);
+
 RecallResult ask_questions(const engine::Model& model, engine::kv::KvCacheManager& kv, engine::kv::SeqId history,
                            const Conversation& c);
 
