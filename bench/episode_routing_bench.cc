@@ -362,18 +362,15 @@ int main(int argc, char** argv) {
   std::optional<engine::Tokenizer> tok;
   int64_t layer = 0;
   if (!model_dir.empty()) {
-    if (!engine_hidden_state_available()) {
-      std::fprintf(stderr, "--model given, but this build has no engine::mean_hidden_state yet: hidden-state column skipped\n");
-    } else {
-      model = engine::Model::load(model_dir);
-      tok = engine::Tokenizer::load(fs::path(model_dir) / "tokenizer.json");
-      layer = std::stoll(bench::flag(argc, argv, "--layer", std::to_string(std::max<int64_t>(1, model->config().num_layers / 2))));
-      const engine::Tokenizer* t = &*tok;
-      embedders.push_back(
-          {"hidden-L" + std::to_string(layer),
-           std::make_unique<HiddenStateEmbedder>(engine_hidden_state(*model, layer),
-                                                 [t](std::string_view s) { return t->encode(s, false); })});
-    }
+    // The middle layer by default (--layer to change); not tuned: no trained model was at hand.
+    model = engine::Model::load(model_dir);
+    tok = engine::Tokenizer::load(fs::path(model_dir) / "tokenizer.json");
+    layer = std::stoll(
+        bench::flag(argc, argv, "--layer", std::to_string(std::max<int64_t>(1, model->config().num_layers / 2))));
+    const engine::Tokenizer* t = &*tok;
+    embedders.push_back({"hidden-L" + std::to_string(layer),
+                         std::make_unique<HiddenStateEmbedder>(engine_hidden_state(*model, layer),
+                                                               [t](std::string_view s) { return t->encode(s, false); })});
   } else {
     std::printf("(no --model: hidden-state embedder skipped)\n");
   }

@@ -60,10 +60,7 @@ class HiddenStateEmbedder final : public Embedder {
 };
 
 // engine::mean_hidden_state(model, tokens, layer) as a HiddenStateFn; the
-// model must outlive it. Throws std::runtime_error when called in a build
-// where the engine does not define mean_hidden_state yet.
+// model must outlive it.
 HiddenStateFn engine_hidden_state(const engine::Model& model, int64_t layer);
-// Whether engine_hidden_state works in this build.
-bool engine_hidden_state_available();
 
 }  // namespace mnemo::memory::episodes

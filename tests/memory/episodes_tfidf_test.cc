@@ -2,8 +2,11 @@
 
 #include <cmath>
 
+#include "engine/model/hidden_states.h"
+#include "engine/model/model.h"
 #include "memory/episodes/hidden_state_embedder.h"
 #include "memory/episodes/tfidf_embedder.h"
+#include "tests/engine/test_model_dir.h"
 
 namespace mnemo::memory::episodes {
 namespace {
@@ -114,6 +117,27 @@ TEST(EpisodesHiddenState, CentringRemovesTheSharedDirection) {
   back.restore(centred.state(), w);
   const auto b = back.embed(w[1]);
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(b[i], c.row(1)[i], 1e-6);
+}
+
+// The adapter to the engine: the embedder's vector is the engine's mean
+// hidden state, centred on the windows' mean and normalised.
+TEST(EpisodesHiddenState, EngineAdapterEmbedsWithTheModel) {
+  const auto dir = engine::testing::fresh_dir("episodes_hidden");
+  engine::testing::TinyModel().write(dir);
+  const auto model = engine::Model::load(dir);
+  std::vector<Segment> w = {Segment::of_tokens({1, 2, 3}), Segment::of_tokens({4, 5}), Segment::of_tokens({6, 7, 8, 9})};
+  HiddenStateEmbedder e(engine_hidden_state(*model, 1), {});
+  const Matrix m = e.fit(w);
+  ASSERT_EQ(m.dim, 32u);
+  std::vector<std::vector<float>> raw;
+  for (const auto& s : w) raw.push_back(engine::mean_hidden_state(*model, s.tokens, 1));
+  for (size_t r = 0; r < w.size(); ++r) {
+    std::vector<float> want(32);
+    for (size_t i = 0; i < 32; ++i) want[i] = raw[r][i] - (raw[0][i] + raw[1][i] + raw[2][i]) / 3.0f;
+    normalize(want);
+    for (size_t i = 0; i < 32; ++i) EXPECT_NEAR(m.row(r)[i], want[i], 1e-5);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
