@@ -8,6 +8,7 @@
 #include <future>
 
 #include "engine/serving/program_policies.h"
+#include "engine/serving/start_kv.h"
 
 namespace mnemo::engine {
 
@@ -89,7 +90,33 @@ RequestHandle Engine::submit(Request req) {
   for (int32_t t : req.prompt)
     if (t < 0 || t >= V) why = "prompt token " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V);
   if (req.options.max_tokens < 0) why = "max_tokens must be >= 0";
-  if (total > kv_capacity_tokens())
+  // A usable starting snapshot: the pool must hold its slots, not its tokens.
+  int64_t start_tokens = 0, start_slots = 0;
+  bool start_refused = false;
+  if (req.start_kv && why.empty()) {
+    std::string skip;
+    const std::optional<StartKvInfo> info = read_start_kv(*req.start_kv, cache_.config(), &skip);
+    if (info) {
+      const auto& t = info->tokens;
+      if (t.empty() || t.size() >= req.prompt.size()) skip = "its " + std::to_string(t.size()) +
+                                                             " tokens leave no prompt token to compute";
+      else if (!std::equal(t.begin(), t.end(), req.prompt.begin())) skip = "its tokens are not a prefix of the prompt";
+      else if (info->salt != req.cache_salt) skip = "it was computed under another cache salt";
+      else if (req.logits == LogitsOutput::All) skip = "every prompt row was asked for";
+    }
+    if (skip.empty() && info->slots > kv_capacity_tokens()) {
+      why = "the start_kv snapshot holds " + std::to_string(info->slots) + " slots per layer, more than the KV capacity of " +
+            std::to_string(kv_capacity_tokens()) + " tokens";
+      start_refused = true;
+    } else if (skip.empty()) {
+      start_tokens = int64_t(info->tokens.size());
+      start_slots = info->slots;
+    } else {
+      spdlog::debug("request start_kv ignored: {}", skip);
+    }
+  }
+  const int64_t need = start_tokens > 0 ? total - start_tokens + start_slots : total;
+  if (need > kv_capacity_tokens() && !start_refused)
     why = "prompt plus max_tokens (" + std::to_string(total) + ") exceeds the KV capacity of " +
           std::to_string(kv_capacity_tokens()) + " tokens";
   std::unique_lock lock(mu_);
@@ -101,7 +128,10 @@ RequestHandle Engine::submit(Request req) {
     h.stream->push(error_event(why));
     return h;
   }
+  if (start_tokens == 0) req.start_kv = nullptr;
   inbox_.push_back(std::make_unique<Sequence>(h.id, std::move(req), tok_, h.stream));
+  inbox_.back()->start_kv_tokens = start_tokens;
+  inbox_.back()->start_kv_slots = start_slots;
   ++live_;
   lock.unlock();
   wake_.notify_one();
@@ -347,7 +377,9 @@ void Engine::finish(Sequence& s, std::string reason) {
   // A turn that ended normally keeps its KV under its program for the next
   // turn (Continuum); cancelled or shut-down turns have no next turn to serve.
   const bool ended = e.finish_reason == "stop" || e.finish_reason == "length";
-  if (ended && s.request.program.hold_after && s.request.program.id != 0 && s.kv.valid()) retention_.park(s);
+  // A compacted sequence (a compressed history) is in no prefix index: parked, no turn could find it.
+  if (ended && s.request.program.hold_after && s.request.program.id != 0 && s.kv.valid() && !cache_.compacted(s.kv))
+    retention_.park(s);
   scheduler_.remove(&s);
   spdlog::debug("request {} finished: {} ({} prompt, {} cached, {} generated tokens)", s.id, e.finish_reason,
                 s.stats.prompt_tokens, s.stats.cached_tokens, s.stats.generated_tokens);

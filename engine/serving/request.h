@@ -41,13 +41,20 @@ struct Request {
   // When set, every sampled token obeys it and the request ends once it is done.
   std::shared_ptr<LogitsConstraint> constraint;
   ProgramTurn program;
+  // A KV snapshot (KvCacheManager::export_sequence) of a strict prefix of
+  // prompt, possibly compacted (a compressed history): the request starts
+  // from it and computes only the prompt tokens after it, at their true
+  // positions. Checked at submit, token by token (and its salt against
+  // cache_salt): one that does not fit is ignored (debug log) and the
+  // request runs as without it. Shared: one snapshot serves many requests.
+  std::shared_ptr<const std::vector<uint8_t>> start_kv;
 };
 
 struct RequestStats {
   double queue_seconds = 0;  // submit -> first scheduled
   double ttft_seconds = 0;   // submit -> first token
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;  // prompt tokens reused from the prefix cache, not computed
+  int64_t cached_tokens = 0;  // prompt tokens reused from the prefix cache or start_kv, not computed
   int64_t restored_tokens = 0;  // of those, prompt tokens brought back from the host tier
   int64_t generated_tokens = 0;
   int64_t preemptions = 0;

@@ -89,6 +89,7 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
     items.push_back({s, n});
     return true;
   }
+  if (s->start_kv_tokens > 0 && s->num_computed == 0) return admit_from_snapshot(s, budget, items);
   kv::PrefixMatch match;
   // All prompt rows were asked for: every position must be computed.
   if (s->request.logits != LogitsOutput::All) match = cache_.match_prefix(s->tokens, s->request.cache_salt);
@@ -135,6 +136,40 @@ bool Scheduler::admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& i
   const bool ok = cache_.append(s->kv, next_tokens(*s, n));
   assert(ok && "can_allocate promised room");
   (void)ok;
+  items.push_back({s, n});
+  return true;
+}
+
+// A request with a starting snapshot (checked at submit): imported as its
+// sequence, then only the tokens after it computed. Also after a recompute
+// preemption: the snapshot is the cheapest way back.
+bool Scheduler::admit_from_snapshot(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items) {
+  const int64_t n = std::min(int64_t(s->tokens.size()) - s->start_kv_tokens, budget);
+  const kv::AllocRequest need{kv::SeqId{}, s->start_kv_slots + n};
+  if (!cache_.can_allocate(std::span(&need, 1))) return no_room(need.num_tokens);
+  std::optional<kv::SeqId> id;
+  try {
+    id = cache_.import_sequence(*s->request.start_kv);
+  } catch (const kv::KvFormatError& e) {
+    // Its headers were read at submit; a body import_sequence rejects means
+    // the request runs from scratch instead.
+    spdlog::warn("request {}: start_kv not usable, computing the whole prompt: {}", s->id, e.what());
+    s->start_kv_tokens = 0;
+    return admit(s, budget, items);
+  }
+  if (!id) return no_room(need.num_tokens);
+  s->kv = *id;
+  s->num_computed = s->start_kv_tokens;
+  if (!cache_.append(s->kv, next_tokens(*s, n))) {
+    cache_.free(s->kv);
+    s->kv = {};
+    s->num_computed = 0;
+    return no_room(need.num_tokens);
+  }
+  if (!s->admitted_once) s->stats.cached_tokens = s->start_kv_tokens;
+  spdlog::debug("request {}: started from a KV snapshot of {} tokens ({} slots per layer){}", s->id, s->start_kv_tokens,
+                s->start_kv_slots, cache_.compacted(s->kv) ? ", compacted" : "");
+  if (retention_) retention_->admitted(*s, 0);
   items.push_back({s, n});
   return true;
 }

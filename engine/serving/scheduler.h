@@ -61,6 +61,7 @@ class Scheduler {
  private:
   void preempt(Sequence* s);
   bool admit(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items);
+  bool admit_from_snapshot(Sequence* s, int64_t budget, std::vector<ScheduledItem>& items);
   std::span<const int32_t> next_tokens(const Sequence& s, int64_t n) const;
   // Deadlock guard: frees a parked program's KV so s can run. False when none is parked.
   bool release_parked(const Sequence& s, const char* what);

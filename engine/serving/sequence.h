@@ -47,6 +47,9 @@ struct Sequence {
   kv::SeqId kv;                  // valid while running
   std::vector<uint8_t> swapped;  // the exported cache while swapped out
   bool admitted_once = false;
+  // Request::start_kv, once accepted: the prompt tokens it holds and the
+  // slots it takes per layer (0: none, or not usable).
+  int64_t start_kv_tokens = 0, start_kv_slots = 0;
   bool later_turn = false;  // a turn of a program seen before (its prompt work counts as recomputed)
   Sampler sampler;
   StopMatcher stops;
