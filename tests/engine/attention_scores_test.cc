@@ -4,11 +4,9 @@
 // are softmax weights, bad input is refused.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -16,7 +14,7 @@
 #include "engine/model/attention_scores.h"
 #include "engine/model/model.h"
 #include "kernels/cpu/matmul.h"
-#include "tests/engine/test_model_dir.h"
+#include "tests/engine/golden_model.h"
 
 namespace mnemo::engine {
 namespace {
@@ -57,15 +55,6 @@ kv::SeqId prefill(const Model& model, kv::KvCacheManager& cache, std::span<const
 
 // ---------------------------------------------------------------- goldens
 
-std::string sha256_of(const fs::path& f) {
-  FILE* p = popen(("sha256sum '" + f.string() + "'").c_str(), "r");
-  if (!p) return "";
-  std::array<char, 65> buf{};
-  const size_t n = fread(buf.data(), 1, 64, p);
-  pclose(p);
-  return std::string(buf.data(), n);
-}
-
 float golden_float(const json& v) {
   return v.is_string() ? -std::numeric_limits<float>::infinity() : v.get<float>();
 }
@@ -97,48 +86,18 @@ double scores_rel_err(const SlotScores& got, const json& want) {
   return worst;
 }
 
-std::vector<fs::path> score_goldens() {
-  std::vector<fs::path> out;
-  const fs::path dir = fs::path(MNEMO_SOURCE_DIR) / "tests" / "golden" / "scores";
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".json") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::unique_ptr<Model> regenerate(const json& g, const std::string& name) {
-  const fs::path dir = testing::fresh_dir("scores_" + name);
-  std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo model new";
-  for (const auto& a : g["generator_args"]) cmd += " '" + a.get<std::string>() + "'";
-  cmd += " --out '" + dir.string() + "' 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) {
-    ADD_FAILURE() << cmd << " failed (build the `mnemo` target first)";
-    return nullptr;
-  }
-  for (auto it = g["model_files_sha256"].begin(); it != g["model_files_sha256"].end(); ++it)
-    if (sha256_of(dir / it.key()) != it.value().get<std::string>()) {
-      ADD_FAILURE() << it.key() << " differs from the model the golden was made with: the generator changed; "
-                    << "regenerate with tests/reference/score_reference.py";
-      return nullptr;
-    }
-  auto model = Model::load(dir);
-  fs::remove_all(dir);  // mapped weights stay readable
-  return model;
-}
-
 class ScoreGolden : public ::testing::TestWithParam<fs::path> {
  protected:
   void SetUp() override { kernels::cpu::set_matmul_precision(MatmulPrecision::Exact); }
   void TearDown() override { kernels::cpu::set_matmul_precision(MatmulPrecision::Fast); }
 };
 
-TEST(ScoreGoldenSet, Present) { EXPECT_GE(score_goldens().size(), 3u); }
+TEST(ScoreGoldenSet, Present) { EXPECT_GE(testing::goldens_in("scores").size(), 3u); }
 
 TEST_P(ScoreGolden, ScoresAndSimilarityMatchReference) {
-  std::ifstream in(GetParam());
-  const json g = json::parse(in);
-  const auto model = regenerate(g, GetParam().stem().string());
+  const json g = testing::read_golden(GetParam());
+  const auto model = testing::load_golden_model(g, "scores_" + GetParam().stem().string(),
+                                                "regenerate with tests/reference/score_reference.py");
   ASSERT_TRUE(model);
   const ModelConfig& c = model->config();
   const double tol = g["tolerance"]["scores_max_rel_err"].get<double>();
@@ -177,7 +136,7 @@ TEST_P(ScoreGolden, ScoresAndSimilarityMatchReference) {
   EXPECT_NEAR(sigma[0], 1.0, 1e-6) << "layer 0's keys come before any attention";
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, ScoreGolden, ::testing::ValuesIn(score_goldens()),
+INSTANTIATE_TEST_SUITE_P(Goldens, ScoreGolden, ::testing::ValuesIn(testing::goldens_in("scores")),
                          [](const auto& info) { return info.param.stem().string(); });
 
 // ---------------------------------------------------------------- contracts

@@ -10,52 +10,19 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
-#include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/model/model.h"
 #include "kernels/cpu/matmul.h"
-#include "tests/engine/test_model_dir.h"
+#include "tests/engine/golden_model.h"
 
 namespace mnemo::engine {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string sha256_of(const fs::path& f) {
-  const std::string cmd = "sha256sum '" + f.string() + "'";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return "";
-  std::array<char, 65> buf{};
-  const size_t n = fread(buf.data(), 1, 64, p);
-  pclose(p);
-  return std::string(buf.data(), n);
-}
-
-double row_rel_err(const float* got, const json& want) {
-  double max_diff = 0, max_abs = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double w = want[i].get<double>();
-    max_diff = std::max(max_diff, std::fabs(double(got[i]) - w));
-    max_abs = std::max(max_abs, std::fabs(w));
-  }
-  return max_diff / max_abs;
-}
-
-std::vector<fs::path> compact_goldens() {
-  std::vector<fs::path> out;
-  const fs::path dir = fs::path(MNEMO_SOURCE_DIR) / "tests" / "golden" / "compact";
-  if (!fs::is_directory(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".json") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 // The slots of one head holding `positions` (each must be held).
 std::vector<int32_t> slots_of(const kv::KvCacheManager& cache, kv::SeqId s, int64_t layer, int64_t head,
@@ -114,7 +81,7 @@ Outcome run_schedule(const Model& model, const json& g, bool via_snapshot) {
       cache.commit(s);
       for (size_t r = 0; r < rows.size(); ++r)
         if (rows[r] >= begin && rows[r] < end) {
-          out.worst = std::max(out.worst, row_rel_err(&logits[size_t((rows[r] - begin) * V)], want[r]));
+          out.worst = std::max(out.worst, testing::row_rel_err(&logits[size_t((rows[r] - begin) * V)], want[r]));
           ++out.rows;
         }
       continue;
@@ -157,23 +124,15 @@ Outcome run_schedule(const Model& model, const json& g, bool via_snapshot) {
 class CompactedForward : public ::testing::TestWithParam<fs::path> {};
 
 TEST_P(CompactedForward, LogitsMatchTheMaskedReference) {
-  std::ifstream in(GetParam());
-  const json g = json::parse(in);
+  const json g = testing::read_golden(GetParam());
   ASSERT_EQ(g["mode"], "compacted");
   const double tol = g["tolerance"]["max_rel_err"].get<double>();
   // The golden itself shows that masking matters far beyond the tolerance.
   ASSERT_GT(g["checks"]["mask_effect_min_per_head"].get<double>(), 100 * tol);
 
-  const fs::path dir = testing::fresh_dir("compact_" + GetParam().stem().string());
-  std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo model new";
-  for (const auto& a : g["generator_args"]) cmd += " '" + a.get<std::string>() + "'";
-  cmd += " --out '" + dir.string() + "' 2>/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (the mnemo target must be built)";
-  for (auto it = g["model_files_sha256"].begin(); it != g["model_files_sha256"].end(); ++it)
-    ASSERT_EQ(sha256_of(dir / it.key()), it.value().get<std::string>())
-        << it.key() << " differs from the model the golden was made with: the generator changed; "
-        << "regenerate with tests/reference/masked_reference.py";
-  const auto model = Model::load(dir);
+  const auto model = testing::load_golden_model(g, "compact_" + GetParam().stem().string(),
+                                                "regenerate with tests/reference/masked_reference.py");
+  ASSERT_TRUE(model);
   kernels::cpu::set_matmul_precision(kernels::cpu::MatmulPrecision::Exact);
   for (bool via_snapshot : {false, true}) {
     const Outcome o = run_schedule(*model, g, via_snapshot);
@@ -184,15 +143,14 @@ TEST_P(CompactedForward, LogitsMatchTheMaskedReference) {
     EXPECT_GT(o.heads_with_holes, 0) << "the golden must make heads keep different counts";
   }
   kernels::cpu::set_matmul_precision(kernels::cpu::MatmulPrecision::Fast);
-  fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, CompactedForward, ::testing::ValuesIn(compact_goldens()),
+INSTANTIATE_TEST_SUITE_P(Goldens, CompactedForward, ::testing::ValuesIn(testing::goldens_in("compact")),
                          [](const auto& info) { return info.param.stem().string(); });
 
 TEST(CompactedForwardSet, HasBothCases) {
   std::vector<std::string> names;
-  for (const fs::path& f : compact_goldens()) names.push_back(f.stem().string());
+  for (const fs::path& f : testing::goldens_in("compact")) names.push_back(f.stem().string());
   EXPECT_EQ(names, (std::vector<std::string>{"compact_once", "compact_twice"}));
 }
 

@@ -6,10 +6,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
@@ -18,7 +16,7 @@
 #include "engine/model/hidden_states.h"
 #include "engine/model/model.h"
 #include "kernels/cpu/matmul.h"
-#include "tests/engine/test_model_dir.h"
+#include "tests/engine/golden_model.h"
 
 namespace mnemo::engine {
 
@@ -48,45 +46,6 @@ double rel_err(std::span<const float> got, std::span<const float> want) {
 
 // ---------------------------------------------------------------- goldens
 
-std::string sha256_of(const fs::path& f) {
-  FILE* p = popen(("sha256sum '" + f.string() + "'").c_str(), "r");
-  if (!p) return "";
-  std::array<char, 65> buf{};
-  const size_t n = fread(buf.data(), 1, 64, p);
-  pclose(p);
-  return std::string(buf.data(), n);
-}
-
-std::vector<fs::path> hidden_goldens() {
-  std::vector<fs::path> out;
-  const fs::path dir = fs::path(MNEMO_SOURCE_DIR) / "tests" / "golden" / "hidden";
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".json") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::unique_ptr<Model> regenerate(const json& g, const std::string& name) {
-  const fs::path dir = testing::fresh_dir("hidden_" + name);
-  std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo model new";
-  for (const auto& a : g["generator_args"]) cmd += " '" + a.get<std::string>() + "'";
-  cmd += " --out '" + dir.string() + "' 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) {
-    ADD_FAILURE() << cmd << " failed (build the `mnemo` target first)";
-    return nullptr;
-  }
-  for (auto it = g["model_files_sha256"].begin(); it != g["model_files_sha256"].end(); ++it)
-    if (sha256_of(dir / it.key()) != it.value().get<std::string>()) {
-      ADD_FAILURE() << it.key() << " differs from the model the golden was made with: the generator changed; "
-                    << "regenerate with tests/reference/hidden_reference.py";
-      return nullptr;
-    }
-  auto model = Model::load(dir);
-  fs::remove_all(dir);  // mapped weights stay readable
-  return model;
-}
-
 // Exact: the reference bound presumes f32 arithmetic. One thread on the
 // test's own thread: on these tiny models every parallel region is mostly
 // barrier waits (seconds on a loaded machine instead of milliseconds).
@@ -106,12 +65,12 @@ class ExactPrecision {
 
 class HiddenGolden : public ::testing::TestWithParam<fs::path>, protected ExactPrecision {};
 
-TEST(HiddenGoldenSet, Present) { EXPECT_GE(hidden_goldens().size(), 4u); }
+TEST(HiddenGoldenSet, Present) { EXPECT_GE(testing::goldens_in("hidden").size(), 4u); }
 
 TEST_P(HiddenGolden, MeanMatchesReference) {
-  std::ifstream in(GetParam());
-  const json g = json::parse(in);
-  const auto model = regenerate(g, GetParam().stem().string());
+  const json g = testing::read_golden(GetParam());
+  const auto model = testing::load_golden_model(g, "hidden_" + GetParam().stem().string(),
+                                                "regenerate with tests/reference/hidden_reference.py");
   ASSERT_TRUE(model);
   const double tol = g["tolerance"]["max_rel_err"].get<double>();
   const auto tokens = g["tokens"].get<std::vector<int32_t>>();
@@ -127,7 +86,7 @@ TEST_P(HiddenGolden, MeanMatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, HiddenGolden, ::testing::ValuesIn(hidden_goldens()),
+INSTANTIATE_TEST_SUITE_P(Goldens, HiddenGolden, ::testing::ValuesIn(testing::goldens_in("hidden")),
                          [](const auto& info) { return info.param.stem().string(); });
 
 // ---------------------------------------------------------------- contracts

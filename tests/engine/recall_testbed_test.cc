@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <omp.h>
@@ -22,7 +21,7 @@
 #include "engine/model/model.h"
 #include "engine/model/recall_testbed.h"
 #include "kernels/cpu/matmul.h"
-#include "tests/engine/test_model_dir.h"
+#include "tests/engine/golden_model.h"
 
 namespace mnemo::engine {
 namespace {
@@ -32,15 +31,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string sha256_of(const fs::path& f) {
-  FILE* p = popen(("sha256sum '" + f.string() + "'").c_str(), "r");
-  if (!p) return "";
-  std::array<char, 65> buf{};
-  const size_t n = fread(buf.data(), 1, 64, p);
-  pclose(p);
-  return std::string(buf.data(), n);
-}
 
 struct CliResult {
   int code;
@@ -56,10 +46,7 @@ CliResult mnemo(const std::string& args) {
   return {WEXITSTATUS(pclose(p)), out};
 }
 
-json golden() {
-  std::ifstream in(fs::path(MNEMO_SOURCE_DIR) / "tests" / "golden" / "recall_testbed.json");
-  return json::parse(in);
-}
+json golden() { return testing::read_golden(fs::path(MNEMO_SOURCE_DIR) / "tests" / "golden" / "recall_testbed.json"); }
 
 struct Fact {
   int32_t key, value;
@@ -228,23 +215,19 @@ TEST_F(RecallTestbed, ConfigAndFilesAreTheOnesTheReferenceMeasured) {
   EXPECT_TRUE(fs::exists(*dir_ / "tokenizer_config.json"));
   // Byte-identical to what the reference loaded: its numbers below apply.
   const json g = golden();
-  for (auto it = g["model_files_sha256"].begin(); it != g["model_files_sha256"].end(); ++it)
-    EXPECT_EQ(sha256_of(*dir_ / it.key()), it.value().get<std::string>())
-        << it.key() << ": the generator changed; rerun tests/reference/recall_testbed_reference.py --write-golden";
+  testing::model_files_match(*dir_, g, "rerun tests/reference/recall_testbed_reference.py --write-golden");
 }
 
 TEST_F(RecallTestbed, CliWritesTheSameModelAndRefusesShapeFlags) {
   const fs::path d = testing::fresh_dir("recall_testbed_cli");
   const json g = golden();
-  std::string args;
-  for (const auto& a : g["generator_args"]) args += " '" + a.get<std::string>() + "'";
-  const CliResult r = mnemo("model new" + args + " --out '" + d.string() + "'");
+  const CliResult r = mnemo("model new" + testing::quoted_generator_args(g) + " --out '" + d.string() + "'");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
-    EXPECT_EQ(sha256_of(d / f), sha256_of(*dir_ / f)) << f;
+    EXPECT_EQ(testing::sha256_of(d / f), testing::sha256_of(*dir_ / f)) << f;
   // Another seed, other codes.
   ASSERT_EQ(mnemo("model new --arch recall-testbed --seed 1 --out '" + d.string() + "'").code, 0);
-  EXPECT_NE(sha256_of(d / "model.safetensors"), sha256_of(*dir_ / "model.safetensors"));
+  EXPECT_NE(testing::sha256_of(d / "model.safetensors"), testing::sha256_of(*dir_ / "model.safetensors"));
   fs::remove_all(d);
 
   const CliResult shape = mnemo("model new --arch recall-testbed --hidden 64 --out /tmp/never");
