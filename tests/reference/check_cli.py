@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_reference as R  # noqa: E402
-import make_golden as G  # noqa: E402
+import golden_common as G  # noqa: E402
 
 
 def cli_logits(mnemo: str, model_dir: str, tokens: list[int]) -> torch.Tensor:

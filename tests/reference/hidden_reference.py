@@ -18,19 +18,16 @@ so they check that chunking does not change the mean.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_common as G  # noqa: E402
 import hf_reference as R  # noqa: E402
-import make_golden as G  # noqa: E402
 
 FORMAT_VERSION = 1
 # Per stored mean: max|engine - golden| / max|golden| (the logits goldens' measure and bound).
@@ -57,11 +54,6 @@ def mean_hidden(model_dir: str, tokens: list[int], layer: int, compute: torch.dt
     ref = ResidualReference(model_dir, layer, compute)
     x = ref.forward(tokens)  # [T, hidden], one forward over all tokens
     return x.to(torch.float64).mean(dim=0)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a64, b64 = a.to(torch.float64), b.to(torch.float64)
-    return float((a64 - b64).abs().max() / b64.abs().max())
 
 
 @dataclass
@@ -97,14 +89,8 @@ def case_tokens(name: str, n: int, vocab: int) -> list[int]:
     return toks
 
 
-def floats(t: torch.Tensor) -> list[float]:
-    return [float(f"{v:.9g}") for v in t.to(torch.float32).tolist()]
-
-
 def make_case(case: Case, mnemo: str, work: str) -> dict:
-    model_dir = os.path.join(work, case.name)
-    G.run_generator(mnemo, case.args, model_dir)
-    weight_hashes, other_hashes = G.hash_model(model_dir)
+    model_dir, head = G.generate(mnemo, case, work, FORMAT_VERSION)
     cfg = R.parse_config(model_dir)
     tokens = case_tokens(case.name, case.n_tokens, cfg.vocab)
     means, checks = {}, {}
@@ -112,33 +98,23 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
     for layer in range(1, cfg.layers + 1):
         m = mean_hidden(model_dir, tokens, layer)
         m64 = mean_hidden(model_dir, tokens, layer, torch.float64)
-        checks[f"layer{layer}_f32_vs_f64"] = rel_err(m, m64)
+        checks[f"layer{layer}_f32_vs_f64"] = R.rel_err(m, m64)
         if prev is not None:
             # A neighbouring layer's mean must be far outside the bound, or an
             # off-by-one in the layer count could pass.
-            checks[f"layer{layer}_vs_layer{layer - 1}"] = rel_err(prev, m)
+            checks[f"layer{layer}_vs_layer{layer - 1}"] = R.rel_err(prev, m)
         prev = m
-        means[str(layer)] = floats(m)
+        means[str(layer)] = G.floats(m.to(torch.float32).tolist())
     # The last token alone changes the mean by far more than the bound (a
     # dropped or doubled token, e.g. at a chunk edge, cannot pass).
-    checks["drop_last_token_effect"] = rel_err(mean_hidden(model_dir, tokens[:-1], cfg.layers), prev)
+    checks["drop_last_token_effect"] = R.rel_err(mean_hidden(model_dir, tokens[:-1], cfg.layers), prev)
     if any(w is not None for w in cfg.sliding_window):
         nowin = ResidualReference(model_dir, cfg.layers)
         nowin.cfg.sliding_window = [None] * cfg.layers
-        checks["window_effect"] = rel_err(nowin.forward(tokens).to(torch.float64).mean(dim=0), prev)
-    for k, v in checks.items():
-        if k.endswith("f32_vs_f64"):
-            assert v < TOL / 10, (case.name, k, v)
-        else:
-            assert v > 10 * TOL, (case.name, k, v)
+        checks["window_effect"] = R.rel_err(nowin.forward(tokens).to(torch.float64).mean(dim=0), prev)
+    G.assert_checks(case.name, checks, TOL, effect_factor=10)
     return {
-        "format_version": FORMAT_VERSION,
-        "case": case.name,
-        "description": case.description,
-        "generator_args": case.args,
-        "generator_command": "mnemo model new " + " ".join(case.args) + " --out DIR",
-        "model_files_sha256": weight_hashes,
-        "other_files_sha256": other_hashes,
+        **head,
         "reference": {"script": "tests/reference/hidden_reference.py", "computation_dtype": "float32",
                       "mean": "float64 over the float32 rows", "torch_version": torch.__version__},
         "tolerance": {"max_rel_err": TOL,
@@ -146,37 +122,13 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
                       "applies_to": "engine in f32 arithmetic throughout (MatmulPrecision::Exact)"},
         "how_to_run": "mean_hidden_state(model, tokens, layer) for each key of mean_by_layer",
         "tokens": tokens,
-        "checks": {k: float(f"{v:.3g}") for k, v in checks.items()},
+        "checks": G.rounded(checks),
         "mean_by_layer": means,
     }
 
 
-def format_golden(golden: dict) -> str:
-    lines = [f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in golden.items()]
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mnemo", required=True, help="path to the mnemo binary (its `model new` generator)")
-    ap.add_argument("--out", default=os.path.join(G.REPO, "tests", "golden", "hidden"))
-    ap.add_argument("--only", default="", help="comma-separated case names")
-    args = ap.parse_args()
-    torch.set_grad_enabled(False)
-    torch.set_num_threads(1)
-    only = {n for n in args.only.split(",") if n}
-    os.makedirs(args.out, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mnemo-hidden-") as work:
-        for case in CASES:
-            if only and case.name not in only:
-                continue
-            golden = make_case(case, args.mnemo, work)
-            path = os.path.join(args.out, case.name + ".json")
-            with open(path, "w") as f:
-                f.write(format_golden(golden))
-            print(f"{case.name:24s} {os.path.getsize(path) // 1024:4d} KB  " +
-                  " ".join(f"{k}={v:.2e}" for k, v in golden["checks"].items()))
-    return 0
+    return G.write_goldens(__doc__, CASES, make_case, os.path.join(G.REPO, "tests", "golden", "hidden"))
 
 
 if __name__ == "__main__":

@@ -15,24 +15,18 @@ See tests/reference/README.md for the format, the tolerances and why.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import math
 import os
 import random
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_common as G  # noqa: E402
 import hf_reference as R  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FORMAT_VERSION = 1
 # Bound on max relative error with every engine path in f32 arithmetic
 # (kernels::cpu::MatmulPrecision::Exact); see README.md for the derivation.
 # The same bound holds for F16/BF16 weights because both sides upcast them
@@ -42,10 +36,6 @@ TOLERANCE = {"f32": 1e-4, "f16": 1e-4, "bf16": 1e-4}
 # (more than 16 tokens): an error of order 2^-8 per projection, a statistical
 # bound measured in README.md, and only for BF16 weights.
 TOLERANCE_FAST_BF16 = 2e-2
-# Files whose bytes define the forward pass.  tokenizer.json is hashed too,
-# but separately: a tokenizer change must not invalidate logits goldens.
-def defines_logits(filename: str) -> bool:
-    return filename in ("config.json", "model.safetensors.index.json") or filename.endswith(".safetensors")
 
 # llama3 rope scaling with a small original context: with the default 8192
 # nearly every frequency of a 16-wide head lies in the "keep" band at these
@@ -56,13 +46,6 @@ def defines_logits(filename: str) -> bool:
 # lies within 1% of a band edge, so float rounding cannot move one across.
 LLAMA3_FLAGS = ["--rope-scaling", "llama3", "--rope-theta", "500000", "--rope-factor", "8",
                 "--rope-original-max", "256"]
-
-
-def gen_args(arch="llama", hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128,
-             vocab=320, dtype="f32", seed=1, extra=()) -> list[str]:
-    return ["--arch", arch, "--hidden", str(hidden), "--layers", str(layers), "--heads", str(heads),
-            "--kv-heads", str(kv_heads), "--intermediate", str(intermediate), "--vocab", str(vocab),
-            "--dtype", dtype, "--seed", str(seed), *extra]
 
 
 @dataclass
@@ -77,72 +60,54 @@ class Case:
 
 
 CASES = [
-    Case("llama_f32", "Llama, GQA 4 heads / 2 kv heads, F32", gen_args(seed=11), 10),
+    Case("llama_f32", "Llama, GQA 4 heads / 2 kv heads, F32", G.gen_args(seed=11), 10),
     Case("llama_f32_gqa8x2", "Llama, GQA 8 heads / 2 kv heads (head_dim 16), F32",
-         gen_args(hidden=128, heads=8, kv_heads=2, intermediate=256, vocab=384, seed=12), 9),
+         G.gen_args(hidden=128, heads=8, kv_heads=2, intermediate=256, vocab=384, seed=12), 9),
     Case("llama_f32_mha", "Llama, multi-head attention (kv heads = heads), F32",
-         gen_args(heads=4, kv_heads=4, seed=13), 9),
+         G.gen_args(heads=4, kv_heads=4, seed=13), 9),
     Case("llama_f32_long", "Llama, F32, 160 tokens, last position (RoPE at larger angles, long softmax)",
-         gen_args(seed=14), 160, store="last"),
+         G.gen_args(seed=14), 160, store="last"),
     Case("llama_f32_rope_llama3", "Llama, llama3 rope scaling (theta 5e5, original context 256), 48 tokens",
-         gen_args(seed=15, extra=LLAMA3_FLAGS), 48, store="last", checks=["rope_scaling_effect"]),
+         G.gen_args(seed=15, extra=LLAMA3_FLAGS), 48, store="last", checks=["rope_scaling_effect"]),
     Case("llama_f32_rope_llama3_short", "Llama, llama3 rope scaling, every position",
-         gen_args(seed=16, extra=LLAMA3_FLAGS), 12, checks=["rope_scaling_effect"]),
+         G.gen_args(seed=16, extra=LLAMA3_FLAGS), 12, checks=["rope_scaling_effect"]),
     Case("llama_f32_tied", "Llama, tie_word_embeddings (no lm_head.weight)",
-         gen_args(seed=17, extra=["--tie"]), 9),
+         G.gen_args(seed=17, extra=["--tie"]), 9),
     Case("llama_f32_sharded", "Llama, weights in 3 shards with model.safetensors.index.json",
-         gen_args(seed=18, extra=["--shards", "3"]), 9),
+         G.gen_args(seed=18, extra=["--shards", "3"]), 9),
     Case("llama_f32_head_dim", "Llama, head_dim 32 given in config (hidden/heads = 16)",
-         gen_args(seed=19, extra=["--head-dim", "32"]), 9),
+         G.gen_args(seed=19, extra=["--head-dim", "32"]), 9),
     Case("qwen2_f32", "Qwen2, q/k/v biases, GQA 4/2, F32",
-         gen_args(arch="qwen2", seed=21), 10, checks=["bias_effect"]),
+         G.gen_args(arch="qwen2", seed=21), 10, checks=["bias_effect"]),
     Case("mistral_f32", "Mistral, GQA 8/2, F32",
-         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=31), 10),
+         G.gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=31), 10),
     # 9 tokens run the engine's GEMV path (<= 16 tokens), 20 its GEMM path.
-    Case("llama_bf16", "Llama, BF16 weights, 9 tokens", gen_args(dtype="bf16", seed=41), 9),
+    Case("llama_bf16", "Llama, BF16 weights, 9 tokens", G.gen_args(dtype="bf16", seed=41), 9),
     Case("llama_bf16_prefill20", "Llama, BF16 weights, 20 tokens (GEMM path)",
-         gen_args(dtype="bf16", seed=45), 20),
-    Case("llama_f16", "Llama, F16 weights, 9 tokens", gen_args(dtype="f16", seed=42), 9),
+         G.gen_args(dtype="bf16", seed=45), 20),
+    Case("llama_f16", "Llama, F16 weights, 9 tokens", G.gen_args(dtype="f16", seed=42), 9),
     Case("qwen2_bf16", "Qwen2, BF16 weights and biases, 9 tokens",
-         gen_args(arch="qwen2", dtype="bf16", seed=43), 9),
+         G.gen_args(arch="qwen2", dtype="bf16", seed=43), 9),
     Case("qwen2_bf16_prefill20", "Qwen2, BF16 weights and biases, 20 tokens (GEMM path)",
-         gen_args(arch="qwen2", dtype="bf16", seed=46), 20),
+         G.gen_args(arch="qwen2", dtype="bf16", seed=46), 20),
     Case("qwen2_f16", "Qwen2, F16 weights and biases, 20 tokens (GEMM path)",
-         gen_args(arch="qwen2", dtype="f16", seed=44), 20),
+         G.gen_args(arch="qwen2", dtype="f16", seed=44), 20),
     Case("llama_f32_decode", "Llama F32: prefill 6 tokens, then decode 8 one at a time",
-         gen_args(seed=51), 14, prompt_len=6),
+         G.gen_args(seed=51), 14, prompt_len=6),
     Case("qwen2_bf16_decode", "Qwen2 BF16: prefill 5 tokens, then decode 6 one at a time",
-         gen_args(arch="qwen2", dtype="bf16", seed=52), 11, prompt_len=5),
+         G.gen_args(arch="qwen2", dtype="bf16", seed=52), 11, prompt_len=5),
     Case("llama_f32_rope_llama3_decode", "Llama llama3 rope, sharded, tied: prefill 20, decode 6",
-         gen_args(seed=53, extra=LLAMA3_FLAGS + ["--shards", "2", "--tie"]), 26, prompt_len=20),
+         G.gen_args(seed=53, extra=LLAMA3_FLAGS + ["--shards", "2", "--tie"]), 26, prompt_len=20),
     Case("llama_bf16_decode", "Llama BF16: prefill 18 tokens (GEMM path), then decode 4 (GEMV path)",
-         gen_args(dtype="bf16", seed=55), 22, prompt_len=18),
+         G.gen_args(dtype="bf16", seed=55), 22, prompt_len=18),
     Case("mistral_f32_window", "Mistral, sliding window 8 over 24 tokens (keys older than the window masked)",
-         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=32, extra=["--sliding-window", "8"]), 24),
+         G.gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=32, extra=["--sliding-window", "8"]), 24),
     Case("mistral_f32_window_decode", "Mistral, sliding window 6: prefill 4 tokens, then decode 12",
-         gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=33, extra=["--sliding-window", "6"]), 16,
+         G.gen_args(arch="mistral", hidden=64, heads=8, kv_heads=2, seed=33, extra=["--sliding-window", "6"]), 16,
          prompt_len=4),
     Case("mistral_f16_decode", "Mistral F16: prefill 1 token, then decode 7",
-         gen_args(arch="mistral", dtype="f16", seed=54), 8, prompt_len=1),
+         G.gen_args(arch="mistral", dtype="f16", seed=54), 8, prompt_len=1),
 ]
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def hash_model(model_dir: str) -> tuple[dict[str, str], dict[str, str]]:
-    weights, other = {}, {}
-    for fn in sorted(os.listdir(model_dir)):
-        path = os.path.join(model_dir, fn)
-        if not os.path.isfile(path):
-            continue
-        (weights if defines_logits(fn) else other)[fn] = sha256(path)
-    return weights, other
 
 
 def case_tokens(case: Case, vocab: int) -> list[int]:
@@ -154,18 +119,6 @@ def case_tokens(case: Case, vocab: int) -> list[int]:
     if case.n_tokens >= 3:
         toks[1], toks[2] = vocab - 1, 0
     return toks
-
-
-def rows_json(t: torch.Tensor) -> list[list[float]]:
-    # 9 significant digits round-trip every float32 exactly.
-    return [[float(f"{v:.9g}") for v in row] for row in t.tolist()]
-
-
-def run_generator(mnemo: str, args: list[str], out_dir: str) -> None:
-    cmd = [mnemo, "model", "new", *args, "--out", out_dir]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise R.ReferenceError(f"generator failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr.strip()}")
 
 
 def rope_bands(cfg: R.Config) -> dict[str, int]:
@@ -202,9 +155,7 @@ def sensitivity(model_dir: str, tokens: list[int], reference_logits: torch.Tenso
 
 
 def make_case(case: Case, mnemo: str, work: str) -> dict:
-    model_dir = os.path.join(work, case.name)
-    run_generator(mnemo, case.args, model_dir)
-    weight_hashes, other_hashes = hash_model(model_dir)
+    model_dir, head = G.generate(mnemo, case, work)
     ref = R.Reference(model_dir)
     ref64 = R.Reference(model_dir, torch.float64)
     tokens = case_tokens(case, ref.cfg.vocab)
@@ -232,20 +183,12 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
     bands = rope_bands(ref.cfg) if ref.cfg.rope_scaling else None
     dtype = case.args[case.args.index("--dtype") + 1]
     tol = TOLERANCE[dtype]
-    assert checks["reference_f32_vs_f64"] < tol / 10, (case.name, checks)
-    if "decode_vs_full_forward" in checks:
-        assert checks["decode_vs_full_forward"] < tol / 10, (case.name, checks)
-    for what in case.checks:
-        assert checks[what] > 100 * tol, f"{case.name}: {what} only {checks[what]:.2e}"
+    # Agreements (f32 vs f64, decode vs full forward) below tol / 10; the
+    # effects of case.checks above 100 x tol.
+    G.assert_checks(case.name, checks, tol, agreements=("f32_vs_f64", "decode_vs_full_forward"))
     golden = {
-        "format_version": FORMAT_VERSION,
-        "case": case.name,
-        "description": case.description,
-        "generator_args": case.args,
-        "generator_command": "mnemo model new " + " ".join(case.args) + " --out DIR",
-        "model_files_sha256": weight_hashes,
-        "other_files_sha256": other_hashes,
-        "config": {k: v for k, v in json.load(open(os.path.join(model_dir, "config.json"))).items()},
+        **head,
+        "config": G.model_config(model_dir),
         "weights_dtype": sorted(set(ref.weight_dtypes.values())),
         "reference": {
             "script": "tests/reference/hf_reference.py",
@@ -267,8 +210,8 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
         "mode": mode,
         "tokens": tokens,
         "logits_positions": positions,
-        "checks": {k: float(f"{v:.3g}") for k, v in checks.items()},
-        "logits": rows_json(logits),
+        "checks": G.rounded(checks),
+        "logits": G.rows_json(logits),
     }
     if case.prompt_len is not None:
         golden["prompt_len"] = case.prompt_len
@@ -282,49 +225,8 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
     return golden
 
 
-def format_golden(golden: dict) -> str:
-    """One key per line and one logits row per line: reviewable diffs, small files."""
-    def compact(v) -> str:
-        return json.dumps(v, separators=(",", ":"))
-    lines = []
-    for k, v in golden.items():
-        if k == "logits":
-            rows = ",\n    ".join(compact(r) for r in v)
-            lines.append(f'  "logits": [\n    {rows}\n  ]')
-        else:
-            lines.append(f"  {json.dumps(k)}: {compact(v)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mnemo", required=True, help="path to the mnemo binary (its `model new` generator)")
-    ap.add_argument("--out", default=os.path.join(REPO, "tests", "golden"))
-    ap.add_argument("--only", default="", help="comma-separated case names")
-    ap.add_argument("--keep-models", default="", help="generate models here instead of a temp dir")
-    args = ap.parse_args()
-    torch.set_grad_enabled(False)
-    # Single-threaded BLAS makes the float32 result independent of the core
-    # count of the machine that writes the goldens.
-    torch.set_num_threads(1)
-    only = {n for n in args.only.split(",") if n}
-    unknown = only - {c.name for c in CASES}
-    if unknown:
-        print(f"make_golden: unknown cases {sorted(unknown)}", file=sys.stderr)
-        return 2
-    os.makedirs(args.out, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mnemo-golden-") as tmp:
-        work = args.keep_models or tmp
-        for case in CASES:
-            if only and case.name not in only:
-                continue
-            golden = make_case(case, args.mnemo, work)
-            path = os.path.join(args.out, case.name + ".json")
-            with open(path, "w") as f:
-                f.write(format_golden(golden))
-            summary = " ".join(f"{k}={v:.2e}" for k, v in golden["checks"].items())
-            print(f"{case.name:32s} {os.path.getsize(path) // 1024:4d} KB  {summary}")
-    return 0
+    return G.write_goldens(__doc__, CASES, make_case, os.path.join(G.REPO, "tests", "golden"), rows_key="logits")
 
 
 if __name__ == "__main__":

@@ -29,20 +29,17 @@ readers take every *.json directly under tests/golden/).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
-import tempfile
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_common as G  # noqa: E402
 import hf_reference as R  # noqa: E402
-import make_golden as G  # noqa: E402
 
 FORMAT_VERSION = 1
 SCORE_TOL = 1e-4   # per (layer, kv head) row: max|engine - golden| / max|golden|
@@ -255,16 +252,8 @@ def rel_err(a: list, b: list) -> float:
     return worst
 
 
-def floats(v):
-    if isinstance(v, list):
-        return [floats(e) for e in v]
-    return "-inf" if v == float("-inf") else float(f"{v:.9g}")
-
-
 def make_case(case: Case, mnemo: str, work: str) -> dict:
-    model_dir = os.path.join(work, case.name)
-    G.run_generator(mnemo, case.args, model_dir)
-    weight_hashes, other_hashes = G.hash_model(model_dir)
+    model_dir, head = G.generate(mnemo, case, work, FORMAT_VERSION)
     ref, ref64 = R.Reference(model_dir), R.Reference(model_dir, torch.float64)
     cfg = ref.cfg
     rng = case_rng(case.name)
@@ -302,27 +291,17 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
                                                           s["max"])
         runs.append({"name": run.name, "queries": queries,
                      "keep": {str(layer): kl for layer, kl in keep.items()},
-                     "scores_max": floats(s["max"]), "scores_sum": floats(s["sum"])})
+                     "scores_max": G.floats(s["max"]), "scores_sum": G.floats(s["sum"])})
     text = tokens_for(rng, case.text, cfg.vocab)
     sigma = layer_key_similarity(ref, text, case.sinks, case.window)
     sigma64 = layer_key_similarity(ref64, text, case.sinks, case.window)
     checks["sigma_f32_vs_f64"] = max(abs(a - b) for a, b in zip(sigma, sigma64))
     checks["sigma_min_deviation_from_1_beyond_layer_0"] = 1 - max(sigma[1:])
-    for k, v in checks.items():
-        if k.endswith("f32_vs_f64"):
-            assert v < (SIGMA_TOL if k.startswith("sigma") else SCORE_TOL) / 10, (case.name, k, v)
-        else:
-            assert v > 100 * (SIGMA_TOL if k.startswith("sigma") else SCORE_TOL), (case.name, k, v)
+    G.assert_checks(case.name, checks, lambda k: SIGMA_TOL if k.startswith("sigma") else SCORE_TOL)
     assert abs(sigma[0] - 1) < SIGMA_TOL, sigma
     return {
-        "format_version": FORMAT_VERSION,
-        "case": case.name,
-        "description": case.description,
-        "generator_args": case.args,
-        "generator_command": "mnemo model new " + " ".join(case.args) + " --out DIR",
-        "model_files_sha256": weight_hashes,
-        "other_files_sha256": other_hashes,
-        "config": json.load(open(os.path.join(model_dir, "config.json"))),
+        **head,
+        "config": G.model_config(model_dir),
         "reference": {"script": "tests/reference/score_reference.py", "computation_dtype": "float32",
                       "torch_version": torch.__version__},
         "tolerance": {
@@ -336,46 +315,15 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
                       "(keep[layer][kv_head] = slots kept); score_slots(queries) with Max and Sum; "
                       "runs share nothing (fresh sequence each); layer_key_similarity(text, sinks, window)",
         "history": history,
-        "checks": {k: float(f"{v:.3g}") for k, v in checks.items()},
-        "similarity": {"text": text, "sinks": case.sinks, "window": case.window, "sigma": floats(sigma)},
+        "checks": G.rounded(checks),
+        "similarity": {"text": text, "sinks": case.sinks, "window": case.window, "sigma": G.floats(sigma)},
         "runs": runs,
     }
 
 
-def format_golden(golden: dict) -> str:
-    def compact(v) -> str:
-        return json.dumps(v, separators=(",", ":"))
-    lines = []
-    for k, v in golden.items():
-        if k == "runs":
-            rows = ",\n    ".join(compact(r) for r in v)
-            lines.append(f'  "runs": [\n    {rows}\n  ]')
-        else:
-            lines.append(f"  {json.dumps(k)}: {compact(v)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mnemo", required=True, help="path to the mnemo binary (its `model new` generator)")
-    ap.add_argument("--out", default=os.path.join(G.REPO, "tests", "golden", "scores"))
-    ap.add_argument("--only", default="", help="comma-separated case names")
-    args = ap.parse_args()
-    torch.set_grad_enabled(False)
-    torch.set_num_threads(1)
-    only = {n for n in args.only.split(",") if n}
-    os.makedirs(args.out, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mnemo-scores-") as work:
-        for case in CASES:
-            if only and case.name not in only:
-                continue
-            golden = make_case(case, args.mnemo, work)
-            path = os.path.join(args.out, case.name + ".json")
-            with open(path, "w") as f:
-                f.write(format_golden(golden))
-            print(f"{case.name:24s} {os.path.getsize(path) // 1024:4d} KB  " +
-                  " ".join(f"{k}={v:.2e}" for k, v in golden["checks"].items()))
-    return 0
+    return G.write_goldens(__doc__, CASES, make_case, os.path.join(G.REPO, "tests", "golden", "scores"),
+                           rows_key="runs")
 
 
 if __name__ == "__main__":
