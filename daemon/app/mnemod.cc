@@ -27,6 +27,7 @@
 #include "daemon/net/server.h"
 #include "daemon/store/integrity.h"
 #include "daemon/store/store.h"
+#include "daemon/app/session_memory.h"
 #include "engine/model/builtin_model.h"
 #include "engine/model/model.h"
 #include "engine/serving/engine.h"
@@ -156,6 +157,17 @@ int serve(const daemon::config::Options& o) {
   }
   daemon::app::SessionApi sessions({size_t(o.max_frame_bytes), o.max_sessions}, *store, responder, pool, metrics,
                                    &continuum, server_tools.get());
+  // Sessions created with a "memory" setting: compressed histories, built on
+  // the workers with the engine's cache shape.
+  engine::kv::KvConfig memory_kv;
+  memory_kv.layers = model->config().num_layers;
+  memory_kv.kv_heads = model->config().num_kv_heads;
+  memory_kv.head_dim = model->config().head_dim;
+  memory_kv.block_size = eopt.kv_block_size;
+  daemon::app::SessionMemoryOptions memopt;
+  memopt.threads = threads;
+  daemon::app::SessionMemory session_memory(*model, memory_kv, memopt, metrics.registry);
+  sessions.set_memory(&session_memory);
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);
   http.set_tools(server_tools.get());
   daemon::app::ResponsesApi responses(model_name, *store, responder, pool, metrics);

@@ -90,6 +90,7 @@ protocol::Session to_protocol(const store::SessionRecord& r, int64_t message_cou
   s.tools = tools_from_json(r.tools);
   s.metadata = r.metadata.is_object() ? r.metadata : Json::object();
   s.message_count = message_count;
+  s.memory = r.memory;
   return s;
 }
 
@@ -102,6 +103,7 @@ store::SessionRecord to_record(const protocol::Session& s) {
   r.sampling = protocol::to_json_value(s.sampling);
   r.tools = protocol::to_json_value(std::span(s.tools));
   r.metadata = s.metadata;
+  r.memory = s.memory;
   return r;
 }
 

@@ -184,8 +184,10 @@ engine::RequestHandle ChoiceGroup::submit(engine::Request req) {
   return h;
 }
 
-engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink) {
+engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink,
+                                  std::shared_ptr<const std::vector<uint8_t>> start_kv) {
   Prepared p = prepare(spec);
+  p.request.start_kv = std::move(start_kv);
   return launch(spec, std::move(p.request), p.tools, std::move(sink), nullptr, 0)->handle.id;
 }
 

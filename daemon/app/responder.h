@@ -87,7 +87,10 @@ class Responder {
 
   // Renders and submits; the sink hears the rest. Throws BadRequest for a
   // conversation, tools or sampling that cannot be served.
-  engine::RequestId start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink);
+  // start_kv (optional): a KV snapshot of a prefix of the prompt to start
+  // from (a session's compressed history; engine::Request::start_kv).
+  engine::RequestId start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink,
+                          std::shared_ptr<const std::vector<uint8_t>> start_kv = nullptr);
   // One choice per sink, independent samples of one prompt, rendered once.
   // The first is submitted now, the others once its prompt has been
   // computed, so they find it in the prefix cache and compute none of it

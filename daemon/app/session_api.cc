@@ -10,6 +10,7 @@
 #include "daemon/app/records.h"
 #include "daemon/app/scope_exit.h"
 #include "daemon/app/server_tools.h"
+#include "daemon/app/session_memory.h"
 #include "daemon/app/session_sink.h"
 #include "daemon/app/storage_errors.h"
 
@@ -175,6 +176,12 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
     s.sampling = e->sampling;
     s.tools = e->tools;
     s.metadata = e->metadata;
+    if (!e->memory.is_null()) {
+      const MemoryConfig mc = parse_memory_config(e->memory);
+      if (!memory_ && mc.policy != "full")
+        throw BadRequest("memory.policy: this daemon serves no compressed session memory", "memory.policy");
+      s.memory = to_json(mc);
+    }
     store_.create_session(to_record(s));
     spdlog::info("session {} created ({} tools)", s.id, s.tools.size());
     send(c, protocol::SessionCreated{e->event_id, s});
@@ -236,6 +243,7 @@ void SessionApi::handle(Connection& c, const protocol::ClientEvent& event) {
       finished_.wait_for(lock, std::chrono::seconds(5), [&] { return busy_.count(e->session_id) == 0; });
     }
     store_.delete_session(e->session_id);
+    if (memory_) memory_->forget(e->session_id);
     spdlog::info("session {} deleted", e->session_id);
     send(c, protocol::SessionDeleted{e->event_id, e->session_id});
   } else if (auto* e = std::get_if<protocol::MessageAppend>(&event)) {
@@ -374,7 +382,22 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
   });
   if (loop) begin_loop_program(*loop, s.id);
   auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id, loop);
-  const engine::RequestId id = responder_.start(spec, sink);
+  // A compressed history: built here, on this worker, while the session is busy.
+  std::shared_ptr<const std::vector<uint8_t>> start_kv;
+  if (memory_ && !s.memory.is_null()) {
+    const MemoryConfig mc = parse_memory_config(s.memory);
+    try {
+      if (auto m = memory_->prepare(s.id, mc, responder_.prompt(spec), spec.cache_salt)) {
+        start_kv = std::move(m->kv);
+        sink->set_memory_usage(std::move(m->usage));
+      }
+    } catch (const BadRequest&) {
+      throw;
+    } catch (const std::exception& ex) {
+      spdlog::warn("session {}: compressed history not built, the full history is used: {}", s.id, ex.what());
+    }
+  }
+  const engine::RequestId id = responder_.start(spec, sink, std::move(start_kv));
   unclaim.dismiss();
   {
     std::lock_guard lock(mu_);

@@ -32,6 +32,7 @@ struct SessionApiOptions {
 
 class Continuum;
 class ServerTools;
+class SessionMemory;
 
 class SessionApi : public net::WsHandler {
  public:
@@ -49,6 +50,9 @@ class SessionApi : public net::WsHandler {
   void stop_accepting() { stopping_ = true; }
   // Waits for tool rounds in flight to end (stop the tools first, so they do quickly).
   void wait_tools_idle();
+  // Serves sessions created with a "memory" setting from compressed
+  // histories; without it (nullptr) such sessions are refused.
+  void set_memory(SessionMemory* memory) { memory_ = memory; }
 
  private:
   struct Connection;
@@ -95,6 +99,7 @@ class SessionApi : public net::WsHandler {
   AppMetrics& metrics_;
   Continuum* continuum_;
   ServerTools* tools_;
+  SessionMemory* memory_ = nullptr;
   std::unique_ptr<WorkerPool> tool_pool_;  // tool rounds block for as long as their tools run
   std::atomic<bool> stopping_{false};
 

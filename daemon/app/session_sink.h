@@ -56,6 +56,8 @@ class SessionApi::Sink : public ResponseSink, public std::enable_shared_from_thi
   }
   // Events wait until the request is accepted, so response.created comes first.
   void open(const std::function<void()>& first) { gate_.open(first); }
+  // usage.memory of its response.done: the compressed history it started from.
+  void set_memory_usage(protocol::Json usage) { memory_usage_ = std::move(usage); }
 
   // Ends the response without a new message (the turn's message, if any, is
   // already stored): after a tool round that stops for the client, was
@@ -167,7 +169,7 @@ class SessionApi::Sink : public ResponseSink, public std::enable_shared_from_thi
     done.message.content = o.content;
     for (const auto& c : o.tool_calls) done.message.tool_calls.push_back(to_protocol(c));
     done.message.created_at = now_ms();
-    done.usage = {o.prompt_tokens, o.cached_tokens, o.completion_tokens};
+    done.usage = {o.prompt_tokens, o.cached_tokens, o.completion_tokens, memory_usage_};
     if (done.finish_reason == protocol::FinishReason::Error)
       done.error = protocol::ErrorBody{ErrorCode::Internal, o.error};
     if (protocol::stores_message(done.finish_reason)) {
@@ -189,6 +191,7 @@ class SessionApi::Sink : public ResponseSink, public std::enable_shared_from_thi
   std::optional<std::string> event_id_;
   std::shared_ptr<ToolLoop> loop_;
   EventGate gate_;
+  protocol::Json memory_usage_;
 };
 
 }  // namespace mnemo::daemon::app

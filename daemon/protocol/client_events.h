@@ -23,6 +23,7 @@ struct SessionCreate {  // "session.create"
   Sampling sampling;
   std::vector<ToolDef> tools;
   Json metadata = Json::object();
+  Json memory;  // null, or the object as sent: the daemon checks its fields (session memory)
 };
 
 struct SessionResume {  // "session.resume"

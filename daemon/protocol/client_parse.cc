@@ -172,6 +172,10 @@ ClientEvent session_create(const ObjectReader& r) {
   e.sampling = sampling(r);
   e.tools = tools(r);
   e.metadata = metadata(r);
+  if (const Json* m = r.find("memory")) {
+    if (!m->is_object()) fail_invalid(r.path("memory"), "an object", *m);
+    e.memory = *m;
+  }
   return e;
 }
 

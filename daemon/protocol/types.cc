@@ -81,6 +81,7 @@ Json to_json_value(const Session& s) {
   j["tools"] = to_json_value(std::span<const ToolDef>(s.tools));
   j["metadata"] = s.metadata.is_object() ? s.metadata : Json::object();
   j["message_count"] = s.message_count;
+  if (!s.memory.is_null()) j["memory"] = s.memory;
   return j;
 }
 
@@ -89,6 +90,7 @@ Json to_json_value(const Usage& u) {
   j["prompt_tokens"] = u.prompt_tokens;
   j["cached_tokens"] = u.cached_tokens;
   j["completion_tokens"] = u.completion_tokens;
+  if (!u.memory.is_null()) j["memory"] = u.memory;
   return j;
 }
 

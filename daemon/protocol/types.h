@@ -62,6 +62,7 @@ struct Session {
   std::vector<ToolDef> tools;
   Json metadata = Json::object();
   int64_t message_count = 0;
+  Json memory;  // the session's memory setting; null: none (full history, the prefix cache)
   bool operator==(const Session&) const = default;
 };
 
@@ -76,6 +77,7 @@ struct Usage {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;
   int64_t completion_tokens = 0;
+  Json memory;  // a compressed history's policy and held tokens; null: none
   bool operator==(const Usage&) const = default;
 };
 

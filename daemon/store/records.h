@@ -20,6 +20,7 @@ struct SessionRecord {
   nlohmann::ordered_json sampling;  // default sampling parameters for responses
   nlohmann::ordered_json tools;     // tool definitions, OpenAI shape
   nlohmann::ordered_json metadata;  // opaque to the daemon
+  nlohmann::ordered_json memory;    // session memory setting (compressed history); null: none
 };
 
 enum class Role { System, User, Assistant, Tool };

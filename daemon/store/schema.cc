@@ -110,11 +110,19 @@ CREATE TABLE responses (
 CREATE INDEX responses_by_session ON responses (session_id);
 )sql";
 
+// Version 5: a session's memory setting (docs/protocol.md, session.create
+// "memory"): the policy its history is compressed with, and the budget.
+// NULL for sessions created before it: the full history, as then.
+constexpr const char* kV5 = R"sql(
+ALTER TABLE sessions ADD COLUMN memory TEXT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, programs, tool calls", kV1},
     {2, "turns; indexes by tool name and job id", kV2},
     {3, "policy state (TTL statistics)", kV3},
     {4, "Responses API responses", kV4},
+    {5, "session memory settings", kV5},
 };
 
 int read_version(Connection& db) { return std::stoi(db.scalar("PRAGMA user_version")); }

@@ -10,7 +10,7 @@ namespace mnemo::daemon::store {
 namespace {
 
 constexpr const char* kSessionColumns =
-    "id, created_at, updated_at, model, system_prompt, sampling, tools, metadata";
+    "id, created_at, updated_at, model, system_prompt, sampling, tools, metadata, memory";
 
 SessionRecord read_session(const Query& q) {
   SessionRecord s;
@@ -22,6 +22,7 @@ SessionRecord read_session(const Query& q) {
   s.sampling = q.get_json(5);
   s.tools = q.get_json(6);
   s.metadata = q.get_json(7);
+  s.memory = q.get_json(8);
   return s;
 }
 
@@ -36,8 +37,8 @@ void Store::create_session(const SessionRecord& s) {
       if (q.next()) throw Conflict("session '" + s.id + "' already exists");
     }
     auto q = db_->query(
-        "INSERT INTO sessions (id, created_at, updated_at, model, system_prompt, sampling, tools, metadata) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO sessions (id, created_at, updated_at, model, system_prompt, sampling, tools, metadata, memory) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind_text(1, s.id)
         .bind_int(2, s.created_at)
         .bind_int(3, s.updated_at != 0 ? s.updated_at : s.created_at)
@@ -46,6 +47,7 @@ void Store::create_session(const SessionRecord& s) {
         .bind_json(6, s.sampling)
         .bind_json(7, s.tools)
         .bind_json(8, s.metadata)
+        .bind_json(9, s.memory)
         .run();
   });
 }

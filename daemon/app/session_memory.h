@@ -1,0 +1,96 @@
+#pragma once
+// Session memory (EpiCache-style, docs/protocol.md "memory"): a session may
+// ask that its history be served from a compressed KV cache under a fixed
+// token budget. Before a response, the history prefix of its prompt (whole
+// blocks) is block-wise prefilled with the session's policy into a private
+// cache, exported, and the response starts from that snapshot
+// (engine::Request::start_kv); later responses continue the compressed
+// sequence with the blocks added since. Snapshots are kept per session in
+// memory under a byte budget, least recently used dropped first.
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/metrics/registry.h"
+#include "engine/kv/kv_config.h"
+#include "engine/model/model.h"
+#include "memory/compress/policy.h"
+
+namespace mnemo::daemon::app {
+
+struct MemoryConfig {
+  std::string policy = "full";  // full | streaming | snapkv | h2o | keydiff (episodic: not yet)
+  int64_t budget_tokens = 2048;  // KV slots per head the compressed history may hold, per layer
+  int64_t block_tokens = 512;    // M_block of the block-wise prefill
+  int64_t episodes = 4;          // episodic only
+  bool operator==(const MemoryConfig&) const = default;
+};
+
+inline constexpr int64_t kMinMemoryBudget = 64;
+inline constexpr int64_t kMaxMemoryBudget = 1 << 20;
+inline constexpr int64_t kMinMemoryBlock = 16;
+inline constexpr int64_t kMaxMemoryBlock = 8192;
+inline constexpr int64_t kMaxEpisodes = 64;
+
+// The "memory" object of session.create, checked: throws BadRequest naming
+// the field ("memory.policy", "memory.budget_tokens", ...) for an unknown
+// field or policy, a value out of bounds, or episodic (not served yet).
+MemoryConfig parse_memory_config(const nlohmann::ordered_json& j);
+nlohmann::ordered_json to_json(const MemoryConfig& c);
+
+struct SessionMemoryOptions {
+  int64_t max_bytes = int64_t(256) << 20;  // all sessions' snapshots together
+  int threads = 1;                         // OpenMP threads of a build
+};
+
+class SessionMemory {
+ public:
+  // kv: the engine's cache shape (layers, heads, head_dim, block size).
+  SessionMemory(const engine::Model& model, engine::kv::KvConfig kv, SessionMemoryOptions opt,
+                metrics::Registry& registry);
+  ~SessionMemory();
+
+  struct Start {
+    std::shared_ptr<const std::vector<uint8_t>> kv;  // the snapshot the response starts from
+    nlohmann::ordered_json usage;  // {policy, history_tokens (held), budget_tokens, compressed_tokens}
+  };
+  // The compressed history to start a response on this prompt from; nullopt
+  // when the policy keeps everything or the history fits the budget (the
+  // prefix cache serves it then). Runs the block-wise prefill on the calling
+  // thread (a worker): call it off the network threads and the engine loop.
+  // Throws std::runtime_error when the build fails.
+  std::optional<Start> prepare(const std::string& session_id, const MemoryConfig& config,
+                               std::span<const int32_t> prompt, uint64_t salt);
+  // The session is gone: its snapshot too.
+  void forget(const std::string& session_id);
+
+  int64_t bytes() const;
+  int64_t sessions_held() const;
+
+ private:
+  struct Entry;
+  void keep(const std::string& session_id, std::shared_ptr<Entry> e);
+
+  const engine::Model& model_;
+  engine::kv::KvConfig kv_;
+  SessionMemoryOptions opt_;
+  metrics::Counter& built_;
+  metrics::Gauge& build_seconds_;
+  metrics::Gauge* bytes_gauge_ = nullptr;
+  metrics::Gauge* sessions_gauge_ = nullptr;
+  std::mutex build_mu_;  // one build at a time: each takes the model's threads
+  mutable std::mutex mu_;
+  std::list<std::string> lru_;  // front: most recently used
+  std::unordered_map<std::string, std::pair<std::shared_ptr<Entry>, std::list<std::string>::iterator>> entries_;
+  int64_t bytes_ = 0;
+};
+
+}  // namespace mnemo::daemon::app

@@ -1,0 +1,134 @@
+"""Session memory (docs/protocol.md, session.create "memory"): a session's
+long history is served from a compressed KV cache under its token budget,
+continued block by block as the history grows; the setting is checked,
+stored and survives a restart; "full" behaves as a session without one."""
+import asyncio
+import re
+
+from wsclient import Conn, new_session
+
+BUDGET, BLOCK = 256, 128
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def facts(start, n):
+    return " ".join(f"Fact {i}: the code of item {i} is {i * 37 % 1000}." for i in range(start, start + n))
+
+
+async def long_session(c, memory, messages=6, per=30):
+    sid = await new_session(c, sampling={"max_tokens": 4, "temperature": 0}, memory=memory)
+    for k in range(messages):
+        role = "user" if k % 2 == 0 else "assistant"
+        a = await c.rpc({"type": "message.append", "session_id": sid,
+                         "message": {"role": role, "content": facts(k * per, per)}})
+        assert a["type"] == "message.appended", a
+    await c.rpc({"type": "message.append", "session_id": sid,
+                 "message": {"role": "user", "content": "What is the code of item 3?"}})
+    return sid
+
+
+def metric(daemon, name):
+    _, text = daemon.request("GET", "/metrics")
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_streaming_history_held_within_budget_and_continued(daemon_factory, tmp_path):
+    data = tmp_path / "mem"
+    d = daemon_factory(data_dir=data)
+    memory = {"policy": "streaming", "budget_tokens": BUDGET, "block_tokens": BLOCK}
+
+    async def first():
+        c = await Conn.open(d.ws)
+        sid = await long_session(c, memory)
+        events = await c.respond(sid)
+        done = events[-1]
+        assert done["type"] == "response.done" and done["finish_reason"] in ("stop", "length"), done
+        u = done["usage"]
+        assert u["prompt_tokens"] > 4 * BUDGET, u
+        m = u["memory"]
+        assert m["policy"] == "streaming" and m["budget_tokens"] == BUDGET, m
+        assert 0 < m["history_tokens"] <= BUDGET + BLOCK, m
+        assert m["compressed_tokens"] > 3 * BUDGET and m["compressed_tokens"] % BLOCK == 0, m
+        # The snapshot's tokens are not computed again.
+        assert u["cached_tokens"] >= m["compressed_tokens"], u
+        assert metric(d, "mnemo_session_memory_builds_total") == 1
+        assert metric(d, "mnemo_session_memory_bytes") > 0
+        assert metric(d, "mnemo_session_memory_sessions") == 1
+        assert metric(d, "mnemo_session_memory_build_seconds_total") > 0
+        # The history grows by more than a block: the compressed sequence is continued, not rebuilt.
+        await c.rpc({"type": "message.append", "session_id": sid,
+                     "message": {"role": "user", "content": facts(500, 20)}})
+        done2 = (await c.respond(sid))[-1]
+        m2 = done2["usage"]["memory"]
+        assert m2["compressed_tokens"] > m["compressed_tokens"], (m, m2)
+        assert m2["history_tokens"] <= BUDGET + BLOCK, m2
+        assert metric(d, "mnemo_session_memory_builds_total") == 2
+        got = await c.rpc({"type": "session.get", "session_id": sid})
+        assert got["session"]["memory"] == memory, got["session"]
+        await c.close()
+        return sid, m2
+
+    sid, before = run(first())
+    assert "added to the previous build" in d.log.read_text()
+    assert d.stop() == 0
+
+    d2 = daemon_factory(data_dir=data)
+
+    async def after():
+        c = await Conn.open(d2.ws)
+        r = await c.rpc({"type": "session.resume", "session_id": sid})
+        assert r["session"]["memory"] == memory, r
+        done = (await c.respond(sid))[-1]
+        assert done["type"] == "response.done", done
+        m = done["usage"]["memory"]
+        assert m["policy"] == "streaming" and m["history_tokens"] <= BUDGET + BLOCK, m
+        assert m["compressed_tokens"] >= before["compressed_tokens"], (before, m)
+        await c.close()
+    run(after())
+
+
+def test_bad_memory_settings_are_refused_naming_the_field(daemon):
+    async def go():
+        c = await Conn.open(daemon.ws)
+        cases = [
+            ({"policy": "lru"}, "memory.policy"),
+            ({"budget_tokens": 512}, "memory.policy"),
+            ({"policy": "snapkv", "budget": 512}, "memory.budget"),
+            ({"policy": "h2o", "budget_tokens": 10}, "memory.budget_tokens"),
+            ({"policy": "h2o", "budget_tokens": "many"}, "memory.budget_tokens"),
+            ({"policy": "keydiff", "block_tokens": 0}, "memory.block_tokens"),
+            ({"policy": "keydiff", "episodes": 0}, "memory.episodes"),
+            ("streaming", "memory"),
+        ]
+        for memory, field in cases:
+            m = await c.rpc({"type": "session.create", "memory": memory})
+            assert m["type"] == "error" and m.get("field") == field, (memory, m)
+        m = await c.rpc({"type": "session.create", "memory": {"policy": "episodic", "episodes": 4}})
+        assert m["type"] == "error" and m["field"] == "memory.policy" and "not yet" in m["message"], m
+        listed = await c.rpc({"type": "session.list"})
+        assert listed["sessions"] == []
+        await c.close()
+    run(go())
+
+
+def test_full_memory_is_todays_behaviour(daemon):
+    async def go():
+        c = await Conn.open(daemon.ws)
+        sid = await long_session(c, {"policy": "full", "budget_tokens": BUDGET}, messages=4, per=20)
+        done = (await c.respond(sid))[-1]
+        assert done["type"] == "response.done", done
+        assert "memory" not in done["usage"], done["usage"]
+        assert done["usage"]["prompt_tokens"] > BUDGET
+        # A second turn still finds its history in the prefix cache.
+        await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": "and 4?"}})
+        done2 = (await c.respond(sid))[-1]
+        assert done2["usage"]["cached_tokens"] >= BUDGET, done2["usage"]
+        assert metric(daemon, "mnemo_session_memory_builds_total") == 0
+        s = await c.rpc({"type": "session.get", "session_id": sid})
+        assert s["session"]["memory"]["policy"] == "full"
+        await c.close()
+    run(go())
