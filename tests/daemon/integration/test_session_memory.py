@@ -132,3 +132,19 @@ def test_full_memory_is_todays_behaviour(daemon):
         assert s["session"]["memory"]["policy"] == "full"
         await c.close()
     run(go())
+
+
+def test_every_evicting_policy_serves_a_long_history(daemon):
+    async def go():
+        c = await Conn.open(daemon.ws)
+        for policy in ("snapkv", "h2o", "keydiff"):
+            sid = await long_session(c, {"policy": policy, "budget_tokens": BUDGET, "block_tokens": BLOCK})
+            done = (await c.respond(sid))[-1]
+            assert done["type"] == "response.done" and done["finish_reason"] in ("stop", "length"), done
+            m = done["usage"]["memory"]
+            assert m["policy"] == policy and 0 < m["history_tokens"] <= BUDGET + BLOCK, m
+            assert done["usage"]["prompt_tokens"] > 4 * BUDGET
+        assert metric(daemon, "mnemo_session_memory_builds_total") == 3
+        assert metric(daemon, "mnemo_session_memory_sessions") == 3
+        await c.close()
+    run(go())
