@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -100,10 +99,7 @@ class HiddenContract : public ::testing::Test, protected ExactPrecision {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::vector<int32_t> tokens(size_t n, uint32_t seed) const {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> t(n);
-    for (auto& x : t) x = int32_t(rng() % uint32_t(model_->config().vocab_size));
-    return t;
+    return testing::random_tokens(n, seed, model_->config().vocab_size);
   }
   fs::path dir_;
   std::unique_ptr<Model> model_;

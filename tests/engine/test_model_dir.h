@@ -61,6 +61,14 @@ struct TinyModel {
   }
 };
 
+// n token ids below `vocab`, the same for the same seed.
+inline std::vector<int32_t> random_tokens(size_t n, uint32_t seed, int64_t vocab) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = int32_t(rng() % uint32_t(vocab));
+  return t;
+}
+
 inline std::filesystem::path fresh_dir(const std::string& name) {
   const auto d = std::filesystem::temp_directory_path() / ("mnemo_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(d);
