@@ -21,12 +21,10 @@ Run with Debian's interpreter (python3-torch):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_common as G  # noqa: E402
 import hf_reference as hf  # noqa: E402
 
 GENERATOR_ARGS = ["--arch", "recall-testbed", "--topics", "8", "--seed", "0"]
@@ -149,14 +148,6 @@ def ask_all(ref: hf.Reference, cache: hf.KVCache, facts: list[dict]) -> list[tup
     return out
 
 
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnemo", required=True, help="the mnemo binary (writes the model)")
@@ -173,8 +164,7 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory()
         model = tmp.name
     t0 = time.time()
-    subprocess.run([args.mnemo, "model", "new", *GENERATOR_ARGS, "--out", model], check=True,
-                   stderr=subprocess.DEVNULL)
+    G.run_generator(args.mnemo, GENERATOR_ARGS, model)
     print(f"generated in {time.time() - t0:.1f} s: mnemo model new {' '.join(GENERATOR_ARGS)}")
     ref = hf.Reference(model, torch.float32)
 
@@ -250,8 +240,8 @@ def main() -> int:
               f"{sum(margins) / len(margins):.2f} | {secs:.0f} |")
 
     if args.write_golden:
-        files = {f: sha256(os.path.join(model, f)) for f in ("config.json", "model.safetensors")}
-        other = {f: sha256(os.path.join(model, f)) for f in ("tokenizer.json", "tokenizer_config.json")}
+        files = {f: G.sha256(os.path.join(model, f)) for f in ("config.json", "model.safetensors")}
+        other = {f: G.sha256(os.path.join(model, f)) for f in ("tokenizer.json", "tokenizer_config.json")}
         tokens = ctx + q0
         golden = {
             "format_version": 1,
@@ -264,7 +254,7 @@ def main() -> int:
             "tokens": tokens,
             "mode": "forward",
             "logits_positions": [len(tokens) - 1],
-            "logits": [[float(f"{v:.9g}") for v in golden_answers[0][2].tolist()]],
+            "logits": [G.floats(golden_answers[0][2].tolist())],
             "tolerance": {"max_rel_err": 1e-4, "margin_abs": 2e-3},
             "checks": {"reference_f32_vs_f64": f32_vs_f64, "margin_f32_vs_f64": margin_diff},
             # What engine_recall_testbed_test reads: every question asked after `context`.
@@ -273,7 +263,7 @@ def main() -> int:
                 "question_prefix": QUESTION_PREFIX,
                 "context": ctx,
                 "facts": [{"key": f["key"], "value": f["value"], "key_pos": f["key_pos"],
-                           "argmax": a[0], "margin": float(f"{a[1]:.9g}")}
+                           "argmax": a[0], "margin": G.floats(a[1])}
                           for f, a in zip(facts, golden_answers)],
                 "eviction": eviction,
                 "table": table,
