@@ -117,12 +117,24 @@ constexpr const char* kV5 = R"sql(
 ALTER TABLE sessions ADD COLUMN memory TEXT;
 )sql";
 
+// Version 6: an episodic session's episode index (memory/episodes
+// EpisodeIndex::to_json: windows, embedder state, centroids, assignment),
+// so its episodes survive a restart; the per-episode caches are rebuilt.
+constexpr const char* kV6 = R"sql(
+CREATE TABLE session_episodes (
+  session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+  json       TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, programs, tool calls", kV1},
     {2, "turns; indexes by tool name and job id", kV2},
     {3, "policy state (TTL statistics)", kV3},
     {4, "Responses API responses", kV4},
     {5, "session memory settings", kV5},
+    {6, "session episode indexes", kV6},
 };
 
 int read_version(Connection& db) { return std::stoi(db.scalar("PRAGMA user_version")); }

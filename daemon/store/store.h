@@ -122,6 +122,11 @@ class Store {
   std::optional<nlohmann::ordered_json> get_policy_state(std::string_view name);
   void put_policy_state(std::string_view name, const nlohmann::ordered_json& state, int64_t updated_at);
 
+  // An episodic session's episode index (session memory), replaced whole by
+  // each put; deleted with its session. NotFound from put for an unknown session.
+  std::optional<nlohmann::ordered_json> get_session_episodes(std::string_view session_id);
+  void put_session_episodes(std::string_view session_id, const nlohmann::ordered_json& state, int64_t updated_at);
+
  private:
   struct PendingWrite;
   void require_session(std::string_view id);

@@ -160,6 +160,26 @@ TEST(StoreSessions, DeleteUnknownIsNotFound) {
   EXPECT_THROW(store->delete_session("sess_a"), NotFound);
 }
 
+TEST(StoreSessions, EpisodeIndexReplacedWholeSurvivesReopenAndGoesWithItsSession) {
+  TempDir dir;
+  {
+    auto store = Store::open(dir.db());
+    store->create_session(make_session("sess_a", 1));
+    EXPECT_FALSE(store->get_session_episodes("sess_a"));
+    store->put_session_episodes("sess_a", {{"windows", 3}}, 10);
+    store->put_session_episodes("sess_a", {{"windows", 5}}, 20);
+    EXPECT_THROW(store->put_session_episodes("sess_x", {{"windows", 1}}, 30), NotFound);
+    EXPECT_THROW(store->put_session_episodes("sess_a", nullptr, 30), InvalidRecord);
+  }
+  auto store = Store::open(dir.db());
+  auto got = store->get_session_episodes("sess_a");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, nlohmann::ordered_json({{"windows", 5}}));
+  store->delete_session("sess_a");
+  store->create_session(make_session("sess_a", 2));  // the same id again starts without episodes
+  EXPECT_FALSE(store->get_session_episodes("sess_a"));
+}
+
 TEST(StoreReopen, EverythingSurvivesCloseAndReopen) {
   TempDir dir;
   int64_t turn_id = 0;
