@@ -166,6 +166,11 @@ int serve(const daemon::config::Options& o) {
   memory_kv.block_size = eopt.kv_block_size;
   daemon::app::SessionMemoryOptions memopt;
   memopt.threads = threads;
+  // episodic: windows embedded as /v1/embeddings does (same layer), text
+  // tokenized as text (no special tokens, special-token text not parsed).
+  memopt.embedding_layer = o.embedding_layer;
+  memopt.tokenize = [&tok](std::string_view text) { return tok.encode(text, false, false); };
+  memopt.store = store.get();
   daemon::app::SessionMemory session_memory(*model, memory_kv, memopt, metrics.registry);
   sessions.set_memory(&session_memory);
   daemon::app::HttpApi http(model_name, *store, responder, pool, metrics);

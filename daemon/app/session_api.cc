@@ -387,7 +387,7 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
   if (memory_ && !s.memory.is_null()) {
     const MemoryConfig mc = parse_memory_config(s.memory);
     try {
-      if (auto m = memory_->prepare(s.id, mc, responder_.prompt(spec), spec.cache_salt)) {
+      if (auto m = memory_->prepare(s.id, mc, responder_.prompt(spec), spec.cache_salt, spec.messages)) {
         start_kv = std::move(m->kv);
         sink->set_memory_usage(std::move(m->usage));
       }

@@ -8,15 +8,32 @@
 #include <stdexcept>
 
 #include "daemon/app/response_spec.h"
+#include "daemon/app/session_episodes.h"
 #include "engine/kv/kv_cache_manager.h"
 #include "memory/compress/block_prefill.h"
 #include "memory/compress/layer_budgets.h"
+#include "memory/episodes/hidden_state_embedder.h"
+#include "memory/episodes/tfidf_embedder.h"
 
 namespace mnemo::daemon::app {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+namespace ep = memory::episodes;
+
+std::string episode_key(const std::string& session_id, int32_t episode) {
+  return session_id + "#episode" + std::to_string(episode);
+}
+
+// Query tokens of an episode's patched policy, at most.
+constexpr size_t kMaxPatchTokens = 1024;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 const std::set<std::string> kPolicies = {"full", "streaming", "snapkv", "h2o", "keydiff", "episodic"};
 
@@ -40,9 +57,10 @@ int64_t integer_field(const nlohmann::ordered_json& j, const char* key, int64_t 
 MemoryConfig parse_memory_config(const nlohmann::ordered_json& j) {
   if (!j.is_object()) throw BadRequest("memory: expected an object", "memory");
   for (const auto& [key, _] : j.items())
-    if (key != "policy" && key != "budget_tokens" && key != "block_tokens" && key != "episodes")
-      throw BadRequest("memory." + key + ": unknown field (known: policy, budget_tokens, block_tokens, episodes)",
-                       "memory." + key);
+    if (key != "policy" && key != "budget_tokens" && key != "block_tokens" && key != "episodes" && key != "embedder")
+      throw BadRequest(
+          "memory." + key + ": unknown field (known: policy, budget_tokens, block_tokens, episodes, embedder)",
+          "memory." + key);
   MemoryConfig c;
   const auto p = j.find("policy");
   if (p == j.end() || !p->is_string() || !kPolicies.count(p->get<std::string>()))
@@ -53,15 +71,22 @@ MemoryConfig parse_memory_config(const nlohmann::ordered_json& j) {
   c.budget_tokens = integer_field(j, "budget_tokens", kMinMemoryBudget, kMaxMemoryBudget, c.budget_tokens);
   c.block_tokens = integer_field(j, "block_tokens", kMinMemoryBlock, kMaxMemoryBlock, c.block_tokens);
   c.episodes = integer_field(j, "episodes", 1, kMaxEpisodes, c.episodes);
-  if (c.policy == "episodic")
-    throw BadRequest("memory.policy: episodic is not yet served by this daemon (full, streaming, snapkv, h2o, keydiff are)",
-                     "memory.policy");
+  if (const auto e = j.find("embedder"); e != j.end() && !e->is_null()) {
+    if (c.policy != "episodic")
+      throw BadRequest("memory.embedder: only the episodic policy embeds its history", "memory.embedder");
+    if (!e->is_string() || (e->get<std::string>() != "model" && e->get<std::string>() != "tfidf"))
+      throw BadRequest("memory.embedder: expected \"model\" or \"tfidf\", got " + e->dump(), "memory.embedder");
+    c.embedder = e->get<std::string>();
+  }
   return c;
 }
 
 nlohmann::ordered_json to_json(const MemoryConfig& c) {
   nlohmann::ordered_json j = {{"policy", c.policy}, {"budget_tokens", c.budget_tokens}, {"block_tokens", c.block_tokens}};
-  if (c.policy == "episodic") j["episodes"] = c.episodes;
+  if (c.policy == "episodic") {
+    j["episodes"] = c.episodes;
+    j["embedder"] = c.embedder;
+  }
   return j;
 }
 
@@ -91,16 +116,32 @@ SessionMemory::SessionMemory(const engine::Model& model, engine::kv::KvConfig kv
       built_(registry.counter("mnemo_session_memory_builds_total",
                               "compressed session histories built (block-wise prefill, from scratch or continued)")),
       build_seconds_(registry.gauge("mnemo_session_memory_build_seconds_total",
-                                    "seconds spent building compressed session histories")) {
+                                    "seconds spent building compressed session histories")),
+      routes_(registry.counter("mnemo_session_memory_routes_total",
+                               "questions of episodic sessions routed to an episode's compressed history")),
+      reclusters_(registry.counter("mnemo_session_memory_reclusters_total",
+                                   "episodic sessions' histories re-clustered into episodes")),
+      rebuilds_(registry.counter("mnemo_session_memory_rebuilds_total",
+                                 "episode caches rebuilt from scratch because their episode changed")) {
   bytes_gauge_ = &registry.gauge("mnemo_session_memory_bytes", "bytes of compressed session histories held");
   sessions_gauge_ = &registry.gauge("mnemo_session_memory_sessions", "sessions whose compressed history is held");
   bytes_gauge_->set_callback([this] { return double(bytes()); });
   sessions_gauge_->set_callback([this] { return double(sessions_held()); });
+  episodes_gauge_ = &registry.gauge("mnemo_session_memory_episodes", "episodes of the episodic sessions loaded");
+  episodes_gauge_->set_callback([this] { return double(episodes_held()); });
 }
 
 SessionMemory::~SessionMemory() {
   bytes_gauge_->set_callback(nullptr);
   sessions_gauge_->set_callback(nullptr);
+  episodes_gauge_->set_callback(nullptr);
+}
+
+int64_t SessionMemory::episodes_held() const {
+  std::lock_guard lock(mu_);
+  int64_t n = 0;
+  for (const auto& [_, e] : episodic_) n += int64_t(e->episodes());
+  return n;
 }
 
 int64_t SessionMemory::bytes() const {
@@ -113,13 +154,40 @@ int64_t SessionMemory::sessions_held() const {
   return int64_t(entries_.size());
 }
 
-void SessionMemory::forget(const std::string& session_id) {
+void SessionMemory::drop(const std::string& key) {
   std::lock_guard lock(mu_);
-  auto it = entries_.find(session_id);
+  auto it = entries_.find(key);
   if (it == entries_.end()) return;
   bytes_ -= int64_t(it->second.first->kv->size());
   lru_.erase(it->second.second);
   entries_.erase(it);
+}
+
+std::shared_ptr<SessionMemory::Entry> SessionMemory::held(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.second);
+  return it->second.first;
+}
+
+void SessionMemory::forget(const std::string& session_id) {
+  // Under build_mu_: a build in flight for the session finishes first (its
+  // episodes object is in use).
+  std::lock_guard build(build_mu_);
+  drop(session_id);
+  std::lock_guard lock(mu_);
+  const std::string prefix = session_id + "#episode";
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->first.compare(0, prefix.size(), prefix) == 0) {
+      bytes_ -= int64_t(it->second.first->kv->size());
+      lru_.erase(it->second.second);
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  episodic_.erase(session_id);
 }
 
 void SessionMemory::keep(const std::string& session_id, std::shared_ptr<Entry> e) {
@@ -155,29 +223,33 @@ void SessionMemory::keep(const std::string& session_id, std::shared_ptr<Entry> e
 }
 
 std::optional<SessionMemory::Start> SessionMemory::prepare(const std::string& session_id, const MemoryConfig& config,
-                                                            std::span<const int32_t> prompt, uint64_t salt) {
+                                                            std::span<const int32_t> prompt, uint64_t salt,
+                                                            std::span<const engine::ChatMessage> messages) {
   if (config.policy == "full") return std::nullopt;
   const int64_t B = config.block_tokens;
   // Whole blocks of the prompt, at least one token left for the engine to compute.
   const int64_t target = (int64_t(prompt.size()) - 1) / B * B;
   if (target <= config.budget_tokens) return std::nullopt;
 
-  std::lock_guard build(build_mu_);
-  std::shared_ptr<Entry> prev;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = entries_.find(session_id); it != entries_.end()) {
-      prev = it->second.first;
-      lru_.splice(lru_.begin(), lru_, it->second.second);
-    }
-  }
+  std::lock_guard build_lock(build_mu_);
+  if (config.policy == "episodic") return prepare_episodic(session_id, config, prompt, target, salt, messages);
+  const auto e = build(session_id, config, prompt, target, salt,
+                       [&] { return memory::compress::make_policy(config.policy); });
+  return Start{e->kv, e->usage()};
+}
+
+std::shared_ptr<SessionMemory::Entry> SessionMemory::build(
+    const std::string& key, const MemoryConfig& config, std::span<const int32_t> prompt, int64_t target,
+    uint64_t salt, const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy) {
+  const int64_t B = config.block_tokens;
+  std::shared_ptr<Entry> prev = held(key);
   const bool continues = prev && prev->config == config && prev->salt == salt && prev->policy &&
                          int64_t(prev->tokens.size()) <= target &&
                          std::equal(prev->tokens.begin(), prev->tokens.end(), prompt.begin());
   if (prev && !continues)
-    spdlog::info("session memory: {}'s history changed (or its setting did): rebuilding from scratch", session_id);
+    spdlog::info("session memory: {}'s history changed (or its setting did): rebuilding from scratch", key);
   // Grown by less than a block since the last build: the engine computes the rest.
-  if (continues && target - int64_t(prev->tokens.size()) < B) return Start{prev->kv, prev->usage()};
+  if (continues && target - int64_t(prev->tokens.size()) < B) return prev;
 
   const auto t0 = Clock::now();
   engine::kv::KvConfig k = kv_;
@@ -195,11 +267,11 @@ std::optional<SessionMemory::Start> SessionMemory::prepare(const std::string& se
     seq = *id;
     from = int64_t(prev->tokens.size());
     policy = std::move(prev->policy);  // prev is replaced below, or dropped if this fails
+    drop(key);                         // its policy moved here: no later build may continue it
   } else {
     seq = cache.create(salt);
-    policy = memory::compress::make_policy(config.policy);
+    policy = fresh_policy();
   }
-  if (continues) forget(session_id);  // its policy moved here: no later build may continue it
   memory::compress::BlockPrefillOptions bo;
   bo.block_tokens = B;
   bo.layer_budget = memory::compress::uniform_budgets(k.layers, config.budget_tokens);
@@ -222,10 +294,110 @@ std::optional<SessionMemory::Start> SessionMemory::prepare(const std::string& se
   build_seconds_.inc(seconds);
   spdlog::info("session memory: {}: {} history tokens held in {} slots per layer by {} (budget {}, blocks of {}; {} "
                "tokens {}), {:.2f} s, snapshot of {} bytes",
-               session_id, target, e->held, config.policy, config.budget_tokens, B, target - from,
+               key, target, e->held, config.policy, config.budget_tokens, B, target - from,
                continues ? "added to the previous build" : "from scratch", seconds, e->kv->size());
-  Start out{e->kv, e->usage()};
-  keep(session_id, std::move(e));
+  keep(key, e);
+  return e;
+}
+
+SessionEpisodes& SessionMemory::episodes_of(const std::string& session_id, const MemoryConfig& config) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = episodic_.find(session_id); it != episodic_.end()) return *it->second;
+  }
+  const int64_t layers = model_.config().num_layers;
+  const int64_t layer = opt_.embedding_layer > 0 ? std::min(opt_.embedding_layer, layers) : (layers + 1) / 2;
+  MakeEmbedder make = [this, layer](const std::string& kind) -> std::shared_ptr<ep::Embedder> {
+    if (kind == "tfidf") return std::make_shared<ep::TfidfEmbedder>();
+    if (kind != "model") throw std::invalid_argument("unknown embedder '" + kind + "'");
+    if (!opt_.tokenize) throw std::runtime_error("no tokenizer for the model embedder");
+    return std::make_shared<ep::HiddenStateEmbedder>(ep::engine_hidden_state(model_, layer), opt_.tokenize);
+  };
+  std::unique_ptr<SessionEpisodes> s;
+  if (opt_.store) {
+    try {
+      if (auto j = opt_.store->get_session_episodes(session_id)) {
+        s = std::make_unique<SessionEpisodes>(SessionEpisodes::restore(*j, make));
+        spdlog::info("session memory: {}: episode index restored ({} windows, {} episodes, {} embedder)", session_id,
+                     s->index().windows().size(), s->episodes(), s->embedder());
+      }
+    } catch (const std::exception& ex) {
+      spdlog::warn("session memory: {}'s stored episode index not restored ({}): rebuilt from its history", session_id,
+                   ex.what());
+      s.reset();
+    }
+  }
+  if (!s) s = std::make_unique<SessionEpisodes>(config.embedder, size_t(config.episodes), make);
+  std::lock_guard lock(mu_);
+  return *(episodic_[session_id] = std::move(s));
+}
+
+std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::string& session_id,
+                                                                     const MemoryConfig& config,
+                                                                     std::span<const int32_t> prompt, int64_t target,
+                                                                     uint64_t salt,
+                                                                     std::span<const engine::ChatMessage> messages) {
+  SessionEpisodes& eps = episodes_of(session_id, config);
+  const size_t before = eps.episodes();
+  omp_set_num_threads(std::max(1, opt_.threads));
+  const SessionEpisodes::Sync sync = eps.sync(history_utterances(messages));
+  if (sync.reset) {
+    // The episodes were rebuilt from scratch: no episode's cache stands for them.
+    for (int32_t e = 0; e < int32_t(kMaxEpisodes); ++e) drop(episode_key(session_id, e));
+  }
+  if (!sync.reason.empty()) {
+    reclusters_.inc();
+    std::string changed;
+    for (size_t e = 0; e < sync.result.changed.size(); ++e)
+      if (sync.result.changed[e]) {
+        changed += (changed.empty() ? "" : ",") + std::to_string(e);
+        const std::string key = episode_key(session_id, int32_t(e));
+        if (held(key)) stale_.insert(key);
+        drop(key);  // rebuilt when a question is next routed to it
+      }
+    for (size_t e = sync.result.episodes; e < std::max(before, sync.result.changed.size()); ++e)
+      drop(episode_key(session_id, int32_t(e)));
+    spdlog::info("session memory: {}: re-clustered {} windows into {} episodes ({}; silhouette {:.3f}; embedder {}); "
+                 "episodes changed: {}",
+                 session_id, eps.index().windows().size(), sync.result.episodes, sync.reason, sync.result.silhouette,
+                 eps.embedder(), changed.empty() ? "none" : changed);
+  }
+  const std::optional<std::string> question = question_text(messages);
+  ep::Route route = eps.route(question.value_or(""));
+  if (route.episode < 0) route = {0, 0.0f};
+  routes_.inc();
+  spdlog::info("session memory: {}: question routed to episode {} of {} (cosine {:.3f})", session_id, route.episode,
+               eps.episodes(), route.cosine);
+  if (opt_.store) {
+    try {
+      opt_.store->put_session_episodes(session_id, eps.state(), now_ms());
+    } catch (const std::exception& ex) {
+      spdlog::warn("session memory: {}'s episode index not stored: {}", session_id, ex.what());
+    }
+  }
+
+  const std::string key = episode_key(session_id, route.episode);
+  const auto entry = build(key, config, prompt, target, salt, [&] {
+    memory::compress::PolicyOptions po;
+    if (eps.episodes() > 0 && opt_.tokenize) {
+      // Bounded queries: each representative window gives an equal share of
+      // kMaxPatchTokens (the patched policy attends with all of them every block).
+      const std::vector<std::string> windows = eps.representative_texts(route.episode);
+      const size_t share = windows.empty() ? 0 : kMaxPatchTokens / windows.size();
+      for (const std::string& w : windows) {
+        const std::vector<int32_t> t = opt_.tokenize(w);
+        po.text.insert(po.text.end(), t.begin(), t.begin() + std::min(t.size(), share));
+      }
+    }
+    if (stale_.erase(key)) rebuilds_.inc();
+    // No representative text to score by: keep the recent history.
+    if (po.text.empty()) return memory::compress::make_policy("streaming");
+    return memory::compress::make_policy("patched", po);
+  });
+  Start out{entry->kv, entry->usage()};
+  out.usage["episode"] = route.episode;
+  out.usage["episodes"] = int64_t(eps.episodes());
+  out.usage["route_cosine"] = route.cosine;
   return out;
 }
 

@@ -8,18 +8,23 @@
 // sequence with the blocks added since. Snapshots are kept per session in
 // memory under a byte budget, least recently used dropped first.
 #include <chrono>
+#include <functional>
+#include <string_view>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "daemon/metrics/registry.h"
+#include "daemon/store/store.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/kv/kv_config.h"
 #include "engine/model/model.h"
 #include "memory/compress/policy.h"
@@ -27,10 +32,11 @@
 namespace mnemo::daemon::app {
 
 struct MemoryConfig {
-  std::string policy = "full";  // full | streaming | snapkv | h2o | keydiff (episodic: not yet)
+  std::string policy = "full";  // full | streaming | snapkv | h2o | keydiff | episodic
   int64_t budget_tokens = 2048;  // KV slots per head the compressed history may hold, per layer
   int64_t block_tokens = 512;    // M_block of the block-wise prefill
   int64_t episodes = 4;          // episodic only
+  std::string embedder = "model";  // episodic only: model (hidden states) | tfidf
   bool operator==(const MemoryConfig&) const = default;
 };
 
@@ -42,13 +48,22 @@ inline constexpr int64_t kMaxEpisodes = 64;
 
 // The "memory" object of session.create, checked: throws BadRequest naming
 // the field ("memory.policy", "memory.budget_tokens", ...) for an unknown
-// field or policy, a value out of bounds, or episodic (not served yet).
+// field or policy, a value out of bounds, or an embedder for a policy other
+// than episodic.
 MemoryConfig parse_memory_config(const nlohmann::ordered_json& j);
 nlohmann::ordered_json to_json(const MemoryConfig& c);
+
+class SessionEpisodes;
 
 struct SessionMemoryOptions {
   int64_t max_bytes = int64_t(256) << 20;  // all sessions' snapshots together
   int threads = 1;                         // OpenMP threads of a build
+  // episodic: the layer whose mean hidden state embeds a window (0: the
+  // middle one, as /v1/embeddings), and the served tokenizer (text as text:
+  // no special tokens, special-token text not parsed).
+  int64_t embedding_layer = 0;
+  std::function<std::vector<int32_t>(std::string_view)> tokenize;
+  store::Store* store = nullptr;  // episodic: episode indexes persist here (nullptr: in memory only)
 };
 
 class SessionMemory {
@@ -60,24 +75,46 @@ class SessionMemory {
 
   struct Start {
     std::shared_ptr<const std::vector<uint8_t>> kv;  // the snapshot the response starts from
-    nlohmann::ordered_json usage;  // {policy, history_tokens (held), budget_tokens, compressed_tokens}
+    // {policy, history_tokens (held), budget_tokens, compressed_tokens};
+    // episodic adds {episode, episodes, route_cosine}.
+    nlohmann::ordered_json usage;
   };
   // The compressed history to start a response on this prompt from; nullopt
   // when the policy keeps everything or the history fits the budget (the
   // prefix cache serves it then). Runs the block-wise prefill on the calling
   // thread (a worker): call it off the network threads and the engine loop.
   // Throws std::runtime_error when the build fails.
+  // episodic: `messages` (the prompt's conversation) feed the session's
+  // episode index; its last user message is routed to an episode and the
+  // response starts from that episode's cache (built or continued now; the
+  // other episodes' caches when a question is routed to them).
   std::optional<Start> prepare(const std::string& session_id, const MemoryConfig& config,
-                               std::span<const int32_t> prompt, uint64_t salt);
-  // The session is gone: its snapshot too.
+                               std::span<const int32_t> prompt, uint64_t salt,
+                               std::span<const engine::ChatMessage> messages = {});
+  // The session is gone: its snapshots and episodes too.
   void forget(const std::string& session_id);
 
   int64_t bytes() const;
   int64_t sessions_held() const;
+  int64_t episodes_held() const;  // episodes of the episodic sessions whose index is loaded
 
  private:
   struct Entry;
-  void keep(const std::string& session_id, std::shared_ptr<Entry> e);
+  // Snapshots are kept under a key: the session id, or for an episodic
+  // session one key per episode (episode_key).
+  void keep(const std::string& key, std::shared_ptr<Entry> e);
+  void drop(const std::string& key);
+  std::shared_ptr<Entry> held(const std::string& key);  // and marks it used
+  // The compressed history of prompt[0, target) under `key`: the held one
+  // when it already covers all but less than a block, else continued from it
+  // or built from scratch (with fresh_policy()), and kept.
+  std::shared_ptr<Entry> build(const std::string& key, const MemoryConfig& config, std::span<const int32_t> prompt,
+                               int64_t target, uint64_t salt,
+                               const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy);
+  std::optional<Start> prepare_episodic(const std::string& session_id, const MemoryConfig& config,
+                                        std::span<const int32_t> prompt, int64_t target, uint64_t salt,
+                                        std::span<const engine::ChatMessage> messages);
+  SessionEpisodes& episodes_of(const std::string& session_id, const MemoryConfig& config);
 
   const engine::Model& model_;
   engine::kv::KvConfig kv_;
@@ -86,11 +123,19 @@ class SessionMemory {
   metrics::Gauge& build_seconds_;
   metrics::Gauge* bytes_gauge_ = nullptr;
   metrics::Gauge* sessions_gauge_ = nullptr;
+  metrics::Gauge* episodes_gauge_ = nullptr;
+  metrics::Counter& routes_;
+  metrics::Counter& reclusters_;
+  metrics::Counter& rebuilds_;
   std::mutex build_mu_;  // one build at a time: each takes the model's threads
   mutable std::mutex mu_;
   std::list<std::string> lru_;  // front: most recently used
   std::unordered_map<std::string, std::pair<std::shared_ptr<Entry>, std::list<std::string>::iterator>> entries_;
   int64_t bytes_ = 0;
+  // episodic sessions' indexes (loaded from the store on first use); under mu_
+  // for the map, build_mu_ for their contents.
+  std::unordered_map<std::string, std::unique_ptr<SessionEpisodes>> episodic_;
+  std::set<std::string> stale_;  // episode keys whose cache a re-clustering dropped (under build_mu_)
 };
 
 }  // namespace mnemo::daemon::app

@@ -107,8 +107,9 @@ def test_bad_memory_settings_are_refused_naming_the_field(daemon):
         for memory, field in cases:
             m = await c.rpc({"type": "session.create", "memory": memory})
             assert m["type"] == "error" and m.get("field") == field, (memory, m)
-        m = await c.rpc({"type": "session.create", "memory": {"policy": "episodic", "episodes": 4}})
-        assert m["type"] == "error" and m["field"] == "memory.policy" and "not yet" in m["message"], m
+        for memory in ({"policy": "snapkv", "embedder": "tfidf"}, {"policy": "episodic", "embedder": "bert"}):
+            m = await c.rpc({"type": "session.create", "memory": memory})
+            assert m["type"] == "error" and m["field"] == "memory.embedder", (memory, m)
         listed = await c.rpc({"type": "session.list"})
         assert listed["sessions"] == []
         await c.close()
@@ -148,3 +149,98 @@ def test_every_evicting_policy_serves_a_long_history(daemon):
         assert metric(daemon, "mnemo_session_memory_sessions") == 3
         await c.close()
     run(go())
+
+
+COOKING = ("The recipe needs flour, butter and sugar; the oven was set to {} degrees and the cake baked "
+           "for forty minutes until the butter crust turned golden in the oven.")
+ASTRONOMY = ("The telescope showed the planet Jupiter and its moon number {} tonight; the astronomer logged "
+             "the orbit of the moon and the bright planet in the telescope notebook.")
+
+
+async def episodic_session(c, memory, per_topic=8):
+    """A long history of two topics, one after the other."""
+    sid = await new_session(c, sampling={"max_tokens": 4, "temperature": 0}, memory=memory)
+    for k in range(2 * per_topic):
+        text = (COOKING if k < per_topic else ASTRONOMY).format(150 + k)
+        role = "user" if k % 2 == 0 else "assistant"
+        a = await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": role, "content": text}})
+        assert a["type"] == "message.appended", a
+    return sid
+
+
+async def ask(c, sid, question):
+    await c.rpc({"type": "message.append", "session_id": sid, "message": {"role": "user", "content": question}})
+    done = (await c.respond(sid))[-1]
+    assert done["type"] == "response.done" and done["finish_reason"] in ("stop", "length"), done
+    m = done["usage"]["memory"]
+    assert m["policy"] == "episodic" and m["budget_tokens"] == BUDGET, m
+    assert 0 < m["history_tokens"] <= BUDGET + BLOCK, m
+    assert 1 <= m["episodes"] <= 2 and 0 <= m["episode"] < m["episodes"], m
+    assert isinstance(m["route_cosine"], float), m
+    return m
+
+
+COOK_Q = "How hot was the oven for the butter recipe?"
+SKY_Q = "Which moon of Jupiter did the telescope show?"
+
+
+def test_episodic_model_embedder_answers_every_turn_within_budget(daemon):
+    """The default embedder (the served model's hidden states; the test model's
+    random weights need not separate the topics, so routing is not checked)."""
+    async def go():
+        c = await Conn.open(daemon.ws)
+        memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2}
+        sid = await episodic_session(c, memory)
+        got = await c.rpc({"type": "session.get", "session_id": sid})
+        assert got["session"]["memory"] == {**memory, "embedder": "model"}, got
+        for q in (COOK_Q, SKY_Q, "And the cake?"):
+            await ask(c, sid, q)
+        await c.close()
+    run(go())
+    assert "question routed to episode" in daemon.log.read_text()
+
+
+def test_episodic_routes_topics_to_their_episodes_and_survives_a_restart(daemon_factory, tmp_path):
+    """TF-IDF embedder: the test model's random weights do not tell topics
+    apart, words do. Different questions start from different episodes'
+    caches; the episode index is restored from SQLite after a restart."""
+    data = tmp_path / "epi"
+    d = daemon_factory(data_dir=data)
+    memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2,
+              "embedder": "tfidf"}
+
+    async def first():
+        c = await Conn.open(d.ws)
+        sid = await episodic_session(c, memory)
+        cook = await ask(c, sid, COOK_Q)
+        sky = await ask(c, sid, SKY_Q)
+        assert cook["episodes"] == 2 and sky["episodes"] == 2, (cook, sky)
+        assert cook["episode"] != sky["episode"], (cook, sky)
+        assert cook["route_cosine"] > 0 and sky["route_cosine"] > 0, (cook, sky)
+        assert metric(d, "mnemo_session_memory_routes_total") == 2
+        assert metric(d, "mnemo_session_memory_reclusters_total") >= 1
+        assert metric(d, "mnemo_session_memory_episodes") == 2
+        # One cache per episode, both held.
+        assert metric(d, "mnemo_session_memory_builds_total") == 2
+        await c.close()
+        return sid, cook, sky
+
+    sid, cook, sky = run(first())
+    log = d.log.read_text()
+    assert "re-clustered" in log and "silhouette" in log, log[-2000:]
+    assert d.stop() == 0
+
+    d2 = daemon_factory(data_dir=data)
+
+    async def after():
+        c = await Conn.open(d2.ws)
+        await c.rpc({"type": "session.resume", "session_id": sid})
+        again = await ask(c, sid, "Which planet did the telescope show with its moon?")
+        assert again["episode"] == sky["episode"] and again["episodes"] == 2, (sky, again)
+        assert metric(d2, "mnemo_session_memory_episodes") == 2
+        # Deleting the session drops its episodes.
+        await c.rpc({"type": "session.delete", "session_id": sid})
+        assert metric(d2, "mnemo_session_memory_episodes") == 0
+        await c.close()
+    run(after())
+    assert "episode index restored" in d2.log.read_text()
