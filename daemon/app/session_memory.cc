@@ -140,7 +140,7 @@ SessionMemory::~SessionMemory() {
 int64_t SessionMemory::episodes_held() const {
   std::lock_guard lock(mu_);
   int64_t n = 0;
-  for (const auto& [_, e] : episodic_) n += int64_t(e->episodes());
+  for (const auto& [_, count] : episode_count_) n += count;
   return n;
 }
 
@@ -188,6 +188,7 @@ void SessionMemory::forget(const std::string& session_id) {
     }
   }
   episodic_.erase(session_id);
+  episode_count_.erase(session_id);
 }
 
 void SessionMemory::keep(const std::string& session_id, std::shared_ptr<Entry> e) {
@@ -361,6 +362,10 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
                  "episodes changed: {}",
                  session_id, eps.index().windows().size(), sync.result.episodes, sync.reason, sync.result.silhouette,
                  eps.embedder(), changed.empty() ? "none" : changed);
+  }
+  {
+    std::lock_guard lock(mu_);
+    episode_count_[session_id] = int64_t(eps.episodes());
   }
   const std::optional<std::string> question = question_text(messages);
   ep::Route route = eps.route(question.value_or(""));

@@ -135,6 +135,7 @@ class SessionMemory {
   // episodic sessions' indexes (loaded from the store on first use); under mu_
   // for the map, build_mu_ for their contents.
   std::unordered_map<std::string, std::unique_ptr<SessionEpisodes>> episodic_;
+  std::unordered_map<std::string, int64_t> episode_count_;  // under mu_ (the gauge reads it; episodic_'s contents are build_mu_'s)
   std::set<std::string> stale_;  // episode keys whose cache a re-clustering dropped (under build_mu_)
 };
 
