@@ -26,9 +26,10 @@ uint64_t hash_of(std::span<const ep::Utterance> u) {
   return h;
 }
 
-ep::EpisodeIndexOptions index_options(size_t episodes) {
+ep::EpisodeIndexOptions index_options(size_t episodes, ep::EpisodeMethod method) {
   ep::EpisodeIndexOptions o;
   o.episodes = episodes;
+  o.method = method;
   // Bounded work per turn: fewer k-means restarts than the offline default.
   o.kmeans.nredo = 3;
   return o;
@@ -58,14 +59,16 @@ std::optional<std::string> question_text(std::span<const engine::ChatMessage> me
   return std::nullopt;
 }
 
-SessionEpisodes::SessionEpisodes(std::string embedder, size_t episodes, MakeEmbedder make)
-    : embedder_(std::move(embedder)), episodes_(episodes), make_(std::move(make)) {
-  index_ = std::make_unique<ep::EpisodeIndex>(make_(embedder_), index_options(episodes_));
+SessionEpisodes::SessionEpisodes(std::string embedder, size_t episodes, MakeEmbedder make, ep::EpisodeMethod method)
+    : embedder_(std::move(embedder)), episodes_(episodes), method_(method), make_(std::move(make)) {
+  index_ = std::make_unique<ep::EpisodeIndex>(make_(embedder_), index_options(episodes_, method_));
 }
 
 SessionEpisodes SessionEpisodes::restore(const nlohmann::json& state, MakeEmbedder make) {
   SessionEpisodes s(state.at("embedder").get<std::string>(), state.at("episodes").get<size_t>(), make);
   s.index_ = std::make_unique<ep::EpisodeIndex>(ep::EpisodeIndex::from_json(state.at("index"), make(s.embedder_)));
+  // The stored index carries its method (older states: k-means); a reset keeps it.
+  s.method_ = s.index_->options().method;
   s.fed_ = state.at("fed").get<size_t>();
   s.fed_hash_ = state.at("fed_hash").get<uint64_t>();
   return s;
@@ -80,7 +83,7 @@ nlohmann::json SessionEpisodes::state() const {
 }
 
 void SessionEpisodes::reset() {
-  index_ = std::make_unique<ep::EpisodeIndex>(make_(embedder_), index_options(episodes_));
+  index_ = std::make_unique<ep::EpisodeIndex>(make_(embedder_), index_options(episodes_, method_));
   fed_ = 0;
   fed_hash_ = kFnvBasis;
 }

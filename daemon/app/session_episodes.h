@@ -33,7 +33,9 @@ std::optional<std::string> question_text(std::span<const engine::ChatMessage> me
 
 class SessionEpisodes {
  public:
-  SessionEpisodes(std::string embedder, size_t episodes, MakeEmbedder make);
+  // method: k-means of the windows, or time-ordered chunks of them (memory.segmentation).
+  SessionEpisodes(std::string embedder, size_t episodes, MakeEmbedder make,
+                  memory::episodes::EpisodeMethod method = memory::episodes::EpisodeMethod::KMeans);
   // From state(); throws (std::exception) when the state cannot be read.
   static SessionEpisodes restore(const nlohmann::json& state, MakeEmbedder make);
   nlohmann::json state() const;
@@ -54,6 +56,7 @@ class SessionEpisodes {
 
   size_t episodes() const { return index_->episodes().count(); }
   const std::string& embedder() const { return embedder_; }
+  memory::episodes::EpisodeMethod method() const { return method_; }
   const memory::episodes::EpisodeIndex& index() const { return *index_; }
   // The texts the episode's cache is scored by: its representative windows in time order.
   std::vector<std::string> representative_texts(int32_t episode) const;
@@ -63,6 +66,7 @@ class SessionEpisodes {
 
   std::string embedder_;
   size_t episodes_;
+  memory::episodes::EpisodeMethod method_;
   MakeEmbedder make_;
   std::unique_ptr<memory::episodes::EpisodeIndex> index_;
   // The utterances fed so far: how many, and a hash of them in order (a

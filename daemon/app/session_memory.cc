@@ -57,10 +57,12 @@ int64_t integer_field(const nlohmann::ordered_json& j, const char* key, int64_t 
 MemoryConfig parse_memory_config(const nlohmann::ordered_json& j) {
   if (!j.is_object()) throw BadRequest("memory: expected an object", "memory");
   for (const auto& [key, _] : j.items())
-    if (key != "policy" && key != "budget_tokens" && key != "block_tokens" && key != "episodes" && key != "embedder")
-      throw BadRequest(
-          "memory." + key + ": unknown field (known: policy, budget_tokens, block_tokens, episodes, embedder)",
-          "memory." + key);
+    if (key != "policy" && key != "budget_tokens" && key != "block_tokens" && key != "episodes" && key != "embedder" &&
+        key != "segmentation")
+      throw BadRequest("memory." + key +
+                           ": unknown field (known: policy, budget_tokens, block_tokens, episodes, embedder, "
+                           "segmentation)",
+                       "memory." + key);
   MemoryConfig c;
   const auto p = j.find("policy");
   if (p == j.end() || !p->is_string() || !kPolicies.count(p->get<std::string>()))
@@ -78,6 +80,15 @@ MemoryConfig parse_memory_config(const nlohmann::ordered_json& j) {
       throw BadRequest("memory.embedder: expected \"model\" or \"tfidf\", got " + e->dump(), "memory.embedder");
     c.embedder = e->get<std::string>();
   }
+  if (const auto g = j.find("segmentation"); g != j.end() && !g->is_null()) {
+    if (c.policy != "episodic")
+      throw BadRequest("memory.segmentation: only the episodic policy cuts its history into episodes",
+                       "memory.segmentation");
+    if (!g->is_string() || (g->get<std::string>() != "kmeans" && g->get<std::string>() != "time"))
+      throw BadRequest("memory.segmentation: expected \"kmeans\" or \"time\", got " + g->dump(),
+                       "memory.segmentation");
+    c.segmentation = g->get<std::string>();
+  }
   return c;
 }
 
@@ -86,6 +97,7 @@ nlohmann::ordered_json to_json(const MemoryConfig& c) {
   if (c.policy == "episodic") {
     j["episodes"] = c.episodes;
     j["embedder"] = c.embedder;
+    j["segmentation"] = c.segmentation;
   }
   return j;
 }
@@ -122,19 +134,45 @@ SessionMemory::SessionMemory(const engine::Model& model, engine::kv::KvConfig kv
       reclusters_(registry.counter("mnemo_session_memory_reclusters_total",
                                    "episodic sessions' histories re-clustered into episodes")),
       rebuilds_(registry.counter("mnemo_session_memory_rebuilds_total",
-                                 "episode caches rebuilt from scratch because their episode changed")) {
+                                 "episode caches rebuilt from scratch because their episode changed")),
+      silhouette_(registry.gauge("mnemo_session_memory_silhouette",
+                                 "silhouette (cosine, -1 to 1) of the last clustering of an episodic session's "
+                                 "history into episodes")) {
   bytes_gauge_ = &registry.gauge("mnemo_session_memory_bytes", "bytes of compressed session histories held");
   sessions_gauge_ = &registry.gauge("mnemo_session_memory_sessions", "sessions whose compressed history is held");
   bytes_gauge_->set_callback([this] { return double(bytes()); });
   sessions_gauge_->set_callback([this] { return double(sessions_held()); });
   episodes_gauge_ = &registry.gauge("mnemo_session_memory_episodes", "episodes of the episodic sessions loaded");
   episodes_gauge_->set_callback([this] { return double(episodes_held()); });
+  resident_gauge_ = &registry.gauge("mnemo_session_memory_resident_tokens",
+                                    "KV slots per layer of all compressed session histories held (episodes' caches each)");
+  resident_gauge_->set_callback([this] { return double(resident_tokens()); });
+  largest_gauge_ = &registry.gauge("mnemo_session_memory_largest_cache_tokens",
+                                   "KV slots per layer of the largest compressed session history held (at most its "
+                                   "budget + one block)");
+  largest_gauge_->set_callback([this] { return double(largest_cache_tokens()); });
 }
 
 SessionMemory::~SessionMemory() {
   bytes_gauge_->set_callback(nullptr);
   sessions_gauge_->set_callback(nullptr);
   episodes_gauge_->set_callback(nullptr);
+  resident_gauge_->set_callback(nullptr);
+  largest_gauge_->set_callback(nullptr);
+}
+
+int64_t SessionMemory::resident_tokens() const {
+  std::lock_guard lock(mu_);
+  int64_t n = 0;
+  for (const auto& [_, e] : entries_) n += e.first->held;
+  return n;
+}
+
+int64_t SessionMemory::largest_cache_tokens() const {
+  std::lock_guard lock(mu_);
+  int64_t n = 0;
+  for (const auto& [_, e] : entries_) n = std::max(n, e.first->held);
+  return n;
 }
 
 int64_t SessionMemory::episodes_held() const {
@@ -328,7 +366,10 @@ SessionEpisodes& SessionMemory::episodes_of(const std::string& session_id, const
       s.reset();
     }
   }
-  if (!s) s = std::make_unique<SessionEpisodes>(config.embedder, size_t(config.episodes), make);
+  if (!s)
+    s = std::make_unique<SessionEpisodes>(config.embedder, size_t(config.episodes), make,
+                                          config.segmentation == "time" ? ep::EpisodeMethod::TimeChunks
+                                                                        : ep::EpisodeMethod::KMeans);
   std::lock_guard lock(mu_);
   return *(episodic_[session_id] = std::move(s));
 }
@@ -348,6 +389,7 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
   }
   if (!sync.reason.empty()) {
     reclusters_.inc();
+    silhouette_.set(double(sync.result.silhouette));
     std::string changed;
     for (size_t e = 0; e < sync.result.changed.size(); ++e)
       if (sync.result.changed[e]) {
@@ -358,10 +400,11 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
       }
     for (size_t e = sync.result.episodes; e < std::max(before, sync.result.changed.size()); ++e)
       drop(episode_key(session_id, int32_t(e)));
-    spdlog::info("session memory: {}: re-clustered {} windows into {} episodes ({}; silhouette {:.3f}; embedder {}); "
-                 "episodes changed: {}",
-                 session_id, eps.index().windows().size(), sync.result.episodes, sync.reason, sync.result.silhouette,
-                 eps.embedder(), changed.empty() ? "none" : changed);
+    spdlog::info("session memory: {}: re-clustered {} windows into {} episodes ({}; by {}; silhouette {:.3f}; embedder "
+                 "{}); episodes changed: {}",
+                 session_id, eps.index().windows().size(), sync.result.episodes, sync.reason,
+                 ep::method_name(eps.method()), sync.result.silhouette, eps.embedder(),
+                 changed.empty() ? "none" : changed);
   }
   {
     std::lock_guard lock(mu_);

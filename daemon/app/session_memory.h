@@ -37,6 +37,7 @@ struct MemoryConfig {
   int64_t block_tokens = 512;    // M_block of the block-wise prefill
   int64_t episodes = 4;          // episodic only
   std::string embedder = "model";  // episodic only: model (hidden states) | tfidf
+  std::string segmentation = "kmeans";  // episodic only: kmeans (k-means of windows) | time (time-ordered chunks)
   bool operator==(const MemoryConfig&) const = default;
 };
 
@@ -48,8 +49,8 @@ inline constexpr int64_t kMaxEpisodes = 64;
 
 // The "memory" object of session.create, checked: throws BadRequest naming
 // the field ("memory.policy", "memory.budget_tokens", ...) for an unknown
-// field or policy, a value out of bounds, or an embedder for a policy other
-// than episodic.
+// field or policy, a value out of bounds, or an embedder or a segmentation
+// for a policy other than episodic.
 MemoryConfig parse_memory_config(const nlohmann::ordered_json& j);
 nlohmann::ordered_json to_json(const MemoryConfig& c);
 
@@ -97,6 +98,10 @@ class SessionMemory {
   int64_t bytes() const;
   int64_t sessions_held() const;
   int64_t episodes_held() const;  // episodes of the episodic sessions whose index is loaded
+  // KV slots per layer (the longest layer of each) of the compressed caches
+  // held: all together, and the largest one (each at most budget + one block).
+  int64_t resident_tokens() const;
+  int64_t largest_cache_tokens() const;
 
  private:
   struct Entry;
@@ -124,9 +129,12 @@ class SessionMemory {
   metrics::Gauge* bytes_gauge_ = nullptr;
   metrics::Gauge* sessions_gauge_ = nullptr;
   metrics::Gauge* episodes_gauge_ = nullptr;
+  metrics::Gauge* resident_gauge_ = nullptr;
+  metrics::Gauge* largest_gauge_ = nullptr;
   metrics::Counter& routes_;
   metrics::Counter& reclusters_;
   metrics::Counter& rebuilds_;
+  metrics::Gauge& silhouette_;  // the last clustering's, of whichever session re-clustered last
   std::mutex build_mu_;  // one build at a time: each takes the model's threads
   mutable std::mutex mu_;
   std::list<std::string> lru_;  // front: most recently used

@@ -110,6 +110,10 @@ def test_bad_memory_settings_are_refused_naming_the_field(daemon):
         for memory in ({"policy": "snapkv", "embedder": "tfidf"}, {"policy": "episodic", "embedder": "bert"}):
             m = await c.rpc({"type": "session.create", "memory": memory})
             assert m["type"] == "error" and m["field"] == "memory.embedder", (memory, m)
+        for memory in ({"policy": "h2o", "segmentation": "time"}, {"policy": "episodic", "segmentation": "dbscan"},
+                       {"policy": "episodic", "segmentation": 4}):
+            m = await c.rpc({"type": "session.create", "memory": memory})
+            assert m["type"] == "error" and m["field"] == "memory.segmentation", (memory, m)
         listed = await c.rpc({"type": "session.list"})
         assert listed["sessions"] == []
         await c.close()
@@ -192,7 +196,7 @@ def test_episodic_model_embedder_answers_every_turn_within_budget(daemon):
         memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2}
         sid = await episodic_session(c, memory)
         got = await c.rpc({"type": "session.get", "session_id": sid})
-        assert got["session"]["memory"] == {**memory, "embedder": "model"}, got
+        assert got["session"]["memory"] == {**memory, "embedder": "model", "segmentation": "kmeans"}, got
         for q in (COOK_Q, SKY_Q, "And the cake?"):
             await ask(c, sid, q)
         await c.close()
@@ -244,3 +248,66 @@ def test_episodic_routes_topics_to_their_episodes_and_survives_a_restart(daemon_
         await c.close()
     run(after())
     assert "episode index restored" in d2.log.read_text()
+
+
+def test_episodic_time_segmentation_answers_routes_and_is_kept(daemon_factory, tmp_path):
+    """segmentation "time": episodes are time-ordered chunks of the windows.
+    The history is two topics one after the other, so the two chunks are the
+    two topics: each question routes to its own chunk. The setting is stored
+    with the session and the index keeps its method after a restart."""
+    data = tmp_path / "time"
+    d = daemon_factory(data_dir=data)
+    memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2,
+              "embedder": "tfidf", "segmentation": "time"}
+
+    async def first():
+        c = await Conn.open(d.ws)
+        sid = await episodic_session(c, memory)
+        got = await c.rpc({"type": "session.get", "session_id": sid})
+        assert got["session"]["memory"] == memory, got
+        cook = await ask(c, sid, COOK_Q)
+        sky = await ask(c, sid, SKY_Q)
+        assert cook["episodes"] == 2 and sky["episodes"] == 2, (cook, sky)
+        # Cooking came first: the first chunk.
+        assert (cook["episode"], sky["episode"]) == (0, 1), (cook, sky)
+        assert metric(d, "mnemo_session_memory_builds_total") == 2
+        s = metric(d, "mnemo_session_memory_silhouette")
+        assert s is not None and 0 < s <= 1, s  # two topics, two chunks: well separated
+        await c.close()
+        return sid, sky
+
+    sid, sky = run(first())
+    log = d.log.read_text()
+    assert "by time-chunks" in log, log[-2000:]
+    assert d.stop() == 0
+
+    d2 = daemon_factory(data_dir=data)
+
+    async def after():
+        c = await Conn.open(d2.ws)
+        r = await c.rpc({"type": "session.resume", "session_id": sid})
+        assert r["session"]["memory"] == memory, r
+        again = await ask(c, sid, "Which planet did the telescope show with its moon?")
+        assert again["episode"] == sky["episode"], (sky, again)
+        await c.close()
+    run(after())
+    assert "episode index restored" in d2.log.read_text()
+
+
+def test_silhouette_gauge_reports_the_last_clustering(daemon):
+    """mnemo_session_memory_silhouette: 0 before any clustering, then the
+    last clustering's silhouette, the value the log line gives."""
+    assert metric(daemon, "mnemo_session_memory_silhouette") == 0
+
+    async def go():
+        c = await Conn.open(daemon.ws)
+        memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2,
+                  "embedder": "tfidf"}
+        sid = await episodic_session(c, memory)
+        await ask(c, sid, COOK_Q)
+        await c.close()
+    run(go())
+    logged = re.findall(r"re-clustered .*silhouette (-?[0-9.]+)", daemon.log.read_text())
+    assert logged, daemon.log.read_text()[-2000:]
+    s = metric(daemon, "mnemo_session_memory_silhouette")
+    assert s != 0 and abs(s - float(logged[-1])) < 5e-4, (s, logged)
