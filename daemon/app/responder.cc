@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cassert>
 #include <functional>
 #include <random>
@@ -64,7 +65,7 @@ std::vector<int32_t> Responder::prompt(const ResponseSpec& spec) const {
   } catch (const engine::TokenizerError& e) {
     throw BadRequest(std::string("the conversation cannot be rendered: ") + e.what(), "messages");
   }
-  const int64_t context = std::min<int64_t>(model_.config().max_position_embeddings, engine_.kv_capacity_tokens());
+  const int64_t context = model_.config().max_position_embeddings;
   if (int64_t(rendered.text.size()) > context * kMaxBytesPerToken)
     throw BadRequest("the conversation renders to " + std::to_string(rendered.text.size()) +
                          " bytes, more than a context of " + std::to_string(context) + " tokens can hold",
@@ -136,7 +137,7 @@ std::unique_ptr<engine::LogitsConstraint> Responder::constraint(const ResponseSp
   return nullptr;
 }
 
-Responder::Prepared Responder::prepare(const ResponseSpec& spec) const {
+Responder::Prepared Responder::prepare(const ResponseSpec& spec, int64_t kv_saved) const {
   Prepared p;
   p.tools = !spec.tools.empty() && spec.tool_choice != ToolChoiceMode::None;
   if ((spec.tool_choice == ToolChoiceMode::Required || spec.tool_choice == ToolChoiceMode::Function) &&
@@ -154,12 +155,21 @@ Responder::Prepared Responder::prepare(const ResponseSpec& spec) const {
   req.cache_salt = spec.cache_salt;
   req.options.stop_ids = stop_ids_;
   if (spec.sampling.stop) req.options.stop_strings = *spec.sampling.stop;
-  const int64_t room = std::min<int64_t>(model_.config().max_position_embeddings, engine_.kv_capacity_tokens()) -
-                       int64_t(req.prompt.size());
+  // Positions count every token; the KV cache holds a compressed history's
+  // kept slots only.
+  const int64_t n = int64_t(req.prompt.size());
+  const int64_t position_room = model_.config().max_position_embeddings - n;
+  const int64_t kv_room = engine_.kv_capacity_tokens() - (n - std::clamp<int64_t>(kv_saved, 0, n));
+  const int64_t room = std::min(position_room, kv_room);
   if (room < 1)
-    throw BadRequest("the conversation (" + std::to_string(req.prompt.size()) +
-                         " tokens) leaves no room to generate in the context of " +
-                         std::to_string(model_.config().max_position_embeddings) + " tokens",
+    throw BadRequest(position_room < 1 ? "the conversation (" + std::to_string(n) +
+                                             " tokens) leaves no room to generate in the context of " +
+                                             std::to_string(model_.config().max_position_embeddings) + " tokens"
+                                       : "the conversation (" + std::to_string(n) + " tokens, " +
+                                             std::to_string(n - kv_saved) +
+                                             " of them in KV) leaves no room to generate in the KV cache of " +
+                                             std::to_string(engine_.kv_capacity_tokens()) +
+                                             " tokens (--kv-cache-bytes)",
                      "messages");
   req.options.max_tokens = int32_t(std::min<int64_t>(spec.sampling.max_tokens.value_or(room), room));
   return p;
@@ -185,8 +195,8 @@ engine::RequestHandle ChoiceGroup::submit(engine::Request req) {
 }
 
 engine::RequestId Responder::start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink,
-                                  std::shared_ptr<const std::vector<uint8_t>> start_kv) {
-  Prepared p = prepare(spec);
+                                  std::shared_ptr<const std::vector<uint8_t>> start_kv, int64_t kv_saved) {
+  Prepared p = prepare(spec, start_kv ? kv_saved : 0);
   p.request.start_kv = std::move(start_kv);
   return launch(spec, std::move(p.request), p.tools, std::move(sink), nullptr, 0)->handle.id;
 }

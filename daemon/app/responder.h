@@ -88,9 +88,11 @@ class Responder {
   // Renders and submits; the sink hears the rest. Throws BadRequest for a
   // conversation, tools or sampling that cannot be served.
   // start_kv (optional): a KV snapshot of a prefix of the prompt to start
-  // from (a session's compressed history; engine::Request::start_kv).
+  // from (a session's compressed history; engine::Request::start_kv);
+  // kv_saved: how many fewer KV slots than tokens it holds, so the room to
+  // generate is counted against what the KV cache will really hold.
   engine::RequestId start(const ResponseSpec& spec, std::shared_ptr<ResponseSink> sink,
-                          std::shared_ptr<const std::vector<uint8_t>> start_kv = nullptr);
+                          std::shared_ptr<const std::vector<uint8_t>> start_kv = nullptr, int64_t kv_saved = 0);
   // One choice per sink, independent samples of one prompt, rendered once.
   // The first is submitted now, the others once its prompt has been
   // computed, so they find it in the prefix cache and compute none of it
@@ -106,8 +108,9 @@ class Responder {
   // The prompt's token ids, as start() submits them. Text from clients and
   // tools never becomes a special token (engine::PromptEncoder): a user or a
   // tool result writing "<|eot_id|>" cannot end the turn or forge a role.
-  // Throws BadRequest when the rendered text is longer than the context
-  // could hold at kMaxBytesPerToken, before tokenizing it.
+  // Throws BadRequest when the rendered text is longer than the model's
+  // positions could hold at kMaxBytesPerToken, before tokenizing it (not the
+  // KV cache: a compressed history holds fewer slots than tokens).
   std::vector<int32_t> prompt(const ResponseSpec& spec) const;
   // No tokenizer we serve averages more bytes per token; a longer rendering
   // cannot fit the context, and tokenizing it would only cost time.
@@ -123,7 +126,7 @@ class Responder {
     engine::Request request;
     bool tools = false;
   };
-  Prepared prepare(const ResponseSpec& spec) const;
+  Prepared prepare(const ResponseSpec& spec, int64_t kv_saved = 0) const;
   std::unique_ptr<engine::LogitsConstraint> constraint(const ResponseSpec& spec, bool tools) const;
   // Submits one choice; choice 0 alone joins the agent program.
   std::shared_ptr<Running> launch(const ResponseSpec& spec, engine::Request req, bool tools,

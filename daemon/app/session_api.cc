@@ -384,11 +384,13 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
   auto sink = std::make_shared<Sink>(*this, conn, response_id, s.id, e.event_id, loop);
   // A compressed history: built here, on this worker, while the session is busy.
   std::shared_ptr<const std::vector<uint8_t>> start_kv;
+  int64_t kv_saved = 0;  // prompt tokens the snapshot holds without a slot each
   if (memory_ && !s.memory.is_null()) {
     const MemoryConfig mc = parse_memory_config(s.memory);
     try {
       if (auto m = memory_->prepare(s.id, mc, responder_.prompt(spec), spec.cache_salt, spec.messages)) {
         start_kv = std::move(m->kv);
+        kv_saved = m->usage.value("compressed_tokens", int64_t(0)) - m->usage.value("history_tokens", int64_t(0));
         sink->set_memory_usage(std::move(m->usage));
       }
     } catch (const BadRequest&) {
@@ -397,7 +399,7 @@ void SessionApi::create_response(Connection& c, const protocol::ResponseCreate& 
       spdlog::warn("session {}: compressed history not built, the full history is used: {}", s.id, ex.what());
     }
   }
-  const engine::RequestId id = responder_.start(spec, sink, std::move(start_kv));
+  const engine::RequestId id = responder_.start(spec, sink, std::move(start_kv), kv_saved);
   unclaim.dismiss();
   {
     std::lock_guard lock(mu_);

@@ -3,6 +3,7 @@ long history is served from a compressed KV cache under its token budget,
 continued block by block as the history grows; the setting is checked,
 stored and survives a restart; "full" behaves as a session without one."""
 import asyncio
+import json
 import re
 
 from wsclient import Conn, new_session
@@ -311,3 +312,30 @@ def test_silhouette_gauge_reports_the_last_clustering(daemon):
     assert logged, daemon.log.read_text()[-2000:]
     s = metric(daemon, "mnemo_session_memory_silhouette")
     assert s != 0 and abs(s - float(logged[-1])) < 5e-4, (s, logged)
+
+
+def test_a_compressed_history_needs_kv_for_its_kept_slots_only(daemon_factory, model_dir):
+    """The KV cache holds a compressed history's kept slots, not its tokens:
+    a history twice the pool still gets answers with memory on, and without
+    memory the refusal names the KV cache, not the context."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    per_token = 2 * 4 * cfg["num_hidden_layers"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
+    d = daemon_factory("--kv-cache-bytes", str(per_token * 640))
+    memory = {"policy": "streaming", "budget_tokens": BUDGET, "block_tokens": BLOCK}
+
+    async def go():
+        c = await Conn.open(d.ws)
+        sid = await long_session(c, memory, messages=4)
+        done = (await c.respond(sid))[-1]
+        plain = await long_session(c, {"policy": "full"}, messages=4)
+        refused = (await c.respond(plain))[-1]
+        await c.close()
+        return done, refused
+
+    done, refused = run(go())
+    assert done["type"] == "response.done" and done["finish_reason"] in ("stop", "length"), done
+    assert done["usage"]["prompt_tokens"] > 640 * 2, done["usage"]
+    assert done["usage"]["memory"]["history_tokens"] <= BUDGET + BLOCK, done["usage"]
+    assert refused["type"] == "error" and "KV cache" in refused["message"], refused
+    assert "--kv-cache-bytes" in refused["message"] and refused["field"] == "messages", refused
