@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/cpu/matmul.h"
+#include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -100,17 +101,7 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& LW = w.layers[size_t(l)];
     const bool last = l + 1 == c.num_layers;  // only its queries matter: no attention output, no MLP
-    cpu::rmsnorm(x.data(), LW.attn_norm.data(), c.rms_norm_eps, m, H, h.data());
-    const kernels::MatrixView qkv_w[] = {LW.q, LW.k, LW.v};
-    float* const qkv_y[] = {q.data(), k.data(), v.data()};
-    cpu::matmul_many(h.data(), m, qkv_w, qkv_y);
-    if (c.attention_bias) {
-      cpu::add_bias(q.data(), LW.q_bias.data(), m, qd);
-      cpu::add_bias(k.data(), LW.k_bias.data(), m, kvd);
-      cpu::add_bias(v.data(), LW.v_bias.data(), m, kvd);
-    }
-    cpu::rope(q.data(), m, nh, d, pos.data(), inv_freq);
-    cpu::rope(k.data(), m, nkv, d, pos.data(), inv_freq);
+    attention_inputs(c, LW, x.data(), m, pos.data(), inv_freq, h.data(), q.data(), k.data(), v.data());
 
     const int64_t len = cache.length(seq, l), L = len + m;
     out[size_t(l)].assign(size_t(nkv), std::vector<float>(size_t(len), 0.0f));
@@ -201,15 +192,7 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
       std::fill(acc.begin() + hole_begin, acc.begin() + hole_end, kNegInf);
     }
     if (last) break;
-    cpu::matmul(att.data(), m, LW.o, h.data());
-    cpu::add_inplace(x.data(), h.data(), m * H);
-    cpu::rmsnorm(x.data(), LW.mlp_norm.data(), c.rms_norm_eps, m, H, h.data());
-    const kernels::MatrixView mlp_w[] = {LW.gate, LW.up};
-    float* const mlp_y[] = {gate.data(), up.data()};
-    cpu::matmul_many(h.data(), m, mlp_w, mlp_y);
-    cpu::silu_mul(gate.data(), up.data(), m * I, gate.data());
-    cpu::matmul(gate.data(), m, LW.down, h.data());
-    cpu::add_inplace(x.data(), h.data(), m * H);
+    attention_output_and_mlp(c, LW, att.data(), m, x.data(), h.data(), gate.data(), up.data());
   }
   return out;
 }

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "kernels/cpu/matmul.h"
+#include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -65,30 +66,11 @@ std::vector<float> mean_hidden_state_chunked(const Model& model, std::span<const
     }
     for (int64_t l = 0; l < layer; ++l) {
       const LayerWeights& L = w.layers[size_t(l)];
-      cpu::rmsnorm(x.data(), L.attn_norm.data(), c.rms_norm_eps, n, H, h.data());
-      const kernels::MatrixView qkv_w[] = {L.q, L.k, L.v};
-      float* const qkv_y[] = {q.data(), k.data(), v.data()};
-      cpu::matmul_many(h.data(), n, qkv_w, qkv_y);
-      if (c.attention_bias) {
-        cpu::add_bias(q.data(), L.q_bias.data(), n, qd);
-        cpu::add_bias(k.data(), L.k_bias.data(), n, kvd);
-        cpu::add_bias(v.data(), L.v_bias.data(), n, kvd);
-      }
-      cpu::rope(q.data(), n, nh, hd, pos.data(), inv_freq);
-      cpu::rope(k.data(), n, nkv, hd, pos.data(), inv_freq);
+      attention_inputs(c, L, x.data(), n, pos.data(), inv_freq, h.data(), q.data(), k.data(), v.data());
       const cpu::KvView kv = cache.layer(l);
       cpu::kv_write(kv, start, n, k.data(), v.data());
       cpu::attention(q.data(), n, nh, start, kv, scale, att.data(), c.sliding_window);
-      cpu::matmul(att.data(), n, L.o, h.data());
-      cpu::add_inplace(x.data(), h.data(), n * H);
-
-      cpu::rmsnorm(x.data(), L.mlp_norm.data(), c.rms_norm_eps, n, H, h.data());
-      const kernels::MatrixView mlp_w[] = {L.gate, L.up};
-      float* const mlp_y[] = {gate.data(), up.data()};
-      cpu::matmul_many(h.data(), n, mlp_w, mlp_y);
-      cpu::silu_mul(gate.data(), up.data(), n * I, gate.data());
-      cpu::matmul(gate.data(), n, L.down, h.data());
-      cpu::add_inplace(x.data(), h.data(), n * H);
+      attention_output_and_mlp(c, L, att.data(), n, x.data(), h.data(), gate.data(), up.data());
     }
     cache.advance(n);
     for (int64_t j = 0; j < n; ++j)

@@ -17,6 +17,7 @@
 
 #include "engine/model/attention_scores.h"
 #include "kernels/cpu/matmul.h"
+#include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -58,17 +59,7 @@ std::vector<std::vector<float>> keys_of(const Model& model, std::span<const int3
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& LW = w.layers[size_t(l)];
     std::vector<float>& k = keys[size_t(l)];
-    cpu::rmsnorm(x.data(), LW.attn_norm.data(), c.rms_norm_eps, n, H, h.data());
-    const kernels::MatrixView qkv_w[] = {LW.q, LW.k, LW.v};
-    float* const qkv_y[] = {q.data(), k.data(), v.data()};
-    cpu::matmul_many(h.data(), n, qkv_w, qkv_y);
-    if (c.attention_bias) {
-      cpu::add_bias(q.data(), LW.q_bias.data(), n, qd);
-      cpu::add_bias(k.data(), LW.k_bias.data(), n, kvd);
-      cpu::add_bias(v.data(), LW.v_bias.data(), n, kvd);
-    }
-    cpu::rope(q.data(), n, nh, d, pos.data(), inv_freq);
-    cpu::rope(k.data(), n, nkv, d, pos.data(), inv_freq);
+    attention_inputs(c, LW, x.data(), n, pos.data(), inv_freq, h.data(), q.data(), k.data(), v.data());
     if (l + 1 == c.num_layers) break;  // its keys are all that is compared
 
     for (int64_t g = 0; g < nkv; ++g) {
@@ -92,15 +83,7 @@ std::vector<std::vector<float>> keys_of(const Model& model, std::span<const int3
         for (int64_t t = 0; t < n; ++t) std::memcpy(&att[size_t((t * nh + head) * d)], &oh[size_t(t * d)], size_t(d) * 4);
       }
     }
-    cpu::matmul(att.data(), n, LW.o, h.data());
-    cpu::add_inplace(x.data(), h.data(), n * H);
-    cpu::rmsnorm(x.data(), LW.mlp_norm.data(), c.rms_norm_eps, n, H, h.data());
-    const kernels::MatrixView mlp_w[] = {LW.gate, LW.up};
-    float* const mlp_y[] = {gate.data(), up.data()};
-    cpu::matmul_many(h.data(), n, mlp_w, mlp_y);
-    cpu::silu_mul(gate.data(), up.data(), n * I, gate.data());
-    cpu::matmul(gate.data(), n, LW.down, h.data());
-    cpu::add_inplace(x.data(), h.data(), n * H);
+    attention_output_and_mlp(c, LW, att.data(), n, x.data(), h.data(), gate.data(), up.data());
   }
   return keys;
 }

@@ -10,6 +10,7 @@
 
 #include "engine/model/model_error.h"
 #include "engine/model/paged_attention.h"
+#include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -88,17 +89,7 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   const int64_t nb = int64_t(items.size());
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
-    cpu::rmsnorm(x.data(), L.attn_norm.data(), c.rms_norm_eps, n, H, h.data());
-    const kernels::MatrixView qkv_w[] = {L.q, L.k, L.v};
-    float* const qkv_y[] = {q.data(), k.data(), v.data()};
-    cpu::matmul_many(h.data(), n, qkv_w, qkv_y);
-    if (c.attention_bias) {
-      cpu::add_bias(q.data(), L.q_bias.data(), n, qd);
-      cpu::add_bias(k.data(), L.k_bias.data(), n, kvd);
-      cpu::add_bias(v.data(), L.v_bias.data(), n, kvd);
-    }
-    cpu::rope(q.data(), n, nh, hd, pos.data(), inv_freq_);
-    cpu::rope(k.data(), n, nkv, hd, pos.data(), inv_freq_);
+    attention_inputs(c, L, x.data(), n, pos.data(), inv_freq_, h.data(), q.data(), k.data(), v.data());
     // Several sequences: one per thread (attention inside runs serially,
     // OpenMP nesting being off); a single sequence parallelises inside.
 #pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
@@ -115,16 +106,7 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
                               c.sliding_window);
       }
     }
-    cpu::matmul(att.data(), n, L.o, h.data());
-    cpu::add_inplace(x.data(), h.data(), n * H);
-
-    cpu::rmsnorm(x.data(), L.mlp_norm.data(), c.rms_norm_eps, n, H, h.data());
-    const kernels::MatrixView mlp_w[] = {L.gate, L.up};
-    float* const mlp_y[] = {gate.data(), up.data()};
-    cpu::matmul_many(h.data(), n, mlp_w, mlp_y);
-    cpu::silu_mul(gate.data(), up.data(), n * I, gate.data());
-    cpu::matmul(gate.data(), n, L.down, h.data());
-    cpu::add_inplace(x.data(), h.data(), n * H);
+    attention_output_and_mlp(c, L, att.data(), n, x.data(), h.data(), gate.data(), up.data());
   }
   for (size_t b = 0; b < items.size(); ++b)
     if (items[b].cache) items[b].cache->advance(offset[b + 1] - offset[b]);
