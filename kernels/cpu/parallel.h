@@ -1,0 +1,46 @@
+#pragma once
+// The one way kernels run work on several threads. Every parallel step of a
+// forward pass goes through here, so the thread team behind it can be
+// replaced (OpenMP's fork/join today, a persistent pool that does not fork
+// per operation tomorrow) without touching the kernels.
+#include <cstdint>
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+
+namespace mnemo::kernels::cpu {
+
+// Threads a parallel step uses on the calling thread (>= 1).
+int num_threads();
+// Sets it for the calling thread and the steps it starts.
+void set_num_threads(int n);
+
+namespace detail {
+using TeamFn = void (*)(void* ctx, int thread, int threads);
+void run_team(TeamFn fn, void* ctx, bool parallel);
+}  // namespace detail
+
+// Calls fn(thread, threads) once on each thread of the team (thread 0 is the
+// caller) and returns when all have returned. parallel == false runs
+// fn(0, 1) on the caller: the way to skip the team for small work.
+template <class F>
+void run_on_team(F&& fn, bool parallel = true) {
+  detail::run_team([](void* ctx, int t, int n) { (*static_cast<std::remove_reference_t<F>*>(ctx))(t, n); },
+                   static_cast<void*>(&fn), parallel);
+}
+
+// Splits [0, count) into one contiguous slice per thread, multiples of
+// `align` except the last, and calls fn(begin, end) for each non-empty one.
+template <class F>
+void parallel_for(int64_t count, F&& fn, bool parallel = true, int64_t align = 1) {
+  if (count <= 0) return;
+  run_on_team(
+      [&](int t, int n) {
+        const int64_t units = (count + align - 1) / align;
+        const int64_t b = std::min(count, units * t / n * align), e = std::min(count, units * (t + 1) / n * align);
+        if (b < e) fn(b, e);
+      },
+      parallel);
+}
+
+}  // namespace mnemo::kernels::cpu
