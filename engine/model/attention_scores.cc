@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "kernels/cpu/parallel.h"
 #include <stdexcept>
 #include <string>
 
@@ -123,8 +125,8 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
       for (int64_t head = g * group; head < (g + 1) * group; ++head) {
         for (int64_t t = 0; t < m; ++t) std::memcpy(&qh[size_t(t * d)], &q[size_t((t * nh + head) * d)], size_t(d) * 4);
         cpu::matmul(qh.data(), m, kview, scores.data());
-#pragma omp parallel for schedule(static) if (m * L > (1 << 16))
-        for (int64_t t = 0; t < m; ++t) {
+        cpu::parallel_for(m, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
           float* row = &scores[size_t(t * L)];
           // Query t sits at position P0 + t; slot j (uncompacted: position j)
           // is visible unless in the hole or, with a window, too old: the
@@ -165,9 +167,10 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
           for (int64_t u = own_first; u <= t; ++u) own[u] *= inv;
           alpha[size_t(t)] = ec * inv;
         }
+        }, m * L > (1 << 16));
         // Reduce the scores over query positions (and, across the loop, heads).
-#pragma omp parallel for schedule(static) if (m * len > (1 << 16))
-        for (int64_t j0 = 0; j0 < len; j0 += 256) {
+        cpu::parallel_for((len + 255) / 256, [&](int64_t b0, int64_t b1) {
+        for (int64_t j0 = b0 * 256; j0 < b1 * 256; j0 += 256) {
           const int64_t j1 = std::min(len, j0 + 256);
           float* a = acc.data();
           for (int64_t t = 0; t < m; ++t) {
@@ -179,13 +182,15 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
               for (int64_t j = j0; j < j1; ++j) a[j] += row[j] * inv;
           }
         }
+        }, m * len > (1 << 16));
         if (last) continue;
-#pragma omp parallel for schedule(static) if (m * len > (1 << 16))
-        for (int64_t t = 0; t < m; ++t) {
-          float* row = &scores[size_t(t * L)];
-          const float a = alpha[size_t(t)];
-          for (int64_t j = 0; j < len; ++j) row[j] *= a;
-        }
+        cpu::parallel_for(m, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            float* row = &scores[size_t(t * L)];
+            const float a = alpha[size_t(t)];
+            for (int64_t j = 0; j < len; ++j) row[j] *= a;
+          }
+        }, m * len > (1 << 16));
         cpu::matmul(scores.data(), m, vtview, oh.data());
         for (int64_t t = 0; t < m; ++t) std::memcpy(&att[size_t((t * nh + head) * d)], &oh[size_t(t * d)], size_t(d) * 4);
       }

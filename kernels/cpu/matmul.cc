@@ -4,7 +4,6 @@
 #include "kernels/cpu/matmul.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cassert>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::kernels::cpu {
 namespace {
@@ -28,11 +28,9 @@ inline float load(const MatrixView& w, int64_t i) {
 }
 
 void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
-#pragma omp parallel
-  {
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(size_t(w.cols));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < w.rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       row_to_f32(w, r, row.data());
       for (int64_t t = 0; t < n; ++t) {
         float acc = 0;
@@ -41,7 +39,7 @@ void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
         y[t * w.rows + r] = acc;
       }
     }
-  }
+  });
 }
 
 // Weight panels converted to f32, then OpenBLAS (its own thread pool).
