@@ -97,19 +97,20 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
     // parallelises inside.
     std::atomic<int64_t> next{0};
     cpu::run_on_team([&](int, int) {
-    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nb;) {
-      const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
-      const BatchItem& it = items[size_t(b)];
-      if (it.cache) {
-        const cpu::KvView kv = it.cache->layer(l);
-        cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
-        cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)], c.sliding_window);
-      } else {
-        it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
-        paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
-                              c.sliding_window);
+      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nb;) {
+        const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
+        const BatchItem& it = items[size_t(b)];
+        if (it.cache) {
+          const cpu::KvView kv = it.cache->layer(l);
+          cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)],
+                         c.sliding_window);
+        } else {
+          it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
+                                c.sliding_window);
+        }
       }
-    }
     }, nb > 1);
     attention_output_and_mlp(c, L, att.data(), n, x.data(), h.data(), gate.data(), up.data());
   }

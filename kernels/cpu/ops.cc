@@ -21,15 +21,15 @@ constexpr int64_t kAttentionGemmTokens = 32;
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
   parallel_for(n, [&](int64_t t0, int64_t t1) {
-  for (int64_t t = t0; t < t1; ++t) {
-    const float* xr = x + t * dim;
-    float* o = out + t * dim;
-    float ss = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * dim;
+      float* o = out + t * dim;
+      float ss = 0;
 #pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
-    const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
-    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
-  }
+      for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+      const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
+      for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+    }
   }, n * dim > kParallelWork);
 }
 
@@ -37,32 +37,32 @@ void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* p
           std::span<const float> inv_freq) {
   const int64_t half = head_dim / 2;
   parallel_for(n, [&](int64_t t0, int64_t t1) {
-  for (int64_t t = t0; t < t1; ++t) {
-    std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) {
-      // f32 angle, as the reference computes position * inv_freq in f32.
-      const float angle = float(positions[t]) * inv_freq[size_t(i)];
-      c[size_t(i)] = std::cos(angle);
-      s[size_t(i)] = std::sin(angle);
-    }
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + (t * heads + h) * head_dim;
+    for (int64_t t = t0; t < t1; ++t) {
+      std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
       for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c[size_t(i)] - b * s[size_t(i)];
-        v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        // f32 angle, as the reference computes position * inv_freq in f32.
+        const float angle = float(positions[t]) * inv_freq[size_t(i)];
+        c[size_t(i)] = std::cos(angle);
+        s[size_t(i)] = std::sin(angle);
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * c[size_t(i)] - b * s[size_t(i)];
+          v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        }
       }
     }
-  }
   }, n * heads * head_dim > kParallelWork);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
   parallel_for(count, [&](int64_t i0, int64_t i1) {
-  for (int64_t i = i0; i < i1; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
   }, count > kParallelWork);
 }
 
