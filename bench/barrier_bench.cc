@@ -2,7 +2,7 @@
 // of the kernels' persistent pool (kernels/cpu/thread_pool.h) against an
 // OpenMP parallel region, at 1 and 2 threads, then a 2048x2048 BF16 decode
 // GEMV (weights streamed from DRAM, as in decode) run by each team on the
-// same kernel. A decode step of a small model runs ~10 such steps per layer,
+// same kernel. A decode step runs ~5 such steps per layer (q/k/v, attention, o, gate/up, down),
 // so the barrier is a visible share of a token at 123M.
 //
 // Samples of the two teams alternate, with a pause between them so each

@@ -58,12 +58,14 @@ bool spin_until(Done done, int64_t limit) {
 }  // namespace
 
 int64_t ThreadPool::spin_ns() {
-  // Long enough to bridge the serial gaps between the steps of a layer and
-  // between tokens; short enough that an idle team leaves the cores to
-  // others on a shared machine.
+  // Short: enough for back-to-back steps and for a join whose threads end
+  // together. On a shared, oversubscribed machine a spinning thread holds
+  // the core the thread it waits for needs: 123M decode at 2 threads on 2
+  // loaded cores ran at ~14 tok/s with 200 us of spin, ~3 with 2 ms, and
+  // 40-100 with 0-5 us (OpenMP: ~20). A dedicated machine may want more.
   static const int64_t ns = [] {
     const char* s = std::getenv("MNEMO_POOL_SPIN_US");
-    return s ? std::max<int64_t>(0, std::atoll(s)) * 1000 : int64_t(200'000);
+    return s ? std::max<int64_t>(0, std::atoll(s)) * 1000 : int64_t(5'000);
   }();
   return ns;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // A persistent team: N-1 worker threads plus the caller as thread 0. A
-// decode step runs ~10 parallel steps per layer; OpenMP's fork/join per step
+// decode step runs ~5 parallel steps per layer; OpenMP's fork/join per step
 // costs more than the arithmetic of the small ones. Here a dispatch is one
 // atomic increment (plus a futex wake when a worker went to sleep) and the
 // join is a counter, with no allocation. Workers spin briefly after each
