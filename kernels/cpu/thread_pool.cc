@@ -126,8 +126,7 @@ void ThreadPool::wait_workers() {
     if (p == 0) break;
     futex_wait(pending_, p);
   }
-  caller_sleeping_.store(0, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_acquire);
+  caller_sleeping_.store(0, std::memory_order_relaxed);  // pending_ was read seq_cst (acquire) as 0
 }
 
 void ThreadPool::finish_one() {
