@@ -105,7 +105,8 @@ int cmd_run(const std::vector<std::string>& args) {
                 << st.generated_tokens << " tokens generated";
       if (st.inter_token_seconds.size() > 0)
         std::cerr << ", " << double(st.inter_token_seconds.size()) / decode_s << " tok/s decode";
-      std::cerr << "; finish: " << e->finish_reason << "\n";
+      std::cerr << "; finish: " << e->finish_reason << "; KV " << kernels::kv_dtype_name(kv_type) << " ("
+                << eng.kv_bytes_per_token() << " bytes per token)\n";
     }
     break;
   }
