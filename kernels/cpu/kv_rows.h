@@ -5,6 +5,7 @@
 // the high half of an f32, so widening is a shift) with f32 arithmetic.
 // Inline: they run once per key and must not cost a call each.
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/dtype.h"
 #include "kernels/kv_dtype.h"
@@ -76,8 +77,7 @@ inline void kv_row_to_f32(KvDType t, const void* src, int64_t n, float* dst) {
     bf16_row_to_f32(static_cast<const uint16_t*>(src), n, dst);
     return;
   }
-  const float* s = static_cast<const float*>(src);
-  for (int64_t i = 0; i < n; ++i) dst[i] = s[i];
+  std::memcpy(dst, src, size_t(n) * sizeof(float));
 }
 
 // n f32 stored as type t at dst.
@@ -86,8 +86,7 @@ inline void kv_row_from_f32(KvDType t, const float* src, int64_t n, void* dst) {
     f32_row_to_bf16(src, n, static_cast<uint16_t*>(dst));
     return;
   }
-  float* d = static_cast<float*>(dst);
-  for (int64_t i = 0; i < n; ++i) d[i] = src[i];
+  std::memcpy(dst, src, size_t(n) * sizeof(float));
 }
 
 // q . k over d elements, k in bf16, accumulated in f32.
