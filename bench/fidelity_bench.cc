@@ -63,6 +63,9 @@ struct Setup {
 engine::kv::KvCacheManager make_cache(const engine::ModelConfig& c, int64_t tokens) {
   engine::kv::KvConfig k;
   k.layers = c.num_layers, k.kv_heads = c.num_kv_heads, k.head_dim = c.head_dim, k.block_size = 16;
+  // f32 KV: the testbed's recall is validated in f32 (its logits are ~50
+  // nats apart), and the policies, not the KV precision, are compared here.
+  k.dtype = kernels::KvDType::F32;
   // The history, a question fork's partial blocks and headroom for uneven heads.
   k.bytes_budget = k.layers * k.bytes_per_block() * ((tokens * 5 / 4) / k.block_size + 64);
   return engine::kv::KvCacheManager(k);

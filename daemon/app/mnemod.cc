@@ -115,6 +115,7 @@ int serve(const daemon::config::Options& o) {
   engine::ChatTemplate tmpl = chat_template(o, model_dir);
   engine::EngineOptions eopt;
   eopt.kv_cache_bytes = o.kv_cache_bytes;
+  eopt.kv_dtype = o.kv_dtype;
   eopt.scheduler.token_budget = o.token_budget;
   eopt.max_queued = o.max_queued_requests;
   eopt.threads = threads;
@@ -166,6 +167,7 @@ int serve(const daemon::config::Options& o) {
   memory_kv.kv_heads = model->config().num_kv_heads;
   memory_kv.head_dim = model->config().head_dim;
   memory_kv.block_size = eopt.kv_block_size;
+  memory_kv.dtype = eopt.kv_dtype;  // its snapshots are imported into the engine's cache
   daemon::app::SessionMemoryOptions memopt;
   memopt.threads = threads;
   memopt.max_bytes = o.memory_cache_bytes;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/config/config_error.h"
+#include "kernels/kv_dtype.h"
 #include "memory/ttl/retention_mode.h"
 
 namespace mnemo::daemon::config {
@@ -25,6 +26,7 @@ struct Options {
   int threads = 0;                             // 0: every core
   Weights weights = Weights::Resident;
   int64_t kv_cache_bytes = int64_t(1) << 30;
+  kernels::KvDType kv_dtype = kernels::KvDType::BF16;  // element type of the KV cache
   int64_t token_budget = 256;           // scheduler tokens per step
   int64_t max_queued_requests = 4096;   // engine requests waiting or running
   int64_t embedding_layer = 0;          // POST /v1/embeddings pools after this layer; 0: the middle one

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/matmul.h"
 #include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
@@ -44,18 +45,21 @@ void gather_head(const kv::KvCacheManager& cache, kv::SeqId seq, int64_t layer, 
                  const float* own_k, const float* own_v, int64_t m, int64_t kv_stride, bool want_v, HeadKv& out) {
   const int64_t bs = cache.config().block_size, d = cache.config().head_dim, L = len + m;
   const kv::LayerBlocks lb = cache.layer_blocks(seq, layer);
+  const kernels::KvDType dtype = cache.dtype();
+  const int64_t head_offset = head * bs * d * cache.config().elem_bytes();
   out.k.resize(size_t(L * d));
   if (want_v) out.vt.resize(size_t(d * L));
+  std::vector<float> vb(size_t(bs * d));  // one block's values of this head, as f32
   for (int64_t first = 0; first < len; first += bs) {
     const int32_t b = lb.blocks[size_t(first / bs)];
     const int64_t rows = std::min(bs, len - first);
-    const float* kb = cache.k_block(layer, b) + head * bs * d;
-    std::copy_n(kb, rows * d, &out.k[size_t(first * d)]);
+    cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.k_block(layer, b)) + head_offset, rows * d,
+                       &out.k[size_t(first * d)]);
     if (!want_v) continue;
-    const float* vb = cache.v_block(layer, b) + head * bs * d;
+    cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.v_block(layer, b)) + head_offset, rows * d, vb.data());
     // Row i of vt gets a run of `rows` values; the block is read from L1.
     for (int64_t i = 0; i < d; ++i)
-      for (int64_t r = 0; r < rows; ++r) out.vt[size_t(i * L + first + r)] = vb[r * d + i];
+      for (int64_t r = 0; r < rows; ++r) out.vt[size_t(i * L + first + r)] = vb[size_t(r * d + i)];
   }
   for (int64_t t = 0; t < m; ++t) std::copy_n(own_k + t * kv_stride + head * d, d, &out.k[size_t((len + t) * d)]);
   if (want_v)

@@ -1,5 +1,6 @@
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 
@@ -165,9 +166,23 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
   }
 }
 
+// q . k and o += p * v for one key: f32 rows vectorise as they are, bf16
+// rows are widened in registers (kv_rows.h).
+inline float key_dot(const float* q, const float* k, int64_t d) {
+  float dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t i = 0; i < d; ++i) dot += q[i] * k[i];
+  return dot;
+}
+inline float key_dot(const float* q, const uint16_t* k, int64_t d) { return dot_bf16(q, k, d); }
+inline void value_axpy(float p, const float* v, int64_t d, float* o) {
+  for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
+}
+inline void value_axpy(float p, const uint16_t* v, int64_t d, float* o) { axpy_bf16(p, v, d, o); }
+
 // One dot product per (query, key): the decode path. key_at(kv_head, j) and
-// value_at(kv_head, j) locate position j, so contiguous and paged caches
-// share it. A query reads keys [first, end) minus its head's hole, walked as
+// value_at(kv_head, j) locate position j (a row of f32 or bf16), so
+// contiguous and paged caches of either element type share it. A query reads keys [first, end) minus its head's hole, walked as
 // the two ranges [first, hole begin) and [hole end, end): no per-key test.
 template <class KeyAt, class ValueAt>
 void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
@@ -194,11 +209,7 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
         int64_t len = 0;
         for (const auto& r : ranges)
           for (int64_t j = r[0]; j < r[1]; ++j) {
-            const float* kr = key_at(kvh, j);
-            float dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
-            scores[size_t(len++)] = dot * scale;
+            scores[size_t(len++)] = key_dot(qv, key_at(kvh, j), d) * scale;
           }
         softmax(scores.data(), len);
         float* o = out + (t * heads + h) * d;
@@ -206,9 +217,7 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
         len = 0;
         for (const auto& r : ranges)
           for (int64_t j = r[0]; j < r[1]; ++j) {
-            const float p = scores[size_t(len++)];
-            const float* vr = value_at(kvh, j);
-            for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
+            value_axpy(scores[size_t(len++)], value_at(kvh, j), d, o);
           }
       }
   }, work > kParallelWork);
@@ -231,9 +240,16 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
 void paged_attention(const float* q, int64_t n, int64_t heads, int64_t start, const PagedKvView& kv, float scale,
                      float* out, int64_t window) {
   const int64_t d = kv.head_dim, bs = kv.block_size;
-  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
-                 [&](int64_t kvh, int64_t j) { return kv.k_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; },
-                 [&](int64_t kvh, int64_t j) { return kv.v_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; });
+  auto run = [&]<class T>(const T*) {
+    auto row = [&](std::span<const void* const> blocks, int64_t kvh, int64_t j) {
+      return static_cast<const T*>(blocks[size_t(j / bs)]) + (kvh * bs + j % bs) * d;
+    };
+    attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
+                   [&](int64_t kvh, int64_t j) { return row(kv.k_blocks, kvh, j); },
+                   [&](int64_t kvh, int64_t j) { return row(kv.v_blocks, kvh, j); });
+  };
+  if (kv.dtype == KvDType::BF16) run(static_cast<const uint16_t*>(nullptr));
+  else run(static_cast<const float*>(nullptr));
 }
 
 }  // namespace mnemo::kernels::cpu

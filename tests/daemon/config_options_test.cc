@@ -141,8 +141,8 @@ TEST(ConfigOptions, HelpIsReportedNotThrown) {
 
 TEST(ConfigOptions, HelpListsEveryFlagWithItsVariableAndDefault) {
   const std::string h = help_text();
-  for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "log-level", "log-file",
-                           "threads", "weights", "chat-template", "max-sessions", "max-connections",
+  for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "kv-dtype", "log-level",
+                           "log-file", "threads", "weights", "chat-template", "max-sessions", "max-connections",
                            "max-frame-bytes", "max-body-bytes", "outbound-queue", "max-queued-requests",
                            "token-budget"}) {
     EXPECT_NE(h.find(std::string("--") + flag + " "), std::string::npos) << flag;
@@ -167,6 +167,18 @@ TEST(ConfigOptions, ByteSizeSuffixes) {
   for (const char* bad : {"", "G", "1.5G", "-1", "12X", "1GG", " 1G", "99999999999999999999", "16777216T"})
     EXPECT_THROW(parse_byte_size("x", bad), ConfigError) << bad;
   EXPECT_EQ(run({"--kv-cache-bytes", "512M"}).kv_cache_bytes, int64_t(512) << 20);
+}
+
+TEST(ConfigOptions, KvDtypeDefaultsToBf16AndRefusesOtherTypes) {
+  EXPECT_EQ(run({}).kv_dtype, kernels::KvDType::BF16);
+  EXPECT_EQ(run({"--kv-dtype", "f32"}).kv_dtype, kernels::KvDType::F32);
+  Env env;
+  env.vars["MNEMO_KV_DTYPE"] = "f32";
+  EXPECT_EQ(run({}, env).kv_dtype, kernels::KvDType::F32);
+  EXPECT_EQ(run({"--kv-dtype", "bf16"}, env).kv_dtype, kernels::KvDType::BF16);
+  EXPECT_EQ(error_of({"--kv-dtype", "fp8"}), "--kv-dtype: expected bf16 or f32, got 'fp8'");
+  EXPECT_EQ(error_of({"--kv-dtype", "BF16"}), "--kv-dtype: expected bf16 or f32, got 'BF16'");
+  EXPECT_NE(help_text().find("--kv-dtype bf16|f32"), std::string::npos);
 }
 
 TEST(ConfigOptions, UnknownFlagIsNamed) {

@@ -69,7 +69,7 @@ std::vector<float> without_holes(const Case& c) {
 // The same cache in shuffled blocks of bs slots.
 struct Paged {
   std::vector<std::vector<float>> kb, vb;
-  std::vector<const float*> kp, vp;
+  std::vector<const void*> kp, vp;
   Paged(const Case& c, int64_t bs) {
     const int64_t nb = (c.L() + bs - 1) / bs;
     kb.resize(size_t(nb));

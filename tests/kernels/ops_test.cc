@@ -152,7 +152,7 @@ TEST(OpsTest, PagedAttentionMatchesContiguous) {
   // Blocks in reverse order in memory, as a pool hands them out.
   const int64_t nblocks = cap / bs;
   std::vector<std::vector<float>> kb(static_cast<size_t>(nblocks)), vb(static_cast<size_t>(nblocks));
-  std::vector<const float*> kp, vp;
+  std::vector<const void*> kp, vp;
   for (int64_t b = 0; b < nblocks; ++b) {
     auto& K = kb[size_t(nblocks - 1 - b)];
     auto& V = vb[size_t(nblocks - 1 - b)];
