@@ -25,7 +25,7 @@ int cmd_logits(const std::vector<std::string>& args) {
   kernels::cpu::set_matmul_precision(precision == "exact" ? kernels::cpu::MatmulPrecision::Exact
                                                           : kernels::cpu::MatmulPrecision::Fast);
   const auto ids = parse_id_list("tokens", f.str("tokens"));
-  const auto model = engine::Model::load(model_dir(f), weights_residency(f));
+  const auto model = engine::Model::load(model_dir(f), weights_residency(f), weight_format(f));
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) throw UsageError("--tokens: id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(V));
