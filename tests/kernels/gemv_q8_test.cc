@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -237,6 +238,27 @@ TEST(Q8Quantize, SourcesOfEveryDtypeAgree) {
     EXPECT_EQ(got.d, want.d);
     for (int i = 0; i < 32; ++i) EXPECT_EQ(got.qs[i], want.qs[i]) << i;
   }
+}
+
+TEST(Q8Quantize, VectorPathMatchesScalarBitForBit) {
+  // quantize_q8_0 takes the AVX-512 path here; quantize_row_q8_0 is scalar.
+  // Values on .5 ties (d = 1 when a block's max is 127) and random ones.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  const int64_t rows = 9, cols = 128;
+  std::vector<float> v(size_t(rows * cols));
+  for (auto& e : v) e = nd(rng);
+  for (int64_t c = 0; c < cols; ++c) v[size_t(c)] = c % 32 == 0 ? 127.0f : float(int(c % 64) - 32) + 0.5f;
+  for (int64_t c = 0; c < 32; ++c) v[size_t(cols + c)] = 0.0f;  // an all-zero block
+  for (bool portable : {false, true}) {
+    avx512::force_portable(portable);
+    std::vector<uint8_t> got(size_t(rows) * row_bytes(DType::Q8_0, cols));
+    quantize_q8_0(MatrixView{v.data(), DType::F32, rows, cols}, got.data());
+    std::vector<BlockQ8_0> want(size_t(rows * cols / kQ8Block));
+    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(v.data() + r * cols, cols, want.data() + r * cols / kQ8Block);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "portable " << portable;
+  }
+  avx512::force_portable(false);
 }
 
 // tests/golden/q8/gemv.json: quantization bit for bit, y within kTight.
