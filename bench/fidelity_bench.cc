@@ -135,6 +135,11 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
                       name.c_str(), selection.c_str(), ratio, pct, eo.episodes, e.silhouette, 100 * e.routed_to_topic,
                       peak_mib, bound_mib, double(e.held_kv_bytes) / (1 << 20), e.embed_seconds, e.cluster_seconds,
                       e.prefill_seconds, e.route_seconds);
+          std::printf("    answers: value slot in the routed cache %lld of %lld, only in another cache %lld, wrong "
+                      "with the value held %lld\n",
+                      (long long)e.value_in_routed, (long long)e.recall.asked, (long long)e.value_elsewhere,
+                      (long long)e.wrong_with_value);
+          for (size_t i = 0; i < e.episode_mix.size(); ++i) std::printf("    episode %zu: %s\n", i, e.episode_mix[i].c_str());
           std::fflush(stdout);
           continue;
         }

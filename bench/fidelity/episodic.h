@@ -5,6 +5,7 @@
 // that episode's representative windows, and each question answered from the
 // cache of the episode it is routed to.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bench/fidelity/conversation.h"
@@ -26,6 +27,13 @@ struct EpisodicOptions {
 struct EpisodicResult {
   RecallResult recall;
   double routed_to_topic = 0;  // share of questions routed to an episode whose windows are mostly of the fact's topic
+  // Where the answers went: the fact's value slot (layer 1: where the
+  // testbed keeps a fact) held by the routed cache, or by some other cache.
+  int64_t value_in_routed = 0, value_elsewhere = 0;
+  // Wrong answers whose value slot the routed cache held (neither eviction nor routing lost them).
+  int64_t wrong_with_value = 0;
+  // Per episode: the topic mix of its windows (topic -> tokens) and its facts' value slots kept.
+  std::vector<std::string> episode_mix;
   float silhouette = 0;
   int64_t peak_kv_bytes = 0;   // largest peak of one episode's cache while it was built
   int64_t held_kv_bytes = 0;   // all episode caches together at the end
