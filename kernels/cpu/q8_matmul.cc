@@ -20,17 +20,11 @@ void quantize_x(const float* x, int64_t n, int64_t cols, QuantizedX& out) {
   out.qs = out.qs_buf.data() + (64 - reinterpret_cast<uintptr_t>(out.qs_buf.data()) % 64) % 64;
   out.d = out.d_buf.data();
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t b = 0; b < cols / kQ8Block; ++b) {
-      const float* v = x + t * cols + b * kQ8Block;
-      float amax = 0;
-      for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(v[i]));
-      // The scale stays f32 (llama.cpp rounds it to f16): x is requantized
-      // every call, so there is nothing to save by narrowing it.
-      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      out.d[t * out.ld / kQ8Block + b] = d;
-      int8_t* q = out.qs + t * out.ld + b * kQ8Block;
-      for (int64_t i = 0; i < kQ8Block; ++i) q[i] = int8_t(std::round(v[i] * id));
-    }
+    // The scale stays f32 (llama.cpp rounds it to f16): x is requantized
+    // every call, so there is nothing to save by narrowing it.
+    for (int64_t b = 0; b < cols / kQ8Block; ++b)
+      out.d[t * out.ld / kQ8Block + b] =
+          quantize_block_q8(x + t * cols + b * kQ8Block, out.qs + t * out.ld + b * kQ8Block);
   }
 }
 

@@ -68,6 +68,24 @@ void quantize_row_avx512(const MatrixView& w, int64_t r, BlockQ8_0* out) {
 
 }  // namespace
 
+float quantize_block_q8(const float* x, int8_t* q) {
+#if MNEMO_AVX512
+  if (avx512::supported()) {
+    const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+    const float d = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))) / 127.0f;
+    const __m512 vid = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(lo, vid))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(hi, vid))));
+    return d;
+  }
+#endif
+  float amax = 0;
+  for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int64_t i = 0; i < kQ8Block; ++i) q[i] = int8_t(std::round(x[i] * id));
+  return d;
+}
+
 void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
   assert(cols % kQ8Block == 0);
   for (int64_t b = 0; b < cols / kQ8Block; ++b) {

@@ -17,6 +17,11 @@ inline bool q8_0_fits(const MatrixView& w) { return w.cols > 0 && w.cols % kQ8Bl
 // One row of cols (a multiple of 32) f32 values into cols / 32 blocks.
 void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out);
 
+// One block of 32 f32 values with an f32 scale (how x is quantized for the
+// integer GEMV): q[i] = round(x[i] / d), d = max|x| / 127, returned. AVX-512
+// when the CPU has it; the same bits either way.
+float quantize_block_q8(const float* x, int8_t* q);
+
 // Blocks back to f32: out[c] = f16(d) * q.
 void dequantize_row_q8_0(const BlockQ8_0* in, int64_t cols, float* out);
 
