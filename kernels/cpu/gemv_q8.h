@@ -42,6 +42,7 @@ bool vnni_supported();
 // rows [r0, r1) of w for every token of xq.
 void gemv_rows(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y);
 // Rows per block of the VNNI kernel: slices handed to threads align to it.
+// 8 measured fastest (4 and 16 each ~25% slower streaming from DRAM).
 inline constexpr int64_t kRows = 8;
 }  // namespace avx512
 
