@@ -101,6 +101,7 @@ EpisodicResult run_episodic(const engine::Model& model, engine::kv::KvCacheManag
     memory::compress::PolicyOptions po;
     for (const ep::Segment* w : index.representative_windows(int32_t(e)))
       po.text.insert(po.text.end(), w->tokens.begin(), w->tokens.end());
+    po.patched_reduce = o.reduce;
     auto policy = memory::compress::make_policy("patched", po);
     memory::compress::BlockPrefillOptions bo;
     bo.block_tokens = o.block;

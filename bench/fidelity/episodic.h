@@ -11,6 +11,7 @@
 #include "bench/fidelity/conversation.h"
 #include "bench/fidelity/recall.h"
 #include "engine/kv/kv_cache_manager.h"
+#include "engine/model/attention_scores.h"
 #include "engine/model/model.h"
 
 namespace mnemo::bench::fidelity {
@@ -22,6 +23,7 @@ struct EpisodicOptions {
   int64_t block = 512;
   bool head_wise = false;
   std::vector<int64_t> layer_budget;  // slots per KV head, per layer, of each episode's cache
+  engine::ScoreReduce reduce = engine::ScoreReduce::Max;  // how representative queries score slots
 };
 
 struct EpisodicResult {

@@ -166,6 +166,7 @@ int serve(const daemon::config::Options& o) {
   memory_kv.block_size = eopt.kv_block_size;
   daemon::app::SessionMemoryOptions memopt;
   memopt.threads = threads;
+  memopt.max_bytes = o.memory_cache_bytes;
   // episodic: windows embedded as /v1/embeddings does (same layer), text
   // tokenized as text (no special tokens, special-token text not parsed).
   memopt.embedding_layer = o.embedding_layer;

@@ -82,6 +82,13 @@ std::vector<FlagSpec> make_table() {
        "host memory for a KV tier (suffixes K, M, G, T): a program's KV that leaves the pool (TTL expired, "
        "released for room, preempted) is kept there and restored by its next turn; 0: no tier",
        [](Options& o, const std::string& v, const std::string& s) { o.host_kv_bytes = parse_byte_size(s, v); }},
+      {"memory-cache-bytes", "BYTES", "256M",
+       "host memory for the compressed histories of sessions created with a \"memory\" setting (one cache per "
+       "session, one per episode with episodic): the least recently used is dropped first and rebuilt from the "
+       "stored messages when next needed",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.memory_cache_bytes = bytes_at_least(s, v, int64_t(1) << 20);
+       }},
       {"host", "ADDR", "127.0.0.1", "address to listen on",
        [](Options& o, const std::string& v, const std::string& s) { o.host = nonempty(s, v, "an address"); }},
       {"port", "N", "8420", "TCP port; 0 picks a free one",

@@ -116,7 +116,7 @@ std::string describe(const Options& o) {
       << " threads=" << o.threads << " weights=" << to_string(o.weights)
       << " weights_dtype=" << to_string(o.weights_dtype) << " kv_cache_bytes=" << o.kv_cache_bytes
       << " token_budget=" << o.token_budget << " max_queued_requests=" << o.max_queued_requests
-      << " kv_retention=" << o.kv_retention.to_string() << " host_kv_bytes=" << o.host_kv_bytes
+      << " kv_retention=" << o.kv_retention.to_string() << " host_kv_bytes=" << o.host_kv_bytes << " memory_cache_bytes=" << o.memory_cache_bytes
       << " listen=" << o.host << ':' << o.port << " api_key=" << (o.api_key.empty() ? "none" : "set")
       << " max_connections=" << o.max_connections << " max_pending_connections=" << o.max_pending_connections
       << " header_timeout=" << o.header_timeout_s << "s max_frame_bytes=" << o.max_frame_bytes

@@ -33,6 +33,7 @@ struct Options {
   // Agent programs' KV across tool calls (Continuum).
   memory::ttl::RetentionMode kv_retention;  // default continuum
   int64_t host_kv_bytes = 0;                // host-memory tier for KV; 0: none
+  int64_t memory_cache_bytes = int64_t(256) << 20;  // compressed session histories held in host memory
 
   // Network.
   std::string host = "127.0.0.1";

@@ -293,4 +293,13 @@ TEST(ConfigOptions, KvRetentionAndHostTier) {
 }
 
 }  // namespace
+TEST(ConfigOptions, MemoryCacheBytes) {
+  EXPECT_EQ(run({}).memory_cache_bytes, int64_t(256) << 20);
+  EXPECT_EQ(run({"--memory-cache-bytes", "1G"}).memory_cache_bytes, int64_t(1) << 30);
+  EXPECT_NE(error_of({"--memory-cache-bytes", "1K"}).find("--memory-cache-bytes"), std::string::npos);
+  EXPECT_NE(error_of({"--memory-cache-bytes", "lots"}).find("--memory-cache-bytes: expected a byte size"),
+            std::string::npos);
+  EXPECT_NE(describe(run({"--memory-cache-bytes", "2M"})).find("memory_cache_bytes=2097152"), std::string::npos);
+}
+
 }  // namespace mnemo::daemon::config
