@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
                       "  --episodes E        episodes of the episodic policy (4)\n"
                       "  --embed-layer L     its embedding: residual stream after L layers (2)\n"
                       "  --episode-scores max|mean-logit  how an episode's representative queries score\n"
-                      "                      slots: max attention (EpiCache) or their mean logit (max)\n"
+                      "                      slots: max attention (EpiCache) or their mean logit (mean-logit)\n"
                       "  --questions N       questions per conversation (64)\n"
                       "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
                       "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
   s.block = std::stoll(flag("--block", "512"));
   s.episodic.episodes = size_t(std::stoll(flag("--episodes", "4")));
   s.episodic.embed_layer = std::stoll(flag("--embed-layer", "2"));
-  const std::string episode_scores = flag("--episode-scores", "max");
+  const std::string episode_scores = flag("--episode-scores", "mean-logit");
   if (episode_scores != "max" && episode_scores != "mean-logit") {
     std::fprintf(stderr, "--episode-scores takes max or mean-logit, got '%s'\n", episode_scores.c_str());
     return 2;

@@ -24,6 +24,7 @@
 #include "bench/membw.h"
 #include "bench/peak.h"
 #include "bench/report.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/matmul.h"
 
 namespace mnemo::bench {
@@ -171,6 +172,7 @@ int run(int argc, char** argv) {
         for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 13) - 6) * 0.1f;
         for (int t : threads_list) {
           omp_set_num_threads(t);
+          kernels::cpu::set_num_threads(t);
           auto mnemo = [&](const void* w) { cpu::matmul(x.data(), n, MatrixView{w, dt, s.rows, s.cols}, y.data()); };
           const MatrixView probe{copies[0], dt, s.rows, s.cols};
           if (n <= kernels::cpu::kGemvMaxTokens) {

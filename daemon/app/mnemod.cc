@@ -27,6 +27,7 @@
 #include "daemon/net/server.h"
 #include "daemon/store/integrity.h"
 #include "daemon/store/store.h"
+#include "kernels/cpu/parallel.h"
 #include "daemon/app/session_memory.h"
 #include "engine/model/builtin_model.h"
 #include "engine/model/model.h"
@@ -103,7 +104,8 @@ int serve(const daemon::config::Options& o) {
   const fs::path model_dir = o.model ? *o.model : engine::ensure_builtin_model(o.data_dir);
   const std::string model_name = o.model ? fs::absolute(*o.model).filename().string() : "mnemo-builtin";
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
-  omp_set_num_threads(threads);
+  kernels::cpu::set_num_threads(threads);
+  omp_set_num_threads(threads);  // faiss and episode clustering
   openblas_set_num_threads(threads);
 
   const auto model = engine::Model::load(

@@ -1,5 +1,3 @@
-#include <omp.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +7,7 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/model/builtin_model.h"
+#include "kernels/cpu/parallel.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -53,7 +52,7 @@ engine::WeightFormat weight_format(const Flags& f) {
 
 void apply_threads(const Flags& f) {
   const int n = int(f.integer("threads", 1, 1024));
-  omp_set_num_threads(n);
+  kernels::cpu::set_num_threads(n);
   openblas_set_num_threads(n);
 }
 

@@ -1,6 +1,5 @@
 #include "engine/serving/engine.h"
 
-#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <future>
 
 #include "engine/serving/program_policies.h"
+#include "kernels/cpu/parallel.h"
 #include "engine/serving/start_kv.h"
 
 namespace mnemo::engine {
@@ -60,10 +60,10 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
   spdlog::info("engine: KV pool of {} tokens ({} blocks of {} tokens, {} MB)", kv_capacity_tokens(),
                cache_.allocator().num_blocks(), cache_.config().block_size,
                (cache_.allocator().num_blocks() * cache_.bytes_per_block() * cache_.config().layers) >> 20);
-  // OpenMP's thread count is per thread: carry the caller's into the loop.
-  const int threads = opt_.threads > 0 ? opt_.threads : omp_get_max_threads();
+  // The kernels' thread count is per thread: carry the caller's into the loop.
+  const int threads = opt_.threads > 0 ? opt_.threads : kernels::cpu::num_threads();
   thread_ = std::thread([this, threads] {
-    omp_set_num_threads(threads);
+    kernels::cpu::set_num_threads(threads);
     loop();
   });
 }

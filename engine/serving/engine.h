@@ -23,7 +23,7 @@ namespace mnemo::engine {
 struct EngineOptions {
   SchedulerOptions scheduler;
   int64_t max_queued = 4096;  // submits beyond this many live requests are refused
-  int threads = 0;  // OpenMP threads of the step loop; 0: the constructing thread's setting
+  int threads = 0;  // kernel threads of the step loop; 0: the constructing thread's setting
   // The paged KV pool (K and V of all layers, f32); its pages are committed
   // as blocks are first used. kv_cache_tokens > 0 sizes it in tokens instead.
   int64_t kv_cache_bytes = int64_t(512) << 20;

@@ -4,7 +4,6 @@
 #include "kernels/cpu/matmul.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cassert>
@@ -13,6 +12,7 @@
 
 #include "kernels/cpu/gemv_q8.h"
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/quantize.h"
 
 namespace mnemo::kernels::cpu {
@@ -35,11 +35,9 @@ inline float load(const MatrixView& w, int64_t i) {
 }
 
 void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
-#pragma omp parallel
-  {
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(size_t(w.cols));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < w.rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       row_to_f32(w, r, row.data());
       for (int64_t t = 0; t < n; ++t) {
         float acc = 0;
@@ -48,7 +46,7 @@ void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
         y[t * w.rows + r] = acc;
       }
     }
-  }
+  });
 }
 
 // Weight panels converted to f32, then OpenBLAS (its own thread pool).

@@ -17,7 +17,8 @@ struct MatrixView {
 
 namespace cpu {
 
-// y[n, w.rows] = x[n, w.cols] . w^T. Uses the OpenMP thread count in force.
+// y[n, w.rows] = x[n, w.cols] . w^T. Uses the calling thread's
+// kernel thread count (parallel.h).
 // n == 1 is the memory-bound decode path (GEMV); larger n goes through GEMM.
 void matmul(const float* x, int64_t n, const MatrixView& w, float* y);
 

@@ -1,10 +1,10 @@
 #include "kernels/cpu/ops.h"
 
 #include "kernels/cpu/matmul.h"
-
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,47 +20,50 @@ constexpr int64_t kParallelWork = 1 << 16;
 constexpr int64_t kAttentionGemmTokens = 32;
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
-#pragma omp parallel for schedule(static) if (n * dim > kParallelWork)
-  for (int64_t t = 0; t < n; ++t) {
-    const float* xr = x + t * dim;
-    float* o = out + t * dim;
-    float ss = 0;
+  parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * dim;
+      float* o = out + t * dim;
+      float ss = 0;
 #pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
-    const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
-    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
-  }
+      for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+      const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
+      for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+    }
+  }, n * dim > kParallelWork);
 }
 
 void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
           std::span<const float> inv_freq) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n * heads * head_dim > kParallelWork)
-  for (int64_t t = 0; t < n; ++t) {
-    std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) {
-      // f32 angle, as the reference computes position * inv_freq in f32.
-      const float angle = float(positions[t]) * inv_freq[size_t(i)];
-      c[size_t(i)] = std::cos(angle);
-      s[size_t(i)] = std::sin(angle);
-    }
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + (t * heads + h) * head_dim;
+  parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
       for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c[size_t(i)] - b * s[size_t(i)];
-        v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        // f32 angle, as the reference computes position * inv_freq in f32.
+        const float angle = float(positions[t]) * inv_freq[size_t(i)];
+        c[size_t(i)] = std::cos(angle);
+        s[size_t(i)] = std::sin(angle);
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * c[size_t(i)] - b * s[size_t(i)];
+          v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        }
       }
     }
-  }
+  }, n * heads * head_dim > kParallelWork);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
-#pragma omp parallel for schedule(static) if (count > kParallelWork)
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  parallel_for(count, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  }, count > kParallelWork);
 }
 
 void add_inplace(float* x, const float* y, int64_t count) {
@@ -144,8 +147,8 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], q + (t * heads + h) * d, size_t(d) * sizeof(float));
       matmul(qh.data(), n, k, scores.data());
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < n; ++t) {
+      parallel_for(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
         float* row = &scores[size_t(t * Lv)];
         const int64_t end = start + t + 1;
         const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
@@ -155,6 +158,7 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
           row[j] = j < vfirst || j >= vend ? -std::numeric_limits<float>::infinity() : row[j] * scale;
         softmax(row, Lv);
       }
+      });
       matmul(scores.data(), n, v_t, oh.data());
       for (int64_t t = 0; t < n; ++t) std::memcpy(out + (t * heads + h) * d, &oh[size_t(t * d)], size_t(d) * sizeof(float));
     }
@@ -171,12 +175,15 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
                     std::span<const int64_t> hole_end, KeyAt key_at, ValueAt value_at) {
   const int64_t group = heads / kv_heads;
   const int64_t work = n * heads * (start + n) * d;
-#pragma omp parallel if (work > kParallelWork)
-  {
+  // Chunks of 4 (query, head) pairs handed out in turn: heads differ in
+  // length (holes, windows) and queries in how many keys they see.
+  constexpr int64_t kChunk = 4;
+  std::atomic<int64_t> next{0};
+  run_on_team([&](int, int) {
     std::vector<float> scores(size_t(start + n));
-#pragma omp for collapse(2) schedule(dynamic, 4)
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t c0; (c0 = next.fetch_add(kChunk, std::memory_order_relaxed)) < n * heads;)
+      for (int64_t th = c0; th < std::min(c0 + kChunk, n * heads); ++th) {
+        const int64_t t = th / heads, h = th % heads;
         const float* qv = q + (t * heads + h) * d;
         const int64_t kvh = h / group;
         const int64_t end = start + t + 1;  // causal: up to and including itself
@@ -204,7 +211,7 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
             for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
           }
       }
-  }
+  }, work > kParallelWork);
 }
 
 }  // namespace
