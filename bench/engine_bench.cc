@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     const auto model = engine::Model::load(dir);
     const auto& w = model->weights();
     // Decode reads every matrix once, except the embedding (one row).
-    const auto bytes = [](const kernels::MatrixView& m) { return double(m.rows * m.cols) * kernels::dtype_size(m.dtype); };
+    const auto bytes = [](const kernels::MatrixView& m) { return double(m.rows) * double(kernels::row_bytes(m.dtype, m.cols)); };
     const double tied = w.lm_head.data == w.embed.data ? bytes(w.embed) : 0;
     const double per_token = double(w.matrix_bytes) - bytes(w.embed) + tied;
 

@@ -40,6 +40,14 @@ std::vector<FlagSpec> make_table() {
          else if (v == "mapped") o.weights = Weights::Mapped;
          else bad_value(s, "resident or mapped", v);
        }},
+      {"weights-dtype", "auto|q8_0", "auto",
+       "auto: matrices as stored; q8_0: quantized at load to 8 bits per value plus an f16 scale per 32 (half of "
+       "BF16's memory and decode traffic, logits move by the quantization error)",
+       [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "auto") o.weights_dtype = WeightsDType::Auto;
+         else if (v == "q8_0") o.weights_dtype = WeightsDType::Q8_0;
+         else bad_value(s, "auto or q8_0", v);
+       }},
       {"kv-cache-bytes", "BYTES", "1G", "memory for the KV cache (suffixes K, M, G, T: 512M, 2G)",
        [](Options& o, const std::string& v, const std::string& s) {
          o.kv_cache_bytes = bytes_at_least(s, v, int64_t(1) << 20);

@@ -17,6 +17,7 @@
 namespace mnemo::daemon::config {
 
 enum class Weights { Resident, Mapped };
+enum class WeightsDType { Auto, Q8_0 };  // auto: as stored; q8_0: quantized at load
 enum class LogLevel { Trace, Debug, Info, Warn, Error, Critical, Off };
 
 struct Options {
@@ -25,6 +26,7 @@ struct Options {
   std::string chat_template;                   // empty: chosen from the model files
   int threads = 0;                             // 0: every core
   Weights weights = Weights::Resident;
+  WeightsDType weights_dtype = WeightsDType::Auto;
   int64_t kv_cache_bytes = int64_t(1) << 30;
   kernels::KvDType kv_dtype = kernels::KvDType::BF16;  // element type of the KV cache
   int64_t token_budget = 256;           // scheduler tokens per step
@@ -81,6 +83,7 @@ int64_t parse_byte_size(const std::string& what, const std::string& text);
 
 std::string to_string(LogLevel level);  // "info", ... (spdlog's names)
 std::string to_string(Weights weights);  // "resident" or "mapped"
+std::string to_string(WeightsDType d);    // "auto" or "q8_0"
 
 // The settings as one line for the startup log; the API key is redacted.
 std::string describe(const Options& o);

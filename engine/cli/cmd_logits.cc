@@ -28,7 +28,7 @@ int cmd_logits(const std::vector<std::string>& args) {
                                                           : kernels::cpu::MatmulPrecision::Fast);
   const kernels::KvDType kv_type = kv_dtype(f, precision == "exact" ? kernels::KvDType::F32 : kernels::KvDType::BF16);
   const auto ids = parse_id_list("tokens", f.str("tokens"));
-  const auto model = engine::Model::load(model_dir(f), weights_residency(f));
+  const auto model = engine::Model::load(model_dir(f), weights_residency(f), weight_format(f));
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) throw UsageError("--tokens: id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(V));

@@ -55,7 +55,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const std::string prompt = f.str("prompt");
 
   const auto dir = model_dir(f);
-  const auto model = engine::Model::load(dir, weights_residency(f));
+  const auto model = engine::Model::load(dir, weights_residency(f), weight_format(f));
   const auto tok = engine::Tokenizer::load(dir / "tokenizer.json");
   std::vector<int32_t> ids;
   if (f.on("chat") || f.has("chat-template")) {

@@ -19,12 +19,12 @@ namespace mnemo::engine {
 
 namespace cpu = kernels::cpu;
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Residency weights) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Residency weights, WeightFormat format) {
   if (!std::filesystem::is_directory(dir)) throw ModelError(dir.string() + ": not a model directory");
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = dir;
   m->config_ = load_config(dir / "config.json");
-  m->store_ = WeightStore::open(dir, m->config_, weights);
+  m->store_ = WeightStore::open(dir, m->config_, weights, format);
   m->inv_freq_ = rope_inv_freq(m->config_);
   spdlog::debug("loaded {} from {}: {} layers, hidden {}, {} MB of matrices", m->config_.architecture, dir.string(),
                 m->config_.num_layers, m->config_.hidden_size, m->weights().matrix_bytes >> 20);

@@ -90,6 +90,7 @@ __m512 load16_f32(const MatrixView& w, int64_t row, int64_t c, int64_t count) {
       const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w.data) + i));
       return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
     }
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemm
   }
   return _mm512_setzero_ps();
 }

@@ -216,6 +216,7 @@ void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
     case DType::F32: run<LoadF32>(xp, ldx, n, w, y); break;
     case DType::F16: run<LoadF16>(xp, ldx, n, w, y); break;
     case DType::BF16: run<LoadBF16>(xp, ldx, n, w, y); break;
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemv
   }
 }
 
@@ -227,6 +228,7 @@ void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::s
     case DType::F32: run_many<LoadF32>(xp, ldx, n, ws, ys); break;
     case DType::F16: run_many<LoadF16>(xp, ldx, n, ws, ys); break;
     case DType::BF16: run_many<LoadBF16>(xp, ldx, n, ws, ys); break;
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemv_many
   }
 }
 

@@ -41,6 +41,7 @@ TEST(ConfigOptions, DefaultsWithEmptyEnvironment) {
   EXPECT_EQ(o.kv_cache_bytes, int64_t(1) << 30);
   EXPECT_EQ(o.threads, 0);
   EXPECT_EQ(o.weights, Weights::Resident);
+  EXPECT_EQ(o.weights_dtype, WeightsDType::Auto);
   EXPECT_EQ(o.log_level, LogLevel::Info);
   EXPECT_TRUE(o.api_key.empty());
   EXPECT_FALSE(o.log_file.has_value());
@@ -66,7 +67,8 @@ TEST(ConfigOptions, EveryFlagHasItsVariable) {
               {"MNEMO_LOG_LEVEL", "debug"},    {"MNEMO_LOG_FILE", "/l.log"},    {"MNEMO_THREADS", "3"},
               {"MNEMO_WEIGHTS", "mapped"},     {"MNEMO_CHAT_TEMPLATE", "chatml"}, {"MNEMO_MAX_SESSIONS", "7"},
               {"MNEMO_MAX_CONNECTIONS", "8"},  {"MNEMO_MAX_FRAME_BYTES", "64K"}, {"MNEMO_MAX_BODY_BYTES", "1M"},
-              {"MNEMO_OUTBOUND_QUEUE", "9"},   {"MNEMO_MAX_QUEUED_REQUESTS", "10"}, {"MNEMO_TOKEN_BUDGET", "11"}};
+              {"MNEMO_OUTBOUND_QUEUE", "9"},   {"MNEMO_MAX_QUEUED_REQUESTS", "10"}, {"MNEMO_TOKEN_BUDGET", "11"},
+              {"MNEMO_WEIGHTS_DTYPE", "q8_0"}};
   const Options o = run({}, env);
   EXPECT_EQ(o.model, std::filesystem::path("/m"));
   EXPECT_EQ(o.host, "0.0.0.0");
@@ -78,6 +80,7 @@ TEST(ConfigOptions, EveryFlagHasItsVariable) {
   EXPECT_EQ(o.log_file, std::filesystem::path("/l.log"));
   EXPECT_EQ(o.threads, 3);
   EXPECT_EQ(o.weights, Weights::Mapped);
+  EXPECT_EQ(o.weights_dtype, WeightsDType::Q8_0);
   EXPECT_EQ(o.chat_template, "chatml");
   EXPECT_EQ(o.max_sessions, 7);
   EXPECT_EQ(o.max_connections, 8);
@@ -142,7 +145,8 @@ TEST(ConfigOptions, HelpIsReportedNotThrown) {
 TEST(ConfigOptions, HelpListsEveryFlagWithItsVariableAndDefault) {
   const std::string h = help_text();
   for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "kv-dtype", "log-level",
-                           "log-file", "threads", "weights", "chat-template", "max-sessions", "max-connections",
+                           "log-file", "threads", "weights", "weights-dtype", "chat-template", "max-sessions",
+                           "max-connections",
                            "max-frame-bytes", "max-body-bytes", "outbound-queue", "max-queued-requests",
                            "token-budget"}) {
     EXPECT_NE(h.find(std::string("--") + flag + " "), std::string::npos) << flag;
@@ -221,6 +225,7 @@ TEST(ConfigOptions, UnknownLogLevel) {
 
 TEST(ConfigOptions, BadEnumAndEmptyValues) {
   EXPECT_EQ(error_of({"--weights", "disk"}), "--weights: expected resident or mapped, got 'disk'");
+  EXPECT_EQ(error_of({"--weights-dtype", "q4_0"}), "--weights-dtype: expected auto or q8_0, got 'q4_0'");
   EXPECT_NE(error_of({"--model="}).find("--model: expected a directory"), std::string::npos);
   // An empty API key is allowed: it means no authentication.
   EXPECT_TRUE(run({"--api-key="}).api_key.empty());
