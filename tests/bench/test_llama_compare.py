@@ -1,7 +1,6 @@
 """bench/llama_cpp: parsing llama-bench's -o json and mnemo run --stats, the roofline's bytes per
 token, targets and the table, and the GGUF converter's tokenizer stub. Needs neither llama.cpp nor
-a model: the llama-bench output below is a captured run (trimmed to the fields the script reads
-plus a few around them)."""
+a model: the llama-bench output below is a captured run."""
 import json
 import pathlib
 import struct
@@ -13,51 +12,100 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench" / "
 import convert  # noqa: E402
 import measure  # noqa: E402
 
-# llama-bench -m 123M-bf16.gguf -t 2 -r 1 -o json -p 0 -n 128 -d 4096 -fa 0,1: logs on stderr go
-# elsewhere, but tolerate a stray line before the array.
+# A captured run (AMD EPYC, 2 cores, a loaded machine), model path shortened:
+# llama-bench -m 123M-bf16.gguf -t 2 -r 1 -o json -p 0 -n 16 -d 256 -fa 0,1; a stray log line
+# before the array is tolerated.
 LLAMA_BENCH_JSON = """load_backend: something
 [
   {
     "build_commit": "de3ff81",
     "build_number": 1,
-    "cpu_info": "Intel(R) Xeon(R) Processor",
+    "cpu_info": "AMD EPYC",
+    "gpu_info": "",
+    "backends": "CPU",
+    "model_filename": "123M-bf16.gguf",
     "model_type": "llama ?B BF16",
-    "model_size": 268462080,
-    "model_n_params": 134231040,
+    "model_size": 268250112,
+    "model_n_params": 134105856,
     "n_batch": 2048,
     "n_ubatch": 512,
     "n_threads": 2,
+    "cpu_mask": "0x0",
+    "cpu_strict": false,
+    "poll": 50,
     "type_k": "f16",
     "type_v": "f16",
+    "n_gpu_layers": -1,
+    "n_cpu_moe": 0,
+    "split_mode": "layer",
+    "main_gpu": 0,
+    "no_kv_offload": false,
     "flash_attn": 0,
+    "devices": "auto",
+    "tensor_split": "0.00",
+    "tensor_buft_overrides": "none",
+    "load_mode": "auto",
+    "lazy_mode": "auto",
+    "embeddings": false,
+    "no_op_offload": 0,
+    "no_host": false,
+    "fit_target": 0,
+    "fit_min_ctx": 0,
     "n_prompt": 0,
-    "n_gen": 128,
-    "n_depth": 4096,
-    "avg_ns": 2000000000,
+    "n_gen": 16,
+    "n_depth": 256,
+    "test_time": "2026-12-03T17:18:36Z",
+    "avg_ns": 5288629414,
     "stddev_ns": 0,
-    "avg_ts": 64.000000,
+    "avg_ts": 3.025359,
     "stddev_ts": 0.000000,
-    "samples_ns": [ 2000000000 ],
-    "samples_ts": [ 64 ]
+    "samples_ns": [ 5288629414 ],
+    "samples_ts": [ 3.02536 ]
   },
   {
     "build_commit": "de3ff81",
     "build_number": 1,
+    "cpu_info": "AMD EPYC",
+    "gpu_info": "",
+    "backends": "CPU",
+    "model_filename": "123M-bf16.gguf",
     "model_type": "llama ?B BF16",
-    "model_size": 268462080,
+    "model_size": 268250112,
+    "model_n_params": 134105856,
+    "n_batch": 2048,
+    "n_ubatch": 512,
     "n_threads": 2,
+    "cpu_mask": "0x0",
+    "cpu_strict": false,
+    "poll": 50,
     "type_k": "f16",
     "type_v": "f16",
+    "n_gpu_layers": -1,
+    "n_cpu_moe": 0,
+    "split_mode": "layer",
+    "main_gpu": 0,
+    "no_kv_offload": false,
     "flash_attn": 1,
+    "devices": "auto",
+    "tensor_split": "0.00",
+    "tensor_buft_overrides": "none",
+    "load_mode": "auto",
+    "lazy_mode": "auto",
+    "embeddings": false,
+    "no_op_offload": 0,
+    "no_host": false,
+    "fit_target": 0,
+    "fit_min_ctx": 0,
     "n_prompt": 0,
-    "n_gen": 128,
-    "n_depth": 4096,
-    "avg_ns": 1600000000,
+    "n_gen": 16,
+    "n_depth": 256,
+    "test_time": "2026-12-03T17:18:56Z",
+    "avg_ns": 1431753919,
     "stddev_ns": 0,
-    "avg_ts": 80.000000,
+    "avg_ts": 11.175105,
     "stddev_ts": 0.000000,
-    "samples_ns": [ 1600000000 ],
-    "samples_ts": [ 80 ]
+    "samples_ns": [ 1431753919 ],
+    "samples_ts": [ 11.1751 ]
   }
 ]
 """
@@ -66,10 +114,11 @@ LLAMA_BENCH_JSON = """load_backend: something
 def test_llama_bench_json_parsed_and_best_setting_chosen():
     tests = measure.parse_llama_bench_json(LLAMA_BENCH_JSON)
     assert [t["flash_attn"] for t in tests] == [0, 1]
-    assert tests[0]["n_depth"] == 4096 and tests[0]["n_gen"] == 128
-    assert tests[0]["threads"] == 2 and tests[0]["type_k"] == "f16" and tests[0]["samples_tps"] == [64.0]
+    assert tests[0]["n_depth"] == 256 and tests[0]["n_gen"] == 16 and tests[0]["n_prompt"] == 0
+    assert tests[0]["threads"] == 2 and tests[0]["type_k"] == "f16" and tests[0]["samples_tps"] == [3.02536]
+    assert tests[0]["avg_tps"] == pytest.approx(3.025359) and tests[0]["build_commit"] == "de3ff81"
     tps, best = measure.best_llama_tps(tests)
-    assert tps == 80.0 and best["flash_attn"] == 1
+    assert tps == pytest.approx(11.175105) and best["flash_attn"] == 1
 
 
 def test_llama_bench_without_json_is_an_error():
