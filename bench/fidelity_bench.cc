@@ -135,6 +135,11 @@ void run_conversation(const Setup& s, const Conversation& c, bench::Table& table
                       name.c_str(), selection.c_str(), ratio, pct, eo.episodes, e.silhouette, 100 * e.routed_to_topic,
                       peak_mib, bound_mib, double(e.held_kv_bytes) / (1 << 20), e.embed_seconds, e.cluster_seconds,
                       e.prefill_seconds, e.route_seconds);
+          std::printf("    answers: value slot in the routed cache %lld of %lld, only in another cache %lld, wrong "
+                      "with the value held %lld\n",
+                      (long long)e.value_in_routed, (long long)e.recall.asked, (long long)e.value_elsewhere,
+                      (long long)e.wrong_with_value);
+          for (size_t i = 0; i < e.episode_mix.size(); ++i) std::printf("    episode %zu: %s\n", i, e.episode_mix[i].c_str());
           std::fflush(stdout);
           continue;
         }
@@ -175,6 +180,8 @@ int main(int argc, char** argv) {
                       "  --policies P,..     streaming,snapkv,h2o,keydiff,patched,episodic\n"
                       "  --episodes E        episodes of the episodic policy (4)\n"
                       "  --embed-layer L     its embedding: residual stream after L layers (2)\n"
+                      "  --episode-scores max|mean-logit  how an episode's representative queries score\n"
+                      "                      slots: max attention (EpiCache) or their mean logit (max)\n"
                       "  --questions N       questions per conversation (64)\n"
                       "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
                       "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
@@ -204,6 +211,12 @@ int main(int argc, char** argv) {
   s.block = std::stoll(flag("--block", "512"));
   s.episodic.episodes = size_t(std::stoll(flag("--episodes", "4")));
   s.episodic.embed_layer = std::stoll(flag("--embed-layer", "2"));
+  const std::string episode_scores = flag("--episode-scores", "max");
+  if (episode_scores != "max" && episode_scores != "mean-logit") {
+    std::fprintf(stderr, "--episode-scores takes max or mean-logit, got '%s'\n", episode_scores.c_str());
+    return 2;
+  }
+  s.episodic.reduce = episode_scores == "max" ? engine::ScoreReduce::Max : engine::ScoreReduce::MeanLogit;
   const int64_t questions = std::stoll(flag("--questions", "64"));
   const int64_t locomo_n = std::stoll(flag("--locomo", "2"));
   const int64_t locomo_tokens = std::stoll(flag("--locomo-tokens", "16384"));

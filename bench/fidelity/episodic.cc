@@ -5,6 +5,8 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "memory/compress/block_prefill.h"
 #include "memory/compress/policy.h"
@@ -41,6 +43,31 @@ std::vector<int> episode_topics(const Conversation& c, const ep::EpisodeIndex& i
   return out;
 }
 
+// "topic:tokens ..." of an episode's windows, then "facts kept/facts" of its
+// majority topic in its cache: which topics an episode mixes, and whether its
+// cache kept its own facts.
+std::string episode_mix(const Conversation& c, const ep::EpisodeIndex& index, int32_t e, const std::set<int32_t>& kept) {
+  std::map<int, int64_t> count;
+  const auto& windows = index.windows();
+  for (size_t w = 0; w < windows.size(); ++w) {
+    if (index.assignment()[w] != e) continue;
+    for (size_t u = windows[w].first_utterance; u < windows[w].end_utterance; ++u)
+      count[c.utterances[u].topic] += c.utterances[u].end - c.utterances[u].begin;
+  }
+  std::string out;
+  for (const auto& [topic, n] : count) out += "t" + std::to_string(topic) + ":" + std::to_string(n) + " ";
+  std::map<int, std::pair<int64_t, int64_t>> facts;  // topic -> (kept, all)
+  for (const Fact& f : c.facts) {
+    auto& [k, all] = facts[f.topic];
+    ++all;
+    k += kept.count(int32_t(f.value_pos)) > 0;
+  }
+  out += "| facts kept:";
+  for (const auto& [topic, ka] : facts)
+    if (count.count(topic)) out += " t" + std::to_string(topic) + " " + std::to_string(ka.first) + "/" + std::to_string(ka.second);
+  return out;
+}
+
 }  // namespace
 
 EpisodicResult run_episodic(const engine::Model& model, engine::kv::KvCacheManager& kv, const Conversation& c,
@@ -74,6 +101,7 @@ EpisodicResult run_episodic(const engine::Model& model, engine::kv::KvCacheManag
     memory::compress::PolicyOptions po;
     for (const ep::Segment* w : index.representative_windows(int32_t(e)))
       po.text.insert(po.text.end(), w->tokens.begin(), w->tokens.end());
+    po.patched_reduce = o.reduce;
     auto policy = memory::compress::make_policy("patched", po);
     memory::compress::BlockPrefillOptions bo;
     bo.block_tokens = o.block;
@@ -86,6 +114,13 @@ EpisodicResult run_episodic(const engine::Model& model, engine::kv::KvCacheManag
   }
   r.prefill_seconds = seconds_since(t0);
 
+  // The value slot of every fact, per cache (uniform selection: head 0 speaks for all).
+  std::vector<std::set<int32_t>> kept(episodes);
+  for (size_t e = 0; e < episodes; ++e)
+    for (int32_t p : memory::compress::slot_positions(kv, caches[e], std::min<int64_t>(1, kv.config().layers - 1), 0))
+      kept[e].insert(p);
+  for (size_t e = 0; e < episodes; ++e) r.episode_mix.push_back(episode_mix(c, index, int32_t(e), kept[e]));
+
   r.recall.min_margin = std::numeric_limits<double>::infinity();
   int64_t on_topic = 0;
   for (size_t qi : c.questions) {
@@ -97,11 +132,18 @@ EpisodicResult run_episodic(const engine::Model& model, engine::kv::KvCacheManag
     r.route_seconds += seconds_since(t0);
     const size_t e = route.episode < 0 ? 0 : size_t(route.episode);
     if (topic_of_episode[e] == f.topic) ++on_topic;
+    const bool held = kept[e].count(int32_t(f.value_pos)) > 0;
+    bool elsewhere = false;
+    for (size_t o = 0; o < episodes; ++o) elsewhere = elsewhere || (o != e && kept[o].count(int32_t(f.value_pos)));
+    r.value_in_routed += held;
+    r.value_elsewhere += !held && elsewhere;
     double m = 0;
     ++r.recall.asked;
     if (answer(model, kv, caches[e], f, &m)) {
       ++r.recall.correct;
       r.recall.min_margin = std::min(r.recall.min_margin, m);
+    } else if (held) {
+      ++r.wrong_with_value;
     }
   }
   if (r.recall.correct == 0) r.recall.min_margin = 0;

@@ -279,7 +279,8 @@ std::optional<SessionMemory::Start> SessionMemory::prepare(const std::string& se
 
 std::shared_ptr<SessionMemory::Entry> SessionMemory::build(
     const std::string& key, const MemoryConfig& config, std::span<const int32_t> prompt, int64_t target,
-    uint64_t salt, const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy) {
+    uint64_t salt, const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy,
+    bool fresh_on_continue) {
   const int64_t B = config.block_tokens;
   std::shared_ptr<Entry> prev = held(key);
   const bool continues = prev && prev->config == config && prev->salt == salt && prev->policy &&
@@ -305,7 +306,7 @@ std::shared_ptr<SessionMemory::Entry> SessionMemory::build(
     if (!id) throw std::runtime_error("session memory: the previous compressed history does not fit its build cache");
     seq = *id;
     from = int64_t(prev->tokens.size());
-    policy = std::move(prev->policy);  // prev is replaced below, or dropped if this fails
+    policy = fresh_on_continue ? fresh_policy() : std::move(prev->policy);  // prev is replaced below, or dropped if this fails
     drop(key);                         // its policy moved here: no later build may continue it
   } else {
     seq = cache.create(salt);
@@ -390,21 +391,25 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
   if (!sync.reason.empty()) {
     reclusters_.inc();
     silhouette_.set(double(sync.result.silhouette));
-    std::string changed;
-    for (size_t e = 0; e < sync.result.changed.size(); ++e)
+    std::string changed, kept;
+    for (size_t e = 0; e < sync.result.changed.size(); ++e) {
+      if (!sync.result.changed[e] && e < before && e < sync.result.overlap.size())
+        kept += fmt::format("{}{} ({:.0f}% of representatives stayed, centroid cosine {:.3f})", kept.empty() ? "" : ", ",
+                            e, 100 * sync.result.overlap[e], sync.result.centroid_cosine[e]);
       if (sync.result.changed[e]) {
         changed += (changed.empty() ? "" : ",") + std::to_string(e);
         const std::string key = episode_key(session_id, int32_t(e));
         if (held(key)) stale_.insert(key);
         drop(key);  // rebuilt when a question is next routed to it
       }
+    }
     for (size_t e = sync.result.episodes; e < std::max(before, sync.result.changed.size()); ++e)
       drop(episode_key(session_id, int32_t(e)));
     spdlog::info("session memory: {}: re-clustered {} windows into {} episodes ({}; by {}; silhouette {:.3f}; embedder "
-                 "{}); episodes changed: {}",
+                 "{}); episodes changed: {}; kept with their caches: {}",
                  session_id, eps.index().windows().size(), sync.result.episodes, sync.reason,
                  ep::method_name(eps.method()), sync.result.silhouette, eps.embedder(),
-                 changed.empty() ? "none" : changed);
+                 changed.empty() ? "none" : changed, kept.empty() ? "none" : kept);
   }
   {
     std::lock_guard lock(mu_);
@@ -441,7 +446,7 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
     // No representative text to score by: keep the recent history.
     if (po.text.empty()) return memory::compress::make_policy("streaming");
     return memory::compress::make_policy("patched", po);
-  });
+  }, /*fresh_on_continue=*/true);
   Start out{entry->kv, entry->usage()};
   out.usage["episode"] = route.episode;
   out.usage["episodes"] = int64_t(eps.episodes());

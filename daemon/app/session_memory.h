@@ -112,10 +112,14 @@ class SessionMemory {
   std::shared_ptr<Entry> held(const std::string& key);  // and marks it used
   // The compressed history of prompt[0, target) under `key`: the held one
   // when it already covers all but less than a block, else continued from it
-  // or built from scratch (with fresh_policy()), and kept.
+  // or built from scratch (with fresh_policy()), and kept. A continued build
+  // keeps its policy's state, or takes fresh_policy() when fresh_on_continue
+  // (a stateless policy whose queries may have changed: an episode's
+  // representatives after a re-cluster that kept its cache).
   std::shared_ptr<Entry> build(const std::string& key, const MemoryConfig& config, std::span<const int32_t> prompt,
                                int64_t target, uint64_t salt,
-                               const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy);
+                               const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy,
+                               bool fresh_on_continue = false);
   std::optional<Start> prepare_episodic(const std::string& session_id, const MemoryConfig& config,
                                         std::span<const int32_t> prompt, int64_t target, uint64_t salt,
                                         std::span<const engine::ChatMessage> messages);

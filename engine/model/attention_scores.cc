@@ -123,6 +123,16 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
       for (int64_t head = g * group; head < (g + 1) * group; ++head) {
         for (int64_t t = 0; t < m; ++t) std::memcpy(&qh[size_t(t * d)], &q[size_t((t * nh + head) * d)], size_t(d) * 4);
         cpu::matmul(qh.data(), m, kview, scores.data());
+        if (reduce == ScoreReduce::MeanLogit) {
+          // Before the rows become weights: the logits of visible slots, averaged.
+          const float w_mean = scale / float(m * group);
+          float* a = acc.data();
+          for (int64_t t = 0; t < m; ++t) {
+            const float* row = &scores[size_t(t * L)];
+            const int64_t first = window > 0 ? std::min(len, std::max<int64_t>(0, P0 + t - window + 1)) : 0;
+            for (int64_t j = first; j < len; ++j) a[j] += row[j] * w_mean;
+          }
+        }
 #pragma omp parallel for schedule(static) if (m * L > (1 << 16))
         for (int64_t t = 0; t < m; ++t) {
           float* row = &scores[size_t(t * L)];
@@ -175,7 +185,7 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
             const float inv = inv_zc[size_t(t)];
             if (reduce == ScoreReduce::Max)
               for (int64_t j = j0; j < j1; ++j) a[j] = std::max(a[j], row[j] * inv);
-            else
+            else if (reduce == ScoreReduce::Sum)
               for (int64_t j = j0; j < j1; ++j) a[j] += row[j] * inv;
           }
         }
@@ -188,6 +198,11 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
         }
         cpu::matmul(scores.data(), m, vtview, oh.data());
         for (int64_t t = 0; t < m; ++t) std::memcpy(&att[size_t((t * nh + head) * d)], &oh[size_t(t * d)], size_t(d) * 4);
+      }
+      if (reduce == ScoreReduce::MeanLogit) {
+        // Mean logits -> weights over the head's readable slots.
+        std::fill(acc.begin() + hole_begin, acc.begin() + hole_end, kNegInf);
+        cpu::softmax(acc.data(), len);
       }
       std::fill(acc.begin() + hole_begin, acc.begin() + hole_end, kNegInf);
     }

@@ -15,6 +15,12 @@ namespace mnemo::engine {
 enum class ScoreReduce {
   Max,  // max over query positions and the query heads of the KV group (EpiCache, SnapKV)
   Sum,  // summed over them (H2O's accumulated attention mass)
+  // The mean over them of the pre-softmax logit q.k / sqrt(d), then a
+  // softmax over the slots: attention from the queries' average direction.
+  // Many queries about one topic vote together, so a slot's rank follows
+  // the topic, not the one query that happens to align with it best (which
+  // is what Max rewards when queries are many and slots are noisy).
+  MeanLogit,
 };
 
 // scores[layer][kv_head][slot], one entry per slot of the layer

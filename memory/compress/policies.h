@@ -80,7 +80,8 @@ class KeyDiffPolicy final : public Policy {
 // given text (an episode's representative segments), set by the caller.
 class PatchedPolicy final : public Policy {
  public:
-  PatchedPolicy(std::vector<int32_t> instruction, std::vector<int32_t> text);
+  PatchedPolicy(std::vector<int32_t> instruction, std::vector<int32_t> text,
+                engine::ScoreReduce reduce = engine::ScoreReduce::Max);
   std::string_view name() const override { return "patched"; }
   void set_queries(std::vector<int32_t> instruction, std::vector<int32_t> text);
   std::span<const int32_t> queries() const { return queries_; }
@@ -89,6 +90,7 @@ class PatchedPolicy final : public Policy {
 
  private:
   std::vector<int32_t> queries_;
+  engine::ScoreReduce reduce_;
 };
 
 }  // namespace mnemo::memory::compress

@@ -20,7 +20,7 @@ std::unique_ptr<Policy> make_policy(std::string_view name, const PolicyOptions& 
   if (name == "snapkv") return std::make_unique<SnapKvPolicy>(o.window);
   if (name == "h2o") return std::make_unique<H2oPolicy>(o.recent);
   if (name == "keydiff") return std::make_unique<KeyDiffPolicy>();
-  if (name == "patched") return std::make_unique<PatchedPolicy>(o.instruction, o.text);
+  if (name == "patched") return std::make_unique<PatchedPolicy>(o.instruction, o.text, o.patched_reduce);
   std::string known;
   for (std::string_view n : policy_names()) known += (known.empty() ? "" : ", ") + std::string(n);
   throw std::invalid_argument("unknown compression policy '" + std::string(name) + "' (known: " + known + ")");

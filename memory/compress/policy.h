@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/kv/kv_cache_manager.h"
+#include "engine/model/attention_scores.h"
 #include "engine/model/model.h"
 
 namespace mnemo::memory::compress {
@@ -66,6 +67,11 @@ struct PolicyOptions {
   int64_t recent = -1;    // h2o: recent window in tokens; -1 = half the layer's budget
   std::vector<int32_t> instruction;  // patched: queries = instruction followed by text
   std::vector<int32_t> text;
+  // patched: how the queries' attention is reduced per slot. Max is
+  // EpiCache's; MeanLogit ranks by the queries' average direction (see
+  // engine::ScoreReduce), which keeps an episode's topic better when its
+  // representative text is long (docs/compression.md).
+  engine::ScoreReduce patched_reduce = engine::ScoreReduce::Max;
 };
 
 // "full", "streaming", "snapkv", "h2o", "keydiff", "patched".

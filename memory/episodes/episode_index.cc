@@ -202,9 +202,24 @@ ReclusterResult EpisodeIndex::recluster() {
 
   ReclusterResult result;
   result.episodes = next.count();
-  result.changed.resize(next.count(), true);
-  for (size_t e = 0; e < next.count() && e < previous_count; ++e)
-    result.changed[e] = next.representatives[e] != episodes_.representatives[e];
+  result.changed.assign(next.count(), true);
+  result.overlap.assign(next.count(), 0.0);
+  result.centroid_cosine.assign(next.count(), -1.0f);
+  for (size_t e = 0; e < next.count() && e < previous_count; ++e) {
+    const auto& now = next.representatives[e];
+    const auto& was = episodes_.representatives[e];
+    size_t shared = 0;
+    for (size_t w : now) shared += std::find(was.begin(), was.end(), w) != was.end();
+    result.overlap[e] = now.empty() ? (was.empty() ? 1.0 : 0.0) : double(shared) / double(now.size());
+    if (next.centroids.dim == episodes_.centroids.dim && next.centroids.dim > 0) {
+      double dot = 0, a = 0, b = 0;
+      const auto x = next.centroids.row(e), y = episodes_.centroids.row(e);
+      for (size_t i = 0; i < x.size(); ++i) dot += double(x[i]) * y[i], a += double(x[i]) * x[i], b += double(y[i]) * y[i];
+      result.centroid_cosine[e] = a > 0 && b > 0 ? float(dot / std::sqrt(a * b)) : -1.0f;
+    }
+    result.changed[e] = now != was && result.overlap[e] < options_.keep_overlap &&
+                        result.centroid_cosine[e] < options_.keep_cosine;
+  }
   episodes_ = std::move(next);
 
   // Silhouette on evenly spaced windows when there are many (bounded work).
@@ -224,7 +239,7 @@ ReclusterResult EpisodeIndex::recluster() {
   result.silhouette = silhouette_;
   const auto changed = std::count(result.changed.begin(), result.changed.end(), true);
   logger()->info("episodes: {} windows ({} new, {} low-confidence routes; reason '{}') -> {} episodes by {} with {}, "
-                 "silhouette {:.3f}, {} of them with new representatives",
+                 "silhouette {:.3f}, {} of them changed (their caches need a rebuild)",
                  windows_.size(), new_windows(), low_confidence_, reason.empty() ? "requested" : reason,
                  episodes_.count(), method_name(options_.method), embedder_->name(), silhouette_, changed);
   clustered_windows_ = windows_.size();

@@ -44,6 +44,13 @@ struct EpisodeIndexOptions {
   size_t low_confidence_routes = 1;
   bool refit_embedder = true;      // recluster() refits (a TF-IDF vocabulary grows with the conversation)
   size_t silhouette_sample = 512;  // bounded work: silhouette over at most this many evenly spaced windows
+  // After a re-cluster an episode counts as unchanged (its cache is kept and
+  // continued) when at least this share of its new representatives were
+  // among its old ones, or when its centroid moved less than keep_cosine
+  // (same embedding space only): a cache scored by nearly the same queries is
+  // nearly the same cache, and a rebuild costs a prefill of the whole history.
+  double keep_overlap = 0.5;
+  float keep_cosine = 0.98f;
 };
 
 const char* method_name(EpisodeMethod m);
@@ -56,6 +63,10 @@ struct ReclusterResult {
   // Per episode (labels kept stable by matching to the previous clustering's
   // windows): whether its representatives differ, i.e. its cache needs a rebuild.
   std::vector<bool> changed;
+  // Per episode: the share of its representatives that were representatives
+  // before, and its centroid's cosine to the old one (-1: not comparable).
+  std::vector<double> overlap;
+  std::vector<float> centroid_cosine;
   float silhouette = 0.0f;
 };
 

@@ -114,10 +114,13 @@ TEST_P(ScoreGolden, ScoresAndSimilarityMatchReference) {
     const auto queries = run["queries"].get<std::vector<int32_t>>();
     const double e_max = scores_rel_err(score_slots(*model, cache, s, queries, ScoreReduce::Max), run["scores_max"]);
     const double e_sum = scores_rel_err(score_slots(*model, cache, s, queries, ScoreReduce::Sum), run["scores_sum"]);
-    std::printf("%s/%s: scores max rel err %.3g (Max), %.3g (Sum), bound %.3g\n", g["case"].get<std::string>().c_str(),
-                run["name"].get<std::string>().c_str(), e_max, e_sum, tol);
+    const double e_mean =
+        scores_rel_err(score_slots(*model, cache, s, queries, ScoreReduce::MeanLogit), run["scores_mean_logit"]);
+    std::printf("%s/%s: scores max rel err %.3g (Max), %.3g (Sum), %.3g (MeanLogit), bound %.3g\n",
+                g["case"].get<std::string>().c_str(), run["name"].get<std::string>().c_str(), e_max, e_sum, e_mean, tol);
     EXPECT_LE(e_max, tol) << run["name"];
     EXPECT_LE(e_sum, tol) << run["name"];
+    EXPECT_LE(e_mean, tol) << run["name"];
   }
   if (g["case"] == "scores_llama") {
     EXPECT_TRUE(compacted_run);

@@ -106,6 +106,54 @@ TEST(EpisodesIndex, OnlineWindowsJoinTheirEpisodeUntilGrowthAsksForARecluster) {
   EXPECT_FALSE(idx.needs_recluster());
 }
 
+// Grows the hiking topic by `windows` windows of new wording, then re-clusters.
+ReclusterResult grow_hiking(EpisodeIndex& idx, int windows, std::vector<std::vector<size_t>>& reps_before) {
+  reps_before = idx.episodes().representatives;
+  size_t n = 5000;
+  for (int w = 0; w < windows; ++w) {
+    std::vector<Utterance> u;
+    for (int i = 0; i < 4; ++i) u.push_back(about(1, n++));
+    idx.add_utterances(u);
+  }
+  return idx.recluster();
+}
+
+TEST(EpisodesIndex, AnEpisodeWhoseRepresentativesMostlyStayKeepsItsCache) {
+  // Strict: any change of representatives asks for a rebuild.
+  EpisodeIndexOptions strict = three();
+  strict.keep_overlap = 1.01;
+  strict.keep_cosine = 2.0f;
+  EpisodeIndex a(std::make_shared<TfidfEmbedder>(), strict), b(std::make_shared<TfidfEmbedder>(), three());
+  a.build(conversation());
+  b.build(conversation());
+  std::vector<std::vector<size_t>> ra, rb;
+  const ReclusterResult sa = grow_hiking(a, 5, ra), sb = grow_hiking(b, 5, rb);
+  const int32_t hiking = b.assignment()[3];
+  ASSERT_EQ(sb.overlap.size(), 3u);
+  ASSERT_EQ(sb.centroid_cosine.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    const bool differ = b.episodes().representatives[e] != rb[e];
+    // The rule, as documented: kept unless the representatives differ, fewer
+    // than keep_overlap of them stayed, and the centroid moved.
+    EXPECT_EQ(sb.changed[e], differ && sb.overlap[e] < 0.5 && sb.centroid_cosine[e] < 0.98f) << e;
+    EXPECT_EQ(sa.changed[e], a.episodes().representatives[e] != ra[e]) << e;
+    EXPECT_GE(sb.overlap[e], 0.0);
+    EXPECT_LE(sb.overlap[e], 1.0);
+    if (!differ) {
+      EXPECT_EQ(sb.overlap[e], 1.0) << e;
+    }
+  }
+  // Five new hiking windows displace some of hiking's 4 representatives:
+  // strict rebuilds it, the default keeps it (most representatives stayed).
+  ASSERT_NE(b.episodes().representatives[hiking], rb[hiking]) << "the growth did not move hiking's representatives";
+  EXPECT_TRUE(sa.changed[a.assignment()[3]]);
+  EXPECT_GE(sb.overlap[hiking], 0.5);
+  EXPECT_FALSE(sb.changed[hiking]);
+  // The same words (the vocabulary did not grow): the two fits share one space.
+  EXPECT_GT(sb.centroid_cosine[hiking], 0.9f);
+  EXPECT_LE(sb.centroid_cosine[hiking], 1.0001f);
+}
+
 TEST(EpisodesIndex, LowConfidenceRoutesAskForARecluster) {
   EpisodeIndexOptions o = three();
   o.low_confidence_routes = 2;

@@ -93,7 +93,11 @@ def embed(ref: R.Reference, tokens: list[int]) -> torch.Tensor:
 def slot_scores(ref: R.Reference, history: list[int], queries: list[int],
                 evicted: dict[tuple[int, int], set[int]] | None = None,
                 include_own_in_score: bool = False) -> dict[str, list]:
-    """{"max": scores, "sum": scores}, scores[layer][kv_head][slot] (-inf in holes).
+    """{"max": scores, "sum": scores, "mean_logit": scores}, scores[layer][kv_head][slot] (-inf in holes).
+
+    mean_logit: per slot the mean over (query head of the group, query) of the
+    scaled logit q.k/sqrt(d), a masked (out-of-window) pair counting as 0,
+    then a softmax over the head's slots.
 
     evicted[(layer, kv_head)]: history positions that head no longer holds.
     include_own_in_score: a deliberately wrong variant (the score softmax also
@@ -108,14 +112,15 @@ def slot_scores(ref: R.Reference, history: list[int], queries: list[int],
     qpos = torch.arange(N, N + m, dtype=torch.int64)
     compacted = any(evicted.values())
     x = embed(ref, queries)
-    out = {"max": [], "sum": []}
+    out = {"max": [], "sum": [], "mean_logit": []}
     for layer in range(cfg.layers):
         q, k_own, v_own = project(ref, x, layer, qpos)
         # Each head's surviving positions, in order; shorter heads end in a hole.
         kept = [[j for j in range(N) if j not in evicted.get((layer, h), set())] for h in range(cfg.kv_heads)]
         slots = max(len(s) for s in kept)
         win = cfg.sliding_window[layer]
-        layer_max, layer_sum, attn = [], [], torch.zeros(cfg.heads, m, cfg.head_dim, dtype=ref.dtype)
+        layer_max, layer_sum, layer_mean = [], [], []
+        attn = torch.zeros(cfg.heads, m, cfg.head_dim, dtype=ref.dtype)
         for h in range(cfg.kv_heads):
             idx = torch.tensor(kept[h], dtype=torch.int64)
             kc, vc = cache.k[layer][h, idx], cache.v[layer][h, idx]          # [n_h, hd]
@@ -137,8 +142,11 @@ def slot_scores(ref: R.Reference, history: list[int], queries: list[int],
             hole = [float("-inf")] * (slots - len(kept[h]))
             layer_max.append(score.amax(dim=(0, 1)).tolist() + hole)
             layer_sum.append(score.sum(dim=(0, 1)).tolist() + hole)
+            mean = torch.nan_to_num(cached_logits, neginf=0.0).sum(dim=(0, 1)) / (g * m)
+            layer_mean.append(softmax(mean, ref).tolist() + hole)
         out["max"].append(layer_max)
         out["sum"].append(layer_sum)
+        out["mean_logit"].append(layer_mean)
         x = finish_layer(ref, x, layer, attn)
     return out
 
@@ -268,7 +276,7 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
         s = slot_scores(ref, history, queries, evicted)
         s64 = slot_scores(ref64, history, queries, evicted)
         wrong = slot_scores(ref, history, queries, evicted, include_own_in_score=True)
-        for red in ("max", "sum"):
+        for red in ("max", "sum", "mean_logit"):
             checks[f"{run.name}_{red}_f32_vs_f64"] = rel_err(s[red], s64[red])
         checks[f"{run.name}_own_keys_in_softmax_effect"] = rel_err(wrong["max"], s["max"])
         if keep:
@@ -291,7 +299,8 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
                                                           s["max"])
         runs.append({"name": run.name, "queries": queries,
                      "keep": {str(layer): kl for layer, kl in keep.items()},
-                     "scores_max": G.floats(s["max"]), "scores_sum": G.floats(s["sum"])})
+                     "scores_max": G.floats(s["max"]), "scores_sum": G.floats(s["sum"]),
+                     "scores_mean_logit": G.floats(s["mean_logit"])})
     text = tokens_for(rng, case.text, cfg.vocab)
     sigma = layer_key_similarity(ref, text, case.sinks, case.window)
     sigma64 = layer_key_similarity(ref64, text, case.sinks, case.window)
@@ -312,7 +321,7 @@ def make_case(case: Case, mnemo: str, work: str) -> dict:
             "applies_to": "engine in f32 arithmetic throughout (MatmulPrecision::Exact)",
         },
         "how_to_run": "prefill history into a paged sequence; for each run with keep, compact those layers "
-                      "(keep[layer][kv_head] = slots kept); score_slots(queries) with Max and Sum; "
+                      "(keep[layer][kv_head] = slots kept); score_slots(queries) with Max, Sum and MeanLogit; "
                       "runs share nothing (fresh sequence each); layer_key_similarity(text, sinks, window)",
         "history": history,
         "checks": G.rounded(checks),
