@@ -15,7 +15,6 @@ import os
 import pathlib
 import random
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -247,6 +246,23 @@ def llama_bytes(model, case, info):
                                           kv if kv in measure.KV_BYTES else "f16", depth, case["n_decode"])
 
 
+def write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0):
+    """Summarises the rounds so far into rows and writes the JSON; returns the rows."""
+    rows = []
+    for c in cases:
+        if id(c) in skipped:
+            rows.append({k: c[k] for k in ("kind", "row", "model", "threads")} | {"skipped": skipped[id(c)]})
+        elif results[id(c)]:
+            rows.append(summarise(c, results[id(c)]))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "llama_cpp": setup_meta, "mnemo": str(args.mnemo), "mnemo_kv_dtype": kv, "rounds": round_info,
+        "loadavg_now": loadavg(), "seconds": time.time() - t0, "rows": rows,
+        "settings": {k: v for k, v in vars(args).items() if isinstance(v, (int, str, list))}},
+        indent=1, default=str))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setup", action="store_true", help="fetch and build llama.cpp into --cache, then exit")
@@ -270,7 +286,14 @@ def main():
     ap.add_argument("--mnemo-kv-dtype", default="auto", choices=["auto"] + list(measure.KV_BYTES),
                     help="KV dtype Mnemo's roofline counts (auto: from mnemo run --help, else f32)")
     ap.add_argument("--json", type=pathlib.Path, help="default: bench/llama_compare.json beside --mnemo")
+    ap.add_argument("--table-from", type=pathlib.Path, help="print the table of an earlier run's JSON and exit")
     args = ap.parse_args()
+
+    if args.table_from:
+        j = json.loads(args.table_from.read_text())
+        print(measure.table(j["rows"]))
+        print(f"\nload average before each round: {', '.join(x['loadavg_before'] for x in j['rounds'])}")
+        return 0
 
     args.cache = args.cache.expanduser().resolve()
     if args.setup:
@@ -331,24 +354,14 @@ def main():
             log(f"  {c['row']:<20} {c['model']:>5} {c['threads']}t: Mnemo {mt if mt is None else round(mt, 1)}"
                 f"  llama.cpp {lt if lt is None else round(lt, 1)}  ratio {ratio}"
                 + ("" if mt else f"  (Mnemo: {mi})") + ("" if lt else f"  (llama.cpp: {li})"))
-    rows = []
-    for c in cases:
-        if id(c) in skipped:
-            rows.append({k: c[k] for k in ("kind", "row", "model", "threads")} | {"skipped": skipped[id(c)]})
-        else:
-            rows.append(summarise(c, results[id(c)]))
-    la_after = loadavg()
+        # Rewritten after every measurement, so an interrupted run keeps what it has (--table-from).
+        write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)
     print()
-    print(measure.table(rows))
-    print(f"\nload average before each round: {', '.join(x['loadavg_before'] for x in round_info)}; after: {la_after}")
+    print(measure.table(write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)))
+    print(f"\nload average before each round: {', '.join(x['loadavg_before'] for x in round_info)}; "
+          f"after: {loadavg()}")
     print("tok/s: median (min-max) over rounds; ratio = Mnemo / llama.cpp per round; roofline = tok/s x bytes "
           f"read per token / STREAM triad (Mnemo's KV counted as {kv}, llama.cpp's as its type_k)")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "llama_cpp": setup_meta, "mnemo": str(args.mnemo), "mnemo_kv_dtype": kv, "rounds": round_info,
-        "loadavg_after": la_after, "seconds": time.time() - t0, "rows": rows,
-        "settings": {k: v for k, v in vars(args).items() if isinstance(v, (int, str, list))}},
-        indent=1, default=str))
     print(f"JSON: {args.json}")
     return 0
 
