@@ -354,8 +354,8 @@ def main():
             log(f"  {c['row']:<20} {c['model']:>5} {c['threads']}t: Mnemo {mt if mt is None else round(mt, 1)}"
                 f"  llama.cpp {lt if lt is None else round(lt, 1)}  ratio {ratio}"
                 + ("" if mt else f"  (Mnemo: {mi})") + ("" if lt else f"  (llama.cpp: {li})"))
-        # Rewritten after every measurement, so an interrupted run keeps what it has (--table-from).
-        write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)
+            # Rewritten after every measurement, so an interrupted run keeps what it has (--table-from).
+            write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)
     print()
     print(measure.table(write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)))
     print(f"\nload average before each round: {', '.join(x['loadavg_before'] for x in round_info)}; "
