@@ -142,7 +142,7 @@ def cases_for(args, model, mnemo_kv):
     for kind in args.rows:
         for t in args.threads:
             c = {"kind": kind, "model": model["name"], "threads": t, "mnemo_extra": [], "gguf": "bf16",
-                 "llama_extra": []}
+                 "llama_extra": args.llama_extra.split()}
             if kind in ("decode", "decode_q8"):
                 c.update(row="decode" + (" Q8_0" if kind == "decode_q8" else " BF16"), prompt=args.decode_prompt,
                          n_decode=args.decode, llama=["-p", "0", "-n", args.decode])
@@ -283,6 +283,8 @@ def main():
     ap.add_argument("--depth", type=int, default=4096, help="context of the long-context decode row")
     ap.add_argument("--llama-fa", default="0,1",
                     help="llama-bench -fa for the long-context row; the faster setting of each run counts")
+    ap.add_argument("--llama-extra", default="",
+                    help="more llama-bench flags for every run, e.g. '--poll 0' (workers sleep instead of spinning)")
     ap.add_argument("--mnemo-kv-dtype", default="auto", choices=["auto"] + list(measure.KV_BYTES),
                     help="KV dtype Mnemo's roofline counts (auto: from mnemo run --help, else f32)")
     ap.add_argument("--json", type=pathlib.Path, help="default: bench/llama_compare.json beside --mnemo")
