@@ -3,7 +3,6 @@
 // machine's measured bandwidth, the decode roofline and llama.cpp's numbers
 // from DESIGN.md.
 //   mnemo_engine_bench [--models DIR] [--json PATH] [--reps N] [--prefill N] [--decode N] [--only small|large]
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 
 #include "bench/membw.h"
 #include "bench/report.h"
+#include "kernels/cpu/parallel.h"
 #include "engine/model/generator.h"
 #include "engine/model/model.h"
 
@@ -78,14 +78,14 @@ int main(int argc, char** argv) {
     const auto model = engine::Model::load(dir);
     const auto& w = model->weights();
     // Decode reads every matrix once, except the embedding (one row).
-    const auto bytes = [](const kernels::MatrixView& m) { return double(m.rows * m.cols) * kernels::dtype_size(m.dtype); };
+    const auto bytes = [](const kernels::MatrixView& m) { return double(m.rows) * double(kernels::row_bytes(m.dtype, m.cols)); };
     const double tied = w.lm_head.data == w.embed.data ? bytes(w.embed) : 0;
     const double per_token = double(w.matrix_bytes) - bytes(w.embed) + tied;
 
     std::vector<int32_t> prompt(static_cast<size_t>(prefill_n));
     for (int i = 0; i < prefill_n; ++i) prompt[size_t(i)] = int32_t((i * 7919 + 13) % (model->config().vocab_size - 16));
     for (int threads : {1, 2}) {
-      omp_set_num_threads(threads);
+      kernels::cpu::set_num_threads(threads);
       openblas_set_num_threads(threads);
       std::vector<double> pre, dec;
       for (int r = 0; r < reps; ++r) {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bench/report.h"
+#include "kernels/cpu/parallel.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "memory/episodes/clustering.h"
@@ -340,6 +341,7 @@ int main(int argc, char** argv) {
     for (std::string item; std::getline(in, item, ',');) datasets.push_back(item);
   }
   omp_set_num_threads(threads);
+  mnemo::kernels::cpu::set_num_threads(threads);
   openblas_set_num_threads(threads);
 
   if (!fs::exists(data / "locomo10.json") && !fs::exists(data / "realtalk")) {

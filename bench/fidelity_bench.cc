@@ -63,6 +63,9 @@ struct Setup {
 engine::kv::KvCacheManager make_cache(const engine::ModelConfig& c, int64_t tokens) {
   engine::kv::KvConfig k;
   k.layers = c.num_layers, k.kv_heads = c.num_kv_heads, k.head_dim = c.head_dim, k.block_size = 16;
+  // f32 KV: the testbed's recall is validated in f32 (its logits are ~50
+  // nats apart), and the policies, not the KV precision, are compared here.
+  k.dtype = kernels::KvDType::F32;
   // The history, a question fork's partial blocks and headroom for uneven heads.
   k.bytes_budget = k.layers * k.bytes_per_block() * ((tokens * 5 / 4) / k.block_size + 64);
   return engine::kv::KvCacheManager(k);
@@ -181,7 +184,7 @@ int main(int argc, char** argv) {
                       "  --episodes E        episodes of the episodic policy (4)\n"
                       "  --embed-layer L     its embedding: residual stream after L layers (2)\n"
                       "  --episode-scores max|mean-logit  how an episode's representative queries score\n"
-                      "                      slots: max attention (EpiCache) or their mean logit (max)\n"
+                      "                      slots: max attention (EpiCache) or their mean logit (mean-logit)\n"
                       "  --questions N       questions per conversation (64)\n"
                       "  --selection S,..    uniform (same count per KV head) and/or headwise\n"
                       "                      (top-k over a layer's flattened (head, slot) scores) (uniform,headwise)\n"
@@ -211,7 +214,7 @@ int main(int argc, char** argv) {
   s.block = std::stoll(flag("--block", "512"));
   s.episodic.episodes = size_t(std::stoll(flag("--episodes", "4")));
   s.episodic.embed_layer = std::stoll(flag("--embed-layer", "2"));
-  const std::string episode_scores = flag("--episode-scores", "max");
+  const std::string episode_scores = flag("--episode-scores", "mean-logit");
   if (episode_scores != "max" && episode_scores != "mean-logit") {
     std::fprintf(stderr, "--episode-scores takes max or mean-logit, got '%s'\n", episode_scores.c_str());
     return 2;

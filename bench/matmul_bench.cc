@@ -5,7 +5,7 @@
 // Weights cycle through copies filling 1 GiB, so every GEMV streams from DRAM
 // as it does in decode (each layer's weights are touched once per token).
 //
-// Usage: mnemo_matmul_bench [--json PATH] [--threads 1,2] [--dtypes BF16,F16,F32]
+// Usage: mnemo_matmul_bench [--json PATH] [--threads 1,2] [--dtypes BF16,F16,F32,Q8_0]
 //                           [--n 1,4,16,128,512] [--shapes 2048x2048,...] [--baselines 0|1]
 #include <cblas.h>
 #include <dlfcn.h>
@@ -24,6 +24,7 @@
 #include "bench/membw.h"
 #include "bench/peak.h"
 #include "bench/report.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/matmul.h"
 
 namespace mnemo::bench {
@@ -40,7 +41,9 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-DType parse_dtype(const std::string& s) { return s == "F32" ? DType::F32 : s == "F16" ? DType::F16 : DType::BF16; }
+DType parse_dtype(const std::string& s) {
+  return s == "F32" ? DType::F32 : s == "F16" ? DType::F16 : s == "Q8_0" ? DType::Q8_0 : DType::BF16;
+}
 
 struct Free {
   void operator()(void* p) const { std::free(p); }
@@ -149,7 +152,7 @@ int run(int argc, char** argv) {
                "best ms", "best GB/s", "best % triad", "best GFLOP/s", "best % peak"});
   auto record = [&](const std::string& impl, DType dt, Shape s, int64_t n, int t, Timing tm, bool bf16_math) {
     const size_t i = size_t(std::min(t, 2));
-    const double bytes = double(s.rows * s.cols) * double(kernels::dtype_size(dt)) + 4.0 * double(n * (s.rows + s.cols));
+    const double bytes = double(s.rows) * double(kernels::row_bytes(dt, s.cols)) + 4.0 * double(n * (s.rows + s.cols));
     const double flops = 2.0 * double(n * s.rows * s.cols);
     const double peak = bf16_math ? peak_bf16[i] : peak_f32[i];
     auto pct_peak = [&](double sec) { return peak > 0 ? 100.0 * flops / sec / 1e9 / peak : 0.0; };
@@ -163,11 +166,13 @@ int run(int argc, char** argv) {
   for (int64_t n : ns)
     for (Shape s : shapes)
       for (DType dt : dtypes) {
-        const auto copies = pool.copies(size_t(s.rows * s.cols) * kernels::dtype_size(dt));
+        // Q8_0 reads the pool's bytes as blocks: f16 scales 1.0..1.25, int8 values.
+        const auto copies = pool.copies(size_t(s.rows) * kernels::row_bytes(dt, s.cols));
         std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
         for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 13) - 6) * 0.1f;
         for (int t : threads_list) {
           omp_set_num_threads(t);
+          kernels::cpu::set_num_threads(t);
           auto mnemo = [&](const void* w) { cpu::matmul(x.data(), n, MatrixView{w, dt, s.rows, s.cols}, y.data()); };
           const MatrixView probe{copies[0], dt, s.rows, s.cols};
           if (n <= kernels::cpu::kGemvMaxTokens) {

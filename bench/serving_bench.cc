@@ -5,7 +5,6 @@
 // Then time to first token with and without a prefix-cache hit on a long
 // shared prefix. Medians of --reps runs.
 //   mnemo_serving_bench [--models DIR] [--json PATH] [--tokens N] [--prompt N] [--reps R] [--prefix N]
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include <numeric>
 
 #include "bench/report.h"
+#include "kernels/cpu/parallel.h"
 #include "engine/model/generator.h"
 #include "engine/serving/engine.h"
 
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     table.add({n, tps, tps / base, median(mean_itl), median(p99_itl), median(mean_ttft), median(overhead), 2, steps});
   }
   std::printf("\nllama-123M-bf16, %d threads, prompts of %d tokens, %d generated each, medians of %d runs\n\n",
-              omp_get_max_threads(), prompt_len, gen_tokens, reps);
+              kernels::cpu::num_threads(), prompt_len, gen_tokens, reps);
   table.print();
   const nlohmann::json prefix = prefix_hit_section(*model, tok, prefix_len, reps);
   std::printf("load average after: %s\n", bench::loadavg().c_str());

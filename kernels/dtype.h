@@ -1,5 +1,6 @@
 #pragma once
-// Element types of weights as stored on disk, and scalar conversions to f32.
+// Element types of weights (as stored on disk, or quantized at load), and
+// scalar conversions to f32.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -7,9 +8,28 @@
 
 namespace mnemo::kernels {
 
-enum class DType : uint8_t { F32, F16, BF16 };
+// Q8_0 is llama.cpp's 8-bit format: each row is a run of BlockQ8_0, one per
+// 32 consecutive values, never stored on disk (quantized at load).
+enum class DType : uint8_t { F32, F16, BF16, Q8_0 };
 
+inline constexpr int64_t kQ8Block = 32;
+
+// d = max|x| / 127 over the block (as f16 bits), q = round(x / d): x ~ d * q.
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQ8Block];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "llama.cpp's block_q8_0 layout: no padding");
+
+// Bytes per element of the element-wise dtypes (F32, F16, BF16: what
+// safetensors holds). Q8_0 has no per-element size: use row_bytes.
 constexpr size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+
+// Bytes of one row of `cols` values; for Q8_0 cols must be a multiple of kQ8Block.
+constexpr size_t row_bytes(DType t, int64_t cols) {
+  return t == DType::Q8_0 ? size_t(cols / kQ8Block) * sizeof(BlockQ8_0) : size_t(cols) * dtype_size(t);
+}
+
 std::string_view dtype_name(DType t);
 
 inline float bf16_to_f32(uint16_t h) {

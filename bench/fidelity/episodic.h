@@ -23,7 +23,7 @@ struct EpisodicOptions {
   int64_t block = 512;
   bool head_wise = false;
   std::vector<int64_t> layer_budget;  // slots per KV head, per layer, of each episode's cache
-  engine::ScoreReduce reduce = engine::ScoreReduce::Max;  // how representative queries score slots
+  engine::ScoreReduce reduce = engine::ScoreReduce::MeanLogit;  // how representative queries score slots
 };
 
 struct EpisodicResult {

@@ -1,6 +1,5 @@
 #include "daemon/app/embeddings_api.h"
 
-#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <bit>
@@ -12,6 +11,7 @@
 #include "daemon/app/response_spec.h"
 #include "daemon/protocol/json_intake.h"
 #include "engine/model/hidden_states.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::daemon::app {
 
@@ -217,8 +217,8 @@ void EmbeddingsApi::parse_and_queue(const net::HttpRequest& req, std::shared_ptr
 
 void EmbeddingsApi::compute(const Request& r, const std::shared_ptr<net::HttpExchange>& ex) {
   try {
-    // OpenMP's thread count is per thread: a pool worker would otherwise use every core.
-    omp_set_num_threads(opt_.threads);
+    // The kernels' thread count is per thread: a pool worker would otherwise use every core.
+    kernels::cpu::set_num_threads(opt_.threads);
     std::string data;
     for (size_t i = 0; i < r.inputs.size(); ++i) {
       if (ex->closed()) return;  // the client left: spend nothing more on it

@@ -31,7 +31,7 @@ namespace mnemo::daemon::app {
 
 struct EmbeddingsOptions {
   int64_t layer = 0;  // 1..num_layers; 0: the middle layer, (num_layers + 1) / 2
-  int threads = 1;    // OpenMP threads of the computation (mnemod's --threads)
+  int threads = 1;    // kernel threads of the computation (mnemod's --threads)
   int64_t max_inputs = 2048;            // OpenAI's bound on the input array
   int64_t max_input_tokens = 8192;      // per input, further bounded by the model's context
   int64_t max_total_tokens = 65536;     // per request: bounds the compute one request can ask for

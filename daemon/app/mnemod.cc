@@ -27,6 +27,7 @@
 #include "daemon/net/server.h"
 #include "daemon/store/integrity.h"
 #include "daemon/store/store.h"
+#include "kernels/cpu/parallel.h"
 #include "daemon/app/session_memory.h"
 #include "engine/model/builtin_model.h"
 #include "engine/model/model.h"
@@ -103,16 +104,18 @@ int serve(const daemon::config::Options& o) {
   const fs::path model_dir = o.model ? *o.model : engine::ensure_builtin_model(o.data_dir);
   const std::string model_name = o.model ? fs::absolute(*o.model).filename().string() : "mnemo-builtin";
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
-  omp_set_num_threads(threads);
+  kernels::cpu::set_num_threads(threads);
+  omp_set_num_threads(threads);  // faiss and episode clustering
   openblas_set_num_threads(threads);
 
-  const auto model = engine::Model::load(model_dir, o.weights == daemon::config::Weights::Resident
-                                                        ? engine::Residency::Resident
-                                                        : engine::Residency::Mapped);
+  const auto model = engine::Model::load(
+      model_dir, o.weights == daemon::config::Weights::Resident ? engine::Residency::Resident : engine::Residency::Mapped,
+      o.weights_dtype == daemon::config::WeightsDType::Q8_0 ? engine::WeightFormat::Q8_0 : engine::WeightFormat::AsStored);
   const auto tok = engine::Tokenizer::load(model_dir / "tokenizer.json");
   engine::ChatTemplate tmpl = chat_template(o, model_dir);
   engine::EngineOptions eopt;
   eopt.kv_cache_bytes = o.kv_cache_bytes;
+  eopt.kv_dtype = o.kv_dtype;
   eopt.scheduler.token_budget = o.token_budget;
   eopt.max_queued = o.max_queued_requests;
   eopt.threads = threads;
@@ -164,8 +167,10 @@ int serve(const daemon::config::Options& o) {
   memory_kv.kv_heads = model->config().num_kv_heads;
   memory_kv.head_dim = model->config().head_dim;
   memory_kv.block_size = eopt.kv_block_size;
+  memory_kv.dtype = eopt.kv_dtype;  // its snapshots are imported into the engine's cache
   daemon::app::SessionMemoryOptions memopt;
   memopt.threads = threads;
+  memopt.max_bytes = o.memory_cache_bytes;
   // episodic: windows embedded as /v1/embeddings does (same layer), text
   // tokenized as text (no special tokens, special-token text not parsed).
   memopt.embedding_layer = o.embedding_layer;

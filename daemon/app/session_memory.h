@@ -58,7 +58,7 @@ class SessionEpisodes;
 
 struct SessionMemoryOptions {
   int64_t max_bytes = int64_t(256) << 20;  // all sessions' snapshots together
-  int threads = 1;                         // OpenMP threads of a build
+  int threads = 1;                         // threads of a build (kernels and OpenMP)
   // episodic: the layer whose mean hidden state embeds a window (0: the
   // middle one, as /v1/embeddings), and the served tokenizer (text as text:
   // no special tokens, special-token text not parsed).

@@ -40,9 +40,26 @@ std::vector<FlagSpec> make_table() {
          else if (v == "mapped") o.weights = Weights::Mapped;
          else bad_value(s, "resident or mapped", v);
        }},
+      {"weights-dtype", "auto|q8_0", "auto",
+       "auto: matrices as stored; q8_0: quantized at load to 8 bits per value plus an f16 scale per 32 (half of "
+       "BF16's memory and decode traffic, logits move by the quantization error)",
+       [](Options& o, const std::string& v, const std::string& s) {
+         if (v == "auto") o.weights_dtype = WeightsDType::Auto;
+         else if (v == "q8_0") o.weights_dtype = WeightsDType::Q8_0;
+         else bad_value(s, "auto or q8_0", v);
+       }},
       {"kv-cache-bytes", "BYTES", "1G", "memory for the KV cache (suffixes K, M, G, T: 512M, 2G)",
        [](Options& o, const std::string& v, const std::string& s) {
          o.kv_cache_bytes = bytes_at_least(s, v, int64_t(1) << 20);
+       }},
+      {"kv-dtype", "bf16|f32", "bf16",
+       "element type of the KV cache: bf16 stores half the bytes per token, so --kv-cache-bytes holds twice the "
+       "tokens and decode at long contexts reads half as much, at 8 significant bits per key and value (logits "
+       "move by a few 1e-3 relative); f32 keeps what the forward pass computed exactly",
+       [](Options& o, const std::string& v, const std::string& s) {
+         const auto t = kernels::parse_kv_dtype(v);
+         if (!t) bad_value(s, "bf16 or f32", v);
+         o.kv_dtype = *t;
        }},
       {"token-budget", "N", "256", "tokens the scheduler runs per step (decode tokens plus prefill chunks)",
        [](Options& o, const std::string& v, const std::string& s) {
@@ -74,6 +91,13 @@ std::vector<FlagSpec> make_table() {
        "host memory for a KV tier (suffixes K, M, G, T): a program's KV that leaves the pool (TTL expired, "
        "released for room, preempted) is kept there and restored by its next turn; 0: no tier",
        [](Options& o, const std::string& v, const std::string& s) { o.host_kv_bytes = parse_byte_size(s, v); }},
+      {"memory-cache-bytes", "BYTES", "256M",
+       "host memory for the compressed histories of sessions created with a \"memory\" setting (one cache per "
+       "session, one per episode with episodic): the least recently used is dropped first and rebuilt from the "
+       "stored messages when next needed",
+       [](Options& o, const std::string& v, const std::string& s) {
+         o.memory_cache_bytes = bytes_at_least(s, v, int64_t(1) << 20);
+       }},
       {"host", "ADDR", "127.0.0.1", "address to listen on",
        [](Options& o, const std::string& v, const std::string& s) { o.host = nonempty(s, v, "an address"); }},
       {"port", "N", "8420", "TCP port; 0 picks a free one",

@@ -113,9 +113,11 @@ std::string describe(const Options& o) {
   std::ostringstream out;
   out << "model=" << (o.model ? o.model->string() : std::string("built-in"))
       << " chat_template=" << (o.chat_template.empty() ? std::string("auto") : o.chat_template)
-      << " threads=" << o.threads << " weights=" << to_string(o.weights) << " kv_cache_bytes=" << o.kv_cache_bytes
+      << " threads=" << o.threads << " weights=" << to_string(o.weights)
+      << " weights_dtype=" << to_string(o.weights_dtype) << " kv_cache_bytes=" << o.kv_cache_bytes
+      << " kv_dtype=" << kernels::kv_dtype_name(o.kv_dtype)
       << " token_budget=" << o.token_budget << " max_queued_requests=" << o.max_queued_requests
-      << " kv_retention=" << o.kv_retention.to_string() << " host_kv_bytes=" << o.host_kv_bytes
+      << " kv_retention=" << o.kv_retention.to_string() << " host_kv_bytes=" << o.host_kv_bytes << " memory_cache_bytes=" << o.memory_cache_bytes
       << " listen=" << o.host << ':' << o.port << " api_key=" << (o.api_key.empty() ? "none" : "set")
       << " max_connections=" << o.max_connections << " max_pending_connections=" << o.max_pending_connections
       << " header_timeout=" << o.header_timeout_s << "s max_frame_bytes=" << o.max_frame_bytes

@@ -11,11 +11,13 @@
 #include <string>
 
 #include "daemon/config/config_error.h"
+#include "kernels/kv_dtype.h"
 #include "memory/ttl/retention_mode.h"
 
 namespace mnemo::daemon::config {
 
 enum class Weights { Resident, Mapped };
+enum class WeightsDType { Auto, Q8_0 };  // auto: as stored; q8_0: quantized at load
 enum class LogLevel { Trace, Debug, Info, Warn, Error, Critical, Off };
 
 struct Options {
@@ -24,13 +26,16 @@ struct Options {
   std::string chat_template;                   // empty: chosen from the model files
   int threads = 0;                             // 0: every core
   Weights weights = Weights::Resident;
+  WeightsDType weights_dtype = WeightsDType::Auto;
   int64_t kv_cache_bytes = int64_t(1) << 30;
+  kernels::KvDType kv_dtype = kernels::KvDType::BF16;  // element type of the KV cache
   int64_t token_budget = 256;           // scheduler tokens per step
   int64_t max_queued_requests = 4096;   // engine requests waiting or running
   int64_t embedding_layer = 0;          // POST /v1/embeddings pools after this layer; 0: the middle one
   // Agent programs' KV across tool calls (Continuum).
   memory::ttl::RetentionMode kv_retention;  // default continuum
   int64_t host_kv_bytes = 0;                // host-memory tier for KV; 0: none
+  int64_t memory_cache_bytes = int64_t(256) << 20;  // compressed session histories held in host memory
 
   // Network.
   std::string host = "127.0.0.1";
@@ -78,6 +83,7 @@ int64_t parse_byte_size(const std::string& what, const std::string& text);
 
 std::string to_string(LogLevel level);  // "info", ... (spdlog's names)
 std::string to_string(Weights weights);  // "resident" or "mapped"
+std::string to_string(WeightsDType d);    // "auto" or "q8_0"
 
 // The settings as one line for the startup log; the API key is redacted.
 std::string describe(const Options& o);

@@ -76,5 +76,6 @@ std::string to_string(LogLevel level) {
 }
 
 std::string to_string(Weights weights) { return weights == Weights::Mapped ? "mapped" : "resident"; }
+std::string to_string(WeightsDType d) { return d == WeightsDType::Q8_0 ? "q8_0" : "auto"; }
 
 }  // namespace mnemo::daemon::config

@@ -3,6 +3,7 @@
 
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
+#include "engine/cli/kv_flags.h"
 #include "engine/model/model.h"
 #include "engine/serving/engine.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -18,14 +19,16 @@ int cmd_logits(const std::vector<std::string>& args) {
       .toggle("all", "print the logits of every position")
       .value("precision", "exact|fast",
              "exact: f32 arithmetic throughout; fast: bf16 GEMM inputs for BF16 weights, as serving does", "exact");
+  add_kv_dtype_flag(f, "", "; default: f32 with --precision exact, bf16 with fast");
   if (!f.parse(args)) return 0;
   apply_threads(f);
   const std::string precision = f.str("precision");
   if (precision != "exact" && precision != "fast") throw UsageError("--precision must be exact or fast");
   kernels::cpu::set_matmul_precision(precision == "exact" ? kernels::cpu::MatmulPrecision::Exact
                                                           : kernels::cpu::MatmulPrecision::Fast);
+  const kernels::KvDType kv_type = kv_dtype(f, precision == "exact" ? kernels::KvDType::F32 : kernels::KvDType::BF16);
   const auto ids = parse_id_list("tokens", f.str("tokens"));
-  const auto model = engine::Model::load(model_dir(f), weights_residency(f));
+  const auto model = engine::Model::load(model_dir(f), weights_residency(f), weight_format(f));
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) throw UsageError("--tokens: id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(V));
@@ -34,6 +37,7 @@ int cmd_logits(const std::vector<std::string>& args) {
   const engine::Tokenizer tok = engine::Tokenizer::load(model->dir() / "tokenizer.json");
   engine::EngineOptions eopt;
   eopt.kv_cache_tokens = int64_t(ids.size());
+  eopt.kv_dtype = kv_type;
   engine::Engine eng(*model, tok, eopt);
   engine::Request req;
   req.prompt = ids;

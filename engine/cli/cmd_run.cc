@@ -5,6 +5,7 @@
 
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
+#include "engine/cli/kv_flags.h"
 #include "engine/serving/engine.h"
 #include "engine/model/model.h"
 #if __has_include("engine/tokenizer/chat_template.h")
@@ -33,7 +34,9 @@ int cmd_run(const std::vector<std::string>& args) {
       .value("seed", "S", "sampling seed", "0")
       .value("stop", "TEXT", "stop when this text is generated")
       .toggle("stats", "print prefill and decode speed to stderr");
+  add_kv_dtype_flag(f, "bf16");
   if (!f.parse(args)) return 0;
+  const kernels::KvDType kv_type = kv_dtype(f);
   apply_threads(f);
   engine::GenerateOptions opt;
   opt.max_tokens = int32_t(f.integer("max-tokens", 0, 1 << 20));
@@ -52,7 +55,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const std::string prompt = f.str("prompt");
 
   const auto dir = model_dir(f);
-  const auto model = engine::Model::load(dir, weights_residency(f));
+  const auto model = engine::Model::load(dir, weights_residency(f), weight_format(f));
   const auto tok = engine::Tokenizer::load(dir / "tokenizer.json");
   std::vector<int32_t> ids;
   if (f.on("chat") || f.has("chat-template")) {
@@ -84,6 +87,7 @@ int cmd_run(const std::vector<std::string>& args) {
   // Through the Engine facade, as the daemon does: one request, streamed.
   engine::EngineOptions eopt;
   eopt.kv_cache_tokens = int64_t(ids.size()) + opt.max_tokens;
+  eopt.kv_dtype = kv_type;
   engine::Engine eng(*model, tok, eopt);
   const auto h = eng.submit(engine::Request{ids, opt});
   for (;;) {
@@ -101,7 +105,8 @@ int cmd_run(const std::vector<std::string>& args) {
                 << st.generated_tokens << " tokens generated";
       if (st.inter_token_seconds.size() > 0)
         std::cerr << ", " << double(st.inter_token_seconds.size()) / decode_s << " tok/s decode";
-      std::cerr << "; finish: " << e->finish_reason << "\n";
+      std::cerr << "; finish: " << e->finish_reason << "; KV " << kernels::kv_dtype_name(kv_type) << " ("
+                << eng.kv_bytes_per_token() << " bytes per token)\n";
     }
     break;
   }

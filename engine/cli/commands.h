@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/model/mapped_file.h"
+#include "engine/model/weights.h"
 
 namespace mnemo::cli {
 
@@ -23,5 +24,7 @@ std::filesystem::path model_dir(const Flags& f);
 void apply_threads(const Flags& f);
 // --weights: resident (copied into huge pages, fastest) or mapped (page cache only).
 engine::Residency weights_residency(const Flags& f);
+// --weights-dtype: auto (as stored) or q8_0 (quantized at load).
+engine::WeightFormat weight_format(const Flags& f);
 
 }  // namespace mnemo::cli

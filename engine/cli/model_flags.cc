@@ -1,5 +1,3 @@
-#include <omp.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +7,7 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/model/builtin_model.h"
+#include "kernels/cpu/parallel.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -22,6 +21,10 @@ void add_model_flags(Flags& f) {
   f.value("weights", "resident|mapped",
           "resident: copy weights into huge pages (fast decode); mapped: serve from the page cache (less memory)",
           "resident");
+  f.value("weights-dtype", "auto|q8_0",
+          "auto: matrices as stored; q8_0: quantize them at load to 8 bits per value plus an f16 scale per 32 "
+          "(half of BF16's bytes, so decode streams half the memory; logits move by the quantization error)",
+          "auto");
 }
 
 // The built-in model: generated once into MNEMO_HOME (or ~/.cache/mnemo) so
@@ -41,9 +44,15 @@ engine::Residency weights_residency(const Flags& f) {
   throw UsageError("--weights must be resident or mapped, got '" + w + "'");
 }
 
+engine::WeightFormat weight_format(const Flags& f) {
+  const std::string v = f.str("weights-dtype");
+  if (const auto w = engine::parse_weight_format(v)) return *w;
+  throw UsageError("--weights-dtype must be auto or q8_0, got '" + v + "'");
+}
+
 void apply_threads(const Flags& f) {
   const int n = int(f.integer("threads", 1, 1024));
-  omp_set_num_threads(n);
+  kernels::cpu::set_num_threads(n);
   openblas_set_num_threads(n);
 }
 

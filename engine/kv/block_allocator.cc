@@ -21,6 +21,8 @@ namespace {
 int32_t checked_block_count(const KvConfig& cfg) {
   if (cfg.layers <= 0 || cfg.kv_heads <= 0 || cfg.head_dim <= 0 || cfg.block_size <= 0)
     throw std::invalid_argument("KV cache: layers, kv_heads, head_dim and block_size must be positive");
+  if (cfg.dtype != KvDType::F32 && cfg.dtype != KvDType::BF16)
+    throw std::invalid_argument("KV cache: element type must be f32 or bf16");
   const int64_t blocks = cfg.blocks_per_layer();
   if (blocks <= 0)
     throw std::invalid_argument("KV cache: byte budget " + std::to_string(cfg.bytes_budget) +

@@ -30,19 +30,22 @@ struct PoolStats {
   int64_t stranded = 0;        // free in this layer, column used by another layer
 };
 
-// One layer's storage: K and V, each [blocks][kv_heads][block_size][head_dim].
+// One layer's storage: K and V, each [blocks][kv_heads][block_size][head_dim]
+// elements of the configured type. Block pointers are bytes: moving blocks
+// (copy-on-write, compaction, snapshots) never needs the element type, only
+// elem_bytes().
 class LayerStorage {
  public:
   LayerStorage(const KvConfig& cfg, int32_t blocks)
-      : half_(cfg.floats_per_half()), k_(size_t(half_) * blocks), v_(size_t(half_) * blocks) {}
-  float* k(int32_t b) { return k_.data() + int64_t(b) * half_; }
-  float* v(int32_t b) { return v_.data() + int64_t(b) * half_; }
-  const float* k(int32_t b) const { return k_.data() + int64_t(b) * half_; }
-  const float* v(int32_t b) const { return v_.data() + int64_t(b) * half_; }
+      : half_(cfg.elems_per_half() * cfg.elem_bytes()), k_(size_t(half_) * blocks), v_(size_t(half_) * blocks) {}
+  std::byte* k(int32_t b) { return k_.data() + int64_t(b) * half_; }
+  std::byte* v(int32_t b) { return v_.data() + int64_t(b) * half_; }
+  const std::byte* k(int32_t b) const { return k_.data() + int64_t(b) * half_; }
+  const std::byte* v(int32_t b) const { return v_.data() + int64_t(b) * half_; }
   void copy_block(int32_t from, int32_t to);
 
  private:
-  int64_t half_;
+  int64_t half_;  // bytes of K (or V) per block
   LazyBuffer k_, v_;
 };
 

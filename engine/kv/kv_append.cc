@@ -4,6 +4,7 @@
 
 #include "engine/kv/check.h"
 #include "engine/kv/kv_cache_manager.h"
+#include "kernels/cpu/kv_rows.h"
 
 namespace mnemo::engine::kv {
 namespace {
@@ -124,6 +125,7 @@ void KvCacheManager::grow_layer(int64_t l, LayerTable& lt, int64_t new_len, int6
 void KvCacheManager::write(SeqId s, int64_t layer, int64_t n, const float* k, const float* v) {
   const SequenceTable& t = seq(s);
   const int64_t len = t.length(layer), bs = cfg_.block_size, heads = cfg_.kv_heads, hd = cfg_.head_dim;
+  const int64_t eb = cfg_.elem_bytes();
   MNEMO_KV_CHECK(n >= 0 && n <= len, "writing more tokens than were appended");
   const auto& blocks = t.blocks(layer);
   LayerStorage& store = alloc_.storage(layer);
@@ -135,8 +137,8 @@ void KvCacheManager::write(SeqId s, int64_t layer, int64_t n, const float* k, co
     MNEMO_KV_CHECK(!alloc_.shared(layer, b) && !index_.indexed(b), "write into a shared or cached block");
     const int64_t off = slot % bs;
     for (int64_t h = 0; h < heads; ++h) {
-      std::copy_n(k + (i * heads + h) * hd, hd, store.k(b) + (h * bs + off) * hd);
-      std::copy_n(v + (i * heads + h) * hd, hd, store.v(b) + (h * bs + off) * hd);
+      kernels::cpu::kv_row_from_f32(cfg_.dtype, k + (i * heads + h) * hd, hd, store.k(b) + (h * bs + off) * hd * eb);
+      kernels::cpu::kv_row_from_f32(cfg_.dtype, v + (i * heads + h) * hd, hd, store.v(b) + (h * bs + off) * hd * eb);
     }
   }
 }

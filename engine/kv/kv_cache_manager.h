@@ -52,13 +52,15 @@ struct LayerBlocks {
   int64_t length = 0;
 };
 
-// One KV head of one layer, copied out contiguously: k and v [length][head_dim].
+// One KV head of one layer, copied out contiguously and widened to f32:
+// k and v [length][head_dim].
 struct HeadCopy {
   std::vector<float> k, v;
   std::vector<int32_t> positions;  // original token position of each slot
 };
 
-// A snapshot that does not fit this cache (wrong magic, version, shapes or size).
+// A snapshot that does not fit this cache (wrong magic, version, shapes,
+// element type or size).
 class KvFormatError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -71,6 +73,7 @@ class KvCacheManager {
 
   const KvConfig& config() const { return cfg_; }
   int64_t bytes_per_block() const { return cfg_.bytes_per_block(); }
+  KvDType dtype() const { return cfg_.dtype; }
 
   // --- scheduler interface
   int64_t num_free_blocks() const { return alloc_.available_columns(); }
@@ -117,12 +120,14 @@ class KvCacheManager {
   Hole hole(SeqId s, int64_t layer, int64_t head) const;
 
   // --- forward pass
-  // Writes k and v ([n][kv_heads][head_dim]) into the last n slots of the layer.
+  // Writes k and v ([n][kv_heads][head_dim], f32) into the last n slots of
+  // the layer, converted to the cache's element type (bf16: round to nearest even).
   void write(SeqId s, int64_t layer, int64_t n, const float* k, const float* v);
   LayerBlocks layer_blocks(SeqId s, int64_t layer) const;
-  // Block storage: [kv_heads][block_size][head_dim].
-  const float* k_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).k(block); }
-  const float* v_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).v(block); }
+  // Block storage: [kv_heads][block_size][head_dim] elements of dtype()
+  // (kernels/cpu/kv_rows.h reads them as f32).
+  const void* k_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).k(block); }
+  const void* v_block(int64_t layer, int32_t block) const { return alloc_.storage(layer).v(block); }
   // Original token position per slot of one head, -1 for the slots of its
   // hole (size: the layer's length); empty while the layer was never
   // compacted (slot i holds token i).
@@ -130,10 +135,14 @@ class KvCacheManager {
   // The slots of one head that hold something (its hole left out), in order.
   HeadCopy gather(SeqId s, int64_t layer, int64_t head) const;
 
-  // --- host buffers (host tier, disk snapshots)
+  // --- host buffers (host tier, disk snapshots); elements in dtype(), which
+  // the snapshot records.
   std::vector<uint8_t> export_sequence(SeqId s) const;
   // A new sequence holding the snapshot; nullopt when the pool has no room.
-  // Throws KvFormatError when the bytes do not describe a sequence of this cache.
+  // Throws KvFormatError when the bytes do not describe a sequence of this
+  // cache. An f32 snapshot imports into a bf16 cache (rounded as write()
+  // rounds); a bf16 one into an f32 cache is refused: the f32 cache promises
+  // values as the forward pass computed them.
   std::optional<SeqId> import_sequence(std::span<const uint8_t> bytes);
 
   // --- accounting and inspection

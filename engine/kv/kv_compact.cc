@@ -5,6 +5,7 @@
 
 #include "engine/kv/check.h"
 #include "engine/kv/kv_cache_manager.h"
+#include "kernels/cpu/kv_rows.h"
 
 namespace mnemo::engine::kv {
 
@@ -75,9 +76,10 @@ bool KvCacheManager::compact(SeqId s, int64_t layer, std::span<const std::vector
       const int64_t src = keep[size_t(h)][size_t(i)];
       if (src == i) continue;
       const int32_t sb = lt.blocks[size_t(src / bs)], db = lt.blocks[size_t(i / bs)];
-      const int64_t so = (h * bs + src % bs) * hd, d = (h * bs + i % bs) * hd;
-      std::copy_n(store.k(sb) + so, hd, store.k(db) + d);
-      std::copy_n(store.v(sb) + so, hd, store.v(db) + d);
+      const int64_t row = hd * cfg_.elem_bytes();
+      const int64_t so = (h * bs + src % bs) * row, d = (h * bs + i % bs) * row;
+      std::copy_n(store.k(sb) + so, row, store.k(db) + d);
+      std::copy_n(store.v(sb) + so, row, store.v(db) + d);
       pos[size_t(i)] = pos[size_t(src)];
     }
     pos.resize(size_t(kept));
@@ -120,9 +122,9 @@ HeadCopy KvCacheManager::gather(SeqId s, int64_t layer, int64_t head) const {
       continue;
     }
     const int32_t b = blocks[size_t(i / bs)];
-    const int64_t o = (head * bs + i % bs) * hd;
-    std::copy_n(store.k(b) + o, hd, out.k.begin() + row * hd);
-    std::copy_n(store.v(b) + o, hd, out.v.begin() + row * hd);
+    const int64_t o = (head * bs + i % bs) * hd * cfg_.elem_bytes();
+    kernels::cpu::kv_row_to_f32(cfg_.dtype, store.k(b) + o, hd, out.k.data() + row * hd);
+    kernels::cpu::kv_row_to_f32(cfg_.dtype, store.v(b) + o, hd, out.v.data() + row * hd);
     out.positions.push_back(t.own[layer] ? t.own[layer]->positions[size_t(head)][size_t(i)] : int32_t(i));
     ++row;
   }

@@ -4,26 +4,28 @@
 // Layout (host byte order, no padding between fields):
 //   header   magic "MNEMOKV\0", u32 version, u32 layers, u32 kv_heads,
 //            u32 head_dim, u32 block_size, u32 flags (bit 0: compacted),
+//            (version 3) u32 dtype (0 f32, 1 bf16),
 //            u64 salt, u64 num_tokens, u64 committed
 //   tokens   i32[num_tokens]
 //   per layer: u32 has_own_table, u64 length,
-//            (version 2, own table only) u64 hole_begin, u64 hole_end per KV head,
+//            (version >= 2, own table only) u64 hole_begin, u64 hole_end per KV head,
 //            i32 positions[kv_heads][length] (-1 in a hole),
-//            f32 K[kv_heads][length][head_dim], f32 V[kv_heads][length][head_dim]
-//            (zeros in a hole)
-// Version 1 (before uneven compaction) has no holes and is still read, so
-// sessions saved by an older daemon survive an upgrade.
+//            K[kv_heads][length][head_dim], V[kv_heads][length][head_dim]
+//            in dtype (zeros in a hole)
+// Versions 1 (before uneven compaction: no holes) and 2 (no dtype: f32) are
+// still read, so sessions saved by an older daemon survive an upgrade.
 #include <cstring>
 #include <string>
 
 #include "engine/kv/check.h"
 #include "engine/kv/kv_cache_manager.h"
+#include "kernels/cpu/kv_rows.h"
 
 namespace mnemo::engine::kv {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'K', 'V', '\0'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kOldestVersion = 1;
 
 class Writer {
@@ -71,7 +73,7 @@ struct LayerImage {
   int64_t length = 0;
   std::vector<std::vector<int32_t>> positions;
   std::vector<Hole> holes;
-  std::vector<float> k, v;  // [kv_heads][length][head_dim]
+  std::vector<uint8_t> k, v;  // [kv_heads][length][head_dim] in the snapshot's dtype
 };
 
 // Holes and positions of an own table as a well-formed cache holds them
@@ -106,7 +108,7 @@ std::vector<uint8_t> KvCacheManager::export_sequence(SeqId s) const {
   Writer w;
   w.put_raw(kMagic, sizeof(kMagic));
   for (uint32_t x : {kVersion, uint32_t(cfg_.layers), uint32_t(heads), uint32_t(hd), uint32_t(cfg_.block_size),
-                     uint32_t(t.compacted ? 1 : 0)})
+                     uint32_t(t.compacted ? 1 : 0), uint32_t(cfg_.dtype)})
     w.put(x);
   w.put(t.salt);
   w.put(uint64_t(t.tokens.size()));
@@ -129,14 +131,15 @@ std::vector<uint8_t> KvCacheManager::export_sequence(SeqId s) const {
     // Slot by slot, so a hole is written as zeros rather than whatever its
     // memory held.
     const LayerStorage& store = alloc_.storage(l);
-    const std::vector<float> zeros(size_t(hd), 0.0f);
+    const int64_t row = hd * cfg_.elem_bytes();
+    const std::vector<std::byte> zeros(size_t(row), std::byte{0});  // 0.0 in f32 and bf16 alike
     for (bool is_v : {false, true})
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t i = 0; i < len; ++i) {
           const int32_t b = t.blocks(l)[size_t(i / bs)];
-          const float* src = holes[size_t(h)].contains(i) ? zeros.data()
-                             : (is_v ? store.v(b) : store.k(b)) + (h * bs + i % bs) * hd;
-          w.put_raw(src, size_t(hd) * sizeof(float));
+          const std::byte* src = holes[size_t(h)].contains(i) ? zeros.data()
+                                 : (is_v ? store.v(b) : store.k(b)) + (h * bs + i % bs) * row;
+          w.put_raw(src, size_t(row));
         }
   }
   return std::move(w.out);
@@ -155,6 +158,13 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
   expect_field("block_size", r.get<uint32_t>("block_size"), uint64_t(cfg_.block_size));
   const uint32_t flags = r.get<uint32_t>("flags");
   if (flags > 1) throw KvFormatError("kv snapshot: unknown flags " + std::to_string(flags));
+  const uint32_t dtype_code = version >= 3 ? r.get<uint32_t>("dtype") : uint32_t(KvDType::F32);
+  if (dtype_code > uint32_t(KvDType::BF16))
+    throw KvFormatError("kv snapshot: unknown element type " + std::to_string(dtype_code));
+  const KvDType dtype = KvDType(dtype_code);
+  if (dtype == KvDType::BF16 && cfg_.dtype == KvDType::F32)
+    throw KvFormatError("kv snapshot holds bf16 keys and values, this cache stores f32 (--kv-dtype f32): "
+                        "widening would not give back the values an f32 cache computes");
   SequenceTable t;
   t.salt = r.get<uint64_t>("salt");
   const uint64_t num_tokens = r.get<uint64_t>("num_tokens");
@@ -179,7 +189,8 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
       throw KvFormatError("kv snapshot: layer " + std::to_string(l) + " shares the table but its length " +
                           std::to_string(len) + " differs from num_tokens " + std::to_string(num_tokens));
     if (own == 1 && !t.compacted) throw KvFormatError("kv snapshot: own layer table in an uncompacted sequence");
-    const uint64_t per_head = len * uint64_t(sizeof(int32_t) + 2 * hd * sizeof(float));
+    const uint64_t row = uint64_t(hd) * kernels::kv_dtype_size(dtype);
+    const uint64_t per_head = len * uint64_t(sizeof(int32_t) + 2 * row);
     if (len > r.remaining() || per_head * uint64_t(heads) > r.remaining())
       throw KvFormatError("kv snapshot truncated: layer " + std::to_string(l) + " length " + std::to_string(len) +
                           " exceeds the " + std::to_string(r.remaining()) + " bytes left");
@@ -197,10 +208,10 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
     if (img.own)
       if (std::string why = bad_layer_table(img, num_tokens); !why.empty())
         throw KvFormatError("kv snapshot: layer " + std::to_string(l) + ": " + why);
-    img.k.resize(size_t(heads) * len * size_t(hd));
+    img.k.resize(size_t(heads) * len * row);
     img.v.resize(img.k.size());
-    r.get_raw(img.k.data(), img.k.size() * sizeof(float), "keys");
-    r.get_raw(img.v.data(), img.v.size() * sizeof(float), "values");
+    r.get_raw(img.k.data(), img.k.size(), "keys");
+    r.get_raw(img.v.data(), img.v.size(), "values");
     if (img.own) need.per_layer[size_t(l)] = (img.length + bs - 1) / bs;
     else any_shared = true;
   }
@@ -228,6 +239,13 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
       lt.positions = std::move(saved);
     }
 
+  // Rows are copied as they are, or (an f32 snapshot in a bf16 cache)
+  // rounded exactly as write() would have rounded them.
+  const int64_t src_row = hd * int64_t(kernels::kv_dtype_size(dtype)), dst_row = hd * cfg_.elem_bytes();
+  auto put_row = [&](std::byte* dst, const uint8_t* src) {
+    if (dtype == cfg_.dtype) std::memcpy(dst, src, size_t(dst_row));
+    else kernels::cpu::kv_row_from_f32(cfg_.dtype, reinterpret_cast<const float*>(src), hd, dst);
+  };
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     const LayerImage& img = layers[size_t(l)];
     const auto& blocks = t.blocks(l);
@@ -235,9 +253,9 @@ std::optional<SeqId> KvCacheManager::import_sequence(std::span<const uint8_t> by
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i = 0; i < img.length; ++i) {
         const int32_t b = blocks[size_t(i / bs)];
-        const int64_t src = (h * img.length + i) * hd, dst = (h * bs + i % bs) * hd;
-        std::memcpy(store.k(b) + dst, img.k.data() + src, size_t(hd) * sizeof(float));
-        std::memcpy(store.v(b) + dst, img.v.data() + src, size_t(hd) * sizeof(float));
+        const int64_t src = (h * img.length + i) * src_row, dst = (h * bs + i % bs) * dst_row;
+        put_row(store.k(b) + dst, img.k.data() + src);
+        put_row(store.v(b) + dst, img.v.data() + src);
       }
   }
   index_full_blocks(t);

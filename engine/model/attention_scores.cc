@@ -13,9 +13,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/matmul.h"
 #include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::engine {
 
@@ -43,18 +45,21 @@ void gather_head(const kv::KvCacheManager& cache, kv::SeqId seq, int64_t layer, 
                  const float* own_k, const float* own_v, int64_t m, int64_t kv_stride, bool want_v, HeadKv& out) {
   const int64_t bs = cache.config().block_size, d = cache.config().head_dim, L = len + m;
   const kv::LayerBlocks lb = cache.layer_blocks(seq, layer);
+  const kernels::KvDType dtype = cache.dtype();
+  const int64_t head_offset = head * bs * d * cache.config().elem_bytes();
   out.k.resize(size_t(L * d));
   if (want_v) out.vt.resize(size_t(d * L));
+  std::vector<float> vb(size_t(bs * d));  // one block's values of this head, as f32
   for (int64_t first = 0; first < len; first += bs) {
     const int32_t b = lb.blocks[size_t(first / bs)];
     const int64_t rows = std::min(bs, len - first);
-    const float* kb = cache.k_block(layer, b) + head * bs * d;
-    std::copy_n(kb, rows * d, &out.k[size_t(first * d)]);
+    cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.k_block(layer, b)) + head_offset, rows * d,
+                       &out.k[size_t(first * d)]);
     if (!want_v) continue;
-    const float* vb = cache.v_block(layer, b) + head * bs * d;
+    cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.v_block(layer, b)) + head_offset, rows * d, vb.data());
     // Row i of vt gets a run of `rows` values; the block is read from L1.
     for (int64_t i = 0; i < d; ++i)
-      for (int64_t r = 0; r < rows; ++r) out.vt[size_t(i * L + first + r)] = vb[r * d + i];
+      for (int64_t r = 0; r < rows; ++r) out.vt[size_t(i * L + first + r)] = vb[size_t(r * d + i)];
   }
   for (int64_t t = 0; t < m; ++t) std::copy_n(own_k + t * kv_stride + head * d, d, &out.k[size_t((len + t) * d)]);
   if (want_v)
@@ -133,69 +138,72 @@ SlotScores score_slots(const Model& model, const kv::KvCacheManager& cache, kv::
             for (int64_t j = first; j < len; ++j) a[j] += row[j] * w_mean;
           }
         }
-#pragma omp parallel for schedule(static) if (m * L > (1 << 16))
-        for (int64_t t = 0; t < m; ++t) {
-          float* row = &scores[size_t(t * L)];
-          // Query t sits at position P0 + t; slot j (uncompacted: position j)
-          // is visible unless in the hole or, with a window, too old: the
-          // visible slots are two runs, [first, hole begin) and [hole end, len).
-          const int64_t first = window > 0 ? std::min(len, std::max<int64_t>(0, P0 + t - window + 1)) : 0;
-          const int64_t runs[2][2] = {{first, std::max(first, hole_begin)}, {std::max(first, hole_end), len}};
-          std::fill(row, row + first, 0.0f);
-          std::fill(row + runs[0][1], row + runs[1][0], 0.0f);
-          float mc = kNegInf;
-          for (const auto& r : runs) {
+        cpu::parallel_for(m, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            float* row = &scores[size_t(t * L)];
+            // Query t sits at position P0 + t; slot j (uncompacted: position j)
+            // is visible unless in the hole or, with a window, too old: the
+            // visible slots are two runs, [first, hole begin) and [hole end, len).
+            const int64_t first = window > 0 ? std::min(len, std::max<int64_t>(0, P0 + t - window + 1)) : 0;
+            const int64_t runs[2][2] = {{first, std::max(first, hole_begin)}, {std::max(first, hole_end), len}};
+            std::fill(row, row + first, 0.0f);
+            std::fill(row + runs[0][1], row + runs[1][0], 0.0f);
+            float mc = kNegInf;
+            for (const auto& r : runs) {
 #pragma omp simd reduction(max : mc)
-            for (int64_t j = r[0]; j < r[1]; ++j) {
-              row[j] *= scale;
-              mc = std::max(mc, row[j]);
+              for (int64_t j = r[0]; j < r[1]; ++j) {
+                row[j] *= scale;
+                mc = std::max(mc, row[j]);
+              }
+            }
+            // Softmax over the cached slots alone (the score) is row[j] / zc;
+            // the division is folded into the passes below.
+            float zc = 0;
+            for (const auto& r : runs)
+              for (int64_t j = r[0]; j < r[1]; ++j) zc += (row[j] = std::exp(row[j] - mc));
+            inv_zc[size_t(t)] = zc > 0 ? 1.0f / zc : 0.0f;
+            if (last) continue;
+            // The forward softmax also covers the queries' own keys t' <= t
+            // (within the window): a cached slot's weight is row[j] e^(mc - M) / Z.
+            const int64_t own_first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+            float* own = row + len;
+            float mo = kNegInf;
+            for (int64_t u = own_first; u <= t; ++u) mo = std::max(mo, own[u] *= scale);
+            const float M = std::max(mc, mo);
+            const float ec = zc > 0 ? std::exp(mc - M) : 0.0f;
+            float z = zc * ec;
+            for (int64_t u = 0; u < m; ++u) {
+              own[u] = u >= own_first && u <= t ? std::exp(own[u] - M) : 0.0f;
+              z += own[u];
+            }
+            const float inv = 1.0f / z;
+            for (int64_t u = own_first; u <= t; ++u) own[u] *= inv;
+            alpha[size_t(t)] = ec * inv;
+          }
+        }, m * L > (1 << 16));
+        // Reduce the scores over query positions (and, across the loop, heads).
+        cpu::parallel_for((len + 255) / 256, [&](int64_t b0, int64_t b1) {
+          for (int64_t j0 = b0 * 256; j0 < b1 * 256; j0 += 256) {
+            const int64_t j1 = std::min(len, j0 + 256);
+            float* a = acc.data();
+            for (int64_t t = 0; t < m; ++t) {
+              const float* row = &scores[size_t(t * L)];
+              const float inv = inv_zc[size_t(t)];
+              if (reduce == ScoreReduce::Max)
+                for (int64_t j = j0; j < j1; ++j) a[j] = std::max(a[j], row[j] * inv);
+              else if (reduce == ScoreReduce::Sum)
+                for (int64_t j = j0; j < j1; ++j) a[j] += row[j] * inv;
             }
           }
-          // Softmax over the cached slots alone (the score) is row[j] / zc;
-          // the division is folded into the passes below.
-          float zc = 0;
-          for (const auto& r : runs)
-            for (int64_t j = r[0]; j < r[1]; ++j) zc += (row[j] = std::exp(row[j] - mc));
-          inv_zc[size_t(t)] = zc > 0 ? 1.0f / zc : 0.0f;
-          if (last) continue;
-          // The forward softmax also covers the queries' own keys t' <= t
-          // (within the window): a cached slot's weight is row[j] e^(mc - M) / Z.
-          const int64_t own_first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
-          float* own = row + len;
-          float mo = kNegInf;
-          for (int64_t u = own_first; u <= t; ++u) mo = std::max(mo, own[u] *= scale);
-          const float M = std::max(mc, mo);
-          const float ec = zc > 0 ? std::exp(mc - M) : 0.0f;
-          float z = zc * ec;
-          for (int64_t u = 0; u < m; ++u) {
-            own[u] = u >= own_first && u <= t ? std::exp(own[u] - M) : 0.0f;
-            z += own[u];
-          }
-          const float inv = 1.0f / z;
-          for (int64_t u = own_first; u <= t; ++u) own[u] *= inv;
-          alpha[size_t(t)] = ec * inv;
-        }
-        // Reduce the scores over query positions (and, across the loop, heads).
-#pragma omp parallel for schedule(static) if (m * len > (1 << 16))
-        for (int64_t j0 = 0; j0 < len; j0 += 256) {
-          const int64_t j1 = std::min(len, j0 + 256);
-          float* a = acc.data();
-          for (int64_t t = 0; t < m; ++t) {
-            const float* row = &scores[size_t(t * L)];
-            const float inv = inv_zc[size_t(t)];
-            if (reduce == ScoreReduce::Max)
-              for (int64_t j = j0; j < j1; ++j) a[j] = std::max(a[j], row[j] * inv);
-            else if (reduce == ScoreReduce::Sum)
-              for (int64_t j = j0; j < j1; ++j) a[j] += row[j] * inv;
-          }
-        }
+        }, m * len > (1 << 16));
         if (last) continue;
-#pragma omp parallel for schedule(static) if (m * len > (1 << 16))
-        for (int64_t t = 0; t < m; ++t) {
-          float* row = &scores[size_t(t * L)];
-          const float a = alpha[size_t(t)];
-          for (int64_t j = 0; j < len; ++j) row[j] *= a;
-        }
+        cpu::parallel_for(m, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            float* row = &scores[size_t(t * L)];
+            const float a = alpha[size_t(t)];
+            for (int64_t j = 0; j < len; ++j) row[j] *= a;
+          }
+        }, m * len > (1 << 16));
         cpu::matmul(scores.data(), m, vtview, oh.data());
         for (int64_t t = 0; t < m; ++t) std::memcpy(&att[size_t((t * nh + head) * d)], &oh[size_t(t * d)], size_t(d) * 4);
       }

@@ -6,7 +6,8 @@
 //
 // Safe to run beside the engine's step loop: the Model is only read, every
 // buffer here is local, the kernels keep their scratch in thread_local
-// storage, and OpenMP gives each calling thread its own team.
+// storage, and each calling thread runs its own kernel thread team
+// (kernels/cpu/parallel.h).
 #include "engine/model/hidden_states.h"
 
 #include <algorithm>

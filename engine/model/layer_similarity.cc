@@ -19,6 +19,7 @@
 #include "kernels/cpu/matmul.h"
 #include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::engine {
 
@@ -72,13 +73,14 @@ std::vector<std::vector<float>> keys_of(const Model& model, std::span<const int3
       for (int64_t head = g * group; head < (g + 1) * group; ++head) {
         for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], &q[size_t((t * nh + head) * d)], size_t(d) * 4);
         cpu::matmul(qh.data(), n, kview, s.data());
-#pragma omp parallel for schedule(static) if (n * n > (1 << 16))
-        for (int64_t t = 0; t < n; ++t) {
-          float* row = &s[size_t(t * n)];
-          for (int64_t j = 0; j < n; ++j)
-            row[j] = visible(t, j) ? row[j] * scale : -std::numeric_limits<float>::infinity();
-          cpu::softmax(row, n);
-        }
+        cpu::parallel_for(n, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            float* row = &s[size_t(t * n)];
+            for (int64_t j = 0; j < n; ++j)
+              row[j] = visible(t, j) ? row[j] * scale : -std::numeric_limits<float>::infinity();
+            cpu::softmax(row, n);
+          }
+        }, n * n > (1 << 16));
         cpu::matmul(s.data(), n, vtview, oh.data());
         for (int64_t t = 0; t < n; ++t) std::memcpy(&att[size_t((t * nh + head) * d)], &oh[size_t(t * d)], size_t(d) * 4);
       }

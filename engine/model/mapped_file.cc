@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/model/model_error.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::engine {
 
@@ -31,11 +32,12 @@ uint8_t* resident_copy(const void* src, size_t size, size_t shift, size_t* mappe
   if (tail) munmap(aligned + len, tail);
   madvise(aligned, len, MADV_HUGEPAGE);
   const int64_t chunks = int64_t((size + kHuge - 1) / kHuge);
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t off = size_t(c) * kHuge;
-    std::memcpy(aligned + shift + off, static_cast<const uint8_t*>(src) + off, std::min(kHuge, size - off));
-  }
+  kernels::cpu::parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const size_t off = size_t(c) * kHuge;
+      std::memcpy(aligned + shift + off, static_cast<const uint8_t*>(src) + off, std::min(kHuge, size - off));
+    }
+  });
   mprotect(aligned, len, PROT_READ);
   *mapped = len;
   return aligned + shift;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <numeric>
@@ -12,17 +13,18 @@
 #include "engine/model/paged_attention.h"
 #include "engine/model/layer_ops.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace mnemo::engine {
 
 namespace cpu = kernels::cpu;
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Residency weights) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Residency weights, WeightFormat format) {
   if (!std::filesystem::is_directory(dir)) throw ModelError(dir.string() + ": not a model directory");
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = dir;
   m->config_ = load_config(dir / "config.json");
-  m->store_ = WeightStore::open(dir, m->config_, weights);
+  m->store_ = WeightStore::open(dir, m->config_, weights, format);
   m->inv_freq_ = rope_inv_freq(m->config_);
   spdlog::debug("loaded {} from {}: {} layers, hidden {}, {} MB of matrices", m->config_.architecture, dir.string(),
                 m->config_.num_layers, m->config_.hidden_size, m->weights().matrix_bytes >> 20);
@@ -90,22 +92,26 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     attention_inputs(c, L, x.data(), n, pos.data(), inv_freq_, h.data(), q.data(), k.data(), v.data());
-    // Several sequences: one per thread (attention inside runs serially,
-    // OpenMP nesting being off); a single sequence parallelises inside.
-#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
-      const BatchItem& it = items[size_t(b)];
-      if (it.cache) {
-        const cpu::KvView kv = it.cache->layer(l);
-        cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
-        cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)], c.sliding_window);
-      } else {
-        it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
-        paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
-                              c.sliding_window);
+    // Several sequences: taken one at a time by the team's threads (attention
+    // inside runs serially, a nested step does); a single sequence
+    // parallelises inside.
+    std::atomic<int64_t> next{0};
+    cpu::run_on_team([&](int, int) {
+      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nb;) {
+        const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
+        const BatchItem& it = items[size_t(b)];
+        if (it.cache) {
+          const cpu::KvView kv = it.cache->layer(l);
+          cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)],
+                         c.sliding_window);
+        } else {
+          it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
+                                c.sliding_window);
+        }
       }
-    }
+    }, nb > 1);
     attention_output_and_mlp(c, L, att.data(), n, x.data(), h.data(), gate.data(), up.data());
   }
   for (size_t b = 0; b < items.size(); ++b)

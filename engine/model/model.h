@@ -15,8 +15,9 @@ namespace mnemo::engine {
 
 class Model {
  public:
-  // Reads config.json and maps the weights; throws ModelError.
-  static std::unique_ptr<Model> load(const std::filesystem::path& dir, Residency weights = Residency::Resident);
+  // Reads config.json and maps the weights (quantized when format says so); throws ModelError.
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, Residency weights = Residency::Resident,
+                                     WeightFormat format = WeightFormat::AsStored);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return store_->weights(); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
@@ -36,30 +37,36 @@ void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64
   }
   const std::span<const int64_t> hb = holes ? std::span<const int64_t>(hole_begin) : std::span<const int64_t>();
   const std::span<const int64_t> he = holes ? std::span<const int64_t>(hole_end) : std::span<const int64_t>();
+  const kernels::KvDType dtype = cache.dtype();
   if (m >= kGatherMinTokens) {
+    // Gathered as f32 (bf16 widened on the way), so the GEMM path is the same
+    // for both element types.
     thread_local std::vector<float> k, v;
     k.resize(size_t(kvh * len * d));
     v.resize(size_t(kvh * len * d));
+    const int64_t eb = int64_t(kernels::kv_dtype_size(dtype));
     for (int64_t h = 0; h < kvh; ++h)
       for (size_t i = 0; i < lb.blocks.size(); ++i) {
         const int64_t first = int64_t(i) * bs, rows = std::min(bs, len - first);
         if (rows <= 0) break;
-        const int64_t src = h * bs * d, dst = (h * len + first) * d;
-        std::copy_n(cache.k_block(layer, lb.blocks[i]) + src, rows * d, &k[size_t(dst)]);
-        std::copy_n(cache.v_block(layer, lb.blocks[i]) + src, rows * d, &v[size_t(dst)]);
+        const int64_t src = h * bs * d * eb, dst = (h * len + first) * d;
+        cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.k_block(layer, lb.blocks[i])) + src, rows * d,
+                           &k[size_t(dst)]);
+        cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.v_block(layer, lb.blocks[i])) + src, rows * d,
+                           &v[size_t(dst)]);
       }
     const cpu::KvView kv{k.data(), v.data(), len, kvh, d, hb, he};
     cpu::attention(q, m, heads, start, kv, scale, out, window);
     return;
   }
-  thread_local std::vector<const float*> kp, vp;
+  thread_local std::vector<const void*> kp, vp;
   kp.clear();
   vp.clear();
   for (int32_t b : lb.blocks) {
     kp.push_back(cache.k_block(layer, b));
     vp.push_back(cache.v_block(layer, b));
   }
-  const cpu::PagedKvView kv{kp, vp, bs, kvh, d, hb, he};
+  const cpu::PagedKvView kv{kp, vp, bs, kvh, d, hb, he, dtype};
   cpu::paged_attention(q, m, heads, start, kv, scale, out, window);
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // The tensors of a Llama-family checkpoint, mapped from its safetensors
-// files and checked against the config. Matrices stay in their stored dtype;
-// the small vectors (norms, biases) are converted to f32 once.
+// files and checked against the config. Matrices stay in their stored dtype
+// or are quantized to Q8_0 at load (WeightFormat); the small vectors (norms,
+// biases) are converted to f32 once.
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/model/config.h"
@@ -25,21 +28,34 @@ struct ModelWeights {
   kernels::MatrixView lm_head;  // [V, H]; the embedding when tied
   std::vector<float> final_norm;  // [H]
   std::vector<LayerWeights> layers;
-  uint64_t matrix_bytes = 0;  // bytes of all matrices, as stored
+  uint64_t matrix_bytes = 0;  // bytes of all matrices, as held (after any quantization)
 };
+
+// AsStored serves the checkpoint's dtype. Q8_0 quantizes every matrix whose
+// rows are whole 32-blocks (all of a Llama's: the linear layers, the LM head
+// and the embedding, which a lookup dequantizes one row at a time and a tied
+// LM head shares) into anonymous huge-page memory; the files are then
+// released, so the model holds only the Q8_0 bytes. A matrix whose cols is
+// not a multiple of 32 stays as stored (logged) and keeps its file mapped.
+enum class WeightFormat { AsStored, Q8_0 };
+
+// "auto" (as stored) or "q8_0"; nullopt for anything else.
+std::optional<WeightFormat> parse_weight_format(std::string_view s);
 
 class WeightStore {
  public:
   // Maps model.safetensors, or the shards of model.safetensors.index.json.
   // Throws ModelError naming the file and tensor on any inconsistency.
   static std::unique_ptr<WeightStore> open(const std::filesystem::path& dir, const ModelConfig& config,
-                                           Residency residency = Residency::Resident);
+                                           Residency residency = Residency::Resident,
+                                           WeightFormat format = WeightFormat::AsStored);
 
   const ModelWeights& weights() const { return weights_; }
 
  private:
   std::vector<MappedFile> files_;
   std::vector<std::unique_ptr<uint8_t[]>> realigned_;  // copies of misaligned tensors
+  std::shared_ptr<void> quantized_;                     // the Q8_0 matrices, one mapping
   ModelWeights weights_;
   friend class WeightLoader;
 };

@@ -1,6 +1,5 @@
 #include "engine/serving/engine.h"
 
-#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <future>
 
 #include "engine/serving/program_policies.h"
+#include "kernels/cpu/parallel.h"
 #include "engine/serving/start_kv.h"
 
 namespace mnemo::engine {
@@ -32,6 +32,7 @@ kv::KvConfig kv_config(const ModelConfig& c, const EngineOptions& opt) {
   k.kv_heads = c.num_kv_heads;
   k.head_dim = c.head_dim;
   k.block_size = opt.kv_block_size;
+  k.dtype = opt.kv_dtype;
   k.bytes_budget = opt.kv_cache_bytes;
   if (opt.kv_cache_tokens > 0)
     k.bytes_budget = (opt.kv_cache_tokens + k.block_size - 1) / k.block_size * k.layers * k.bytes_per_block();
@@ -57,13 +58,14 @@ Engine::Engine(const Model& model, const Tokenizer& tok, EngineOptions opt)
       retention_(opt.retention, cache_),
       scheduler_(opt.scheduler, cache_, ordering(opt.retention, &retention_), victim(opt.retention), &retention_),
       stop_ids_(model.config().eos_token_ids) {
-  spdlog::info("engine: KV pool of {} tokens ({} blocks of {} tokens, {} MB)", kv_capacity_tokens(),
-               cache_.allocator().num_blocks(), cache_.config().block_size,
-               (cache_.allocator().num_blocks() * cache_.bytes_per_block() * cache_.config().layers) >> 20);
-  // OpenMP's thread count is per thread: carry the caller's into the loop.
-  const int threads = opt_.threads > 0 ? opt_.threads : omp_get_max_threads();
+  spdlog::info("engine: KV pool of {} tokens ({} blocks of {} tokens, {} MB), KV in {}: {} bytes per token",
+               kv_capacity_tokens(), cache_.allocator().num_blocks(), cache_.config().block_size,
+               (cache_.allocator().num_blocks() * cache_.bytes_per_block() * cache_.config().layers) >> 20,
+               kernels::kv_dtype_name(cache_.dtype()), kv_bytes_per_token());
+  // The kernels' thread count is per thread: carry the caller's into the loop.
+  const int threads = opt_.threads > 0 ? opt_.threads : kernels::cpu::num_threads();
   thread_ = std::thread([this, threads] {
-    omp_set_num_threads(threads);
+    kernels::cpu::set_num_threads(threads);
     loop();
   });
 }

@@ -23,12 +23,15 @@ namespace mnemo::engine {
 struct EngineOptions {
   SchedulerOptions scheduler;
   int64_t max_queued = 4096;  // submits beyond this many live requests are refused
-  int threads = 0;  // OpenMP threads of the step loop; 0: the constructing thread's setting
-  // The paged KV pool (K and V of all layers, f32); its pages are committed
-  // as blocks are first used. kv_cache_tokens > 0 sizes it in tokens instead.
+  int threads = 0;  // kernel threads of the step loop; 0: the constructing thread's setting
+  // The paged KV pool (K and V of all layers); its pages are committed as
+  // blocks are first used. kv_cache_tokens > 0 sizes it in tokens instead.
   int64_t kv_cache_bytes = int64_t(512) << 20;
   int64_t kv_cache_tokens = 0;
   int64_t kv_block_size = 16;
+  // bf16: half the bytes per token (twice the tokens in kv_cache_bytes, half
+  // what decode attention reads); f32: the forward pass's values exactly.
+  kernels::KvDType kv_dtype = kernels::KvDType::BF16;
   RetentionOptions retention;  // agent programs' KV across tool calls (Continuum)
 };
 

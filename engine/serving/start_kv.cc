@@ -46,12 +46,18 @@ std::optional<StartKvInfo> read_start_kv(std::span<const uint8_t> bytes, const k
   uint32_t version = 0, layers = 0, heads = 0, head_dim = 0, block = 0, flags = 0;
   if (!c.get(version) || !c.get(layers) || !c.get(heads) || !c.get(head_dim) || !c.get(block) || !c.get(flags))
     return fail(why, "snapshot header truncated");
-  if (version < 1 || version > 2) return fail(why, "snapshot version " + std::to_string(version) + " is unknown");
+  if (version < 1 || version > 3) return fail(why, "snapshot version " + std::to_string(version) + " is unknown");
   if (layers != uint32_t(cfg.layers) || heads != uint32_t(cfg.kv_heads) || head_dim != uint32_t(cfg.head_dim) ||
       block != uint32_t(cfg.block_size))
     return fail(why, "snapshot shapes (layers " + std::to_string(layers) + ", kv_heads " + std::to_string(heads) +
                          ", head_dim " + std::to_string(head_dim) + ", block_size " + std::to_string(block) +
                          ") differ from this cache's");
+  // Version 3 records the element type; older snapshots are f32.
+  uint32_t dtype = uint32_t(kv::KvDType::F32);
+  if (version >= 3 && !c.get(dtype)) return fail(why, "snapshot header truncated");
+  if (dtype > uint32_t(kv::KvDType::BF16)) return fail(why, "snapshot element type " + std::to_string(dtype) + " is unknown");
+  if (kv::KvDType(dtype) == kv::KvDType::BF16 && cfg.dtype == kv::KvDType::F32)
+    return fail(why, "snapshot holds bf16 keys and values and this cache stores f32");
   StartKvInfo info;
   info.compacted = (flags & 1) != 0;
   uint64_t num_tokens = 0, committed = 0;
@@ -60,14 +66,14 @@ std::optional<StartKvInfo> read_start_kv(std::span<const uint8_t> bytes, const k
   info.tokens.resize(size_t(num_tokens));
   std::memcpy(info.tokens.data(), c.here(), size_t(num_tokens) * sizeof(int32_t));
   c.skip(num_tokens * sizeof(int32_t));
-  const uint64_t hd = head_dim;
+  const uint64_t row = uint64_t(head_dim) * kernels::kv_dtype_size(kv::KvDType(dtype));
   for (uint32_t l = 0; l < layers; ++l) {
     uint32_t own = 0;
     uint64_t len = 0;
     if (!c.get(own) || !c.get(len)) return fail(why, "snapshot layer " + std::to_string(l) + " truncated");
     if (len > c.remaining()) return fail(why, "snapshot layer " + std::to_string(l) + " truncated");
     const uint64_t holes = own == 1 && version >= 2 ? uint64_t(heads) * 2 * sizeof(uint64_t) : 0;
-    const uint64_t body = uint64_t(heads) * len * (sizeof(int32_t) + 2 * hd * sizeof(float));
+    const uint64_t body = uint64_t(heads) * len * (sizeof(int32_t) + 2 * row);
     if (!c.skip(holes) || !c.skip(body)) return fail(why, "snapshot layer " + std::to_string(l) + " truncated");
     info.slots = std::max(info.slots, int64_t(len));
   }

@@ -1,6 +1,7 @@
 // Runtime CPU check for the AVX-512 paths. Without -march supporting them the
 // AVX-512 sources compile to nothing and this says false.
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/gemv_q8.h"
 
 #include <atomic>
 
@@ -21,6 +22,23 @@ bool supported() {
   return false;
 #endif
 }
+
+}  // namespace mnemo::kernels::cpu::avx512
+
+namespace mnemo::kernels::cpu::q8::avx512 {
+
+bool vnni_supported() {
+#if MNEMO_AVX512 && defined(__AVX512VNNI__)
+  static const bool ok = __builtin_cpu_supports("avx512vnni");
+  return ok && cpu::avx512::supported();
+#else
+  return false;
+#endif
+}
+
+}  // namespace mnemo::kernels::cpu::q8::avx512
+
+namespace mnemo::kernels::cpu::avx512 {
 
 #if !MNEMO_AVX512
 // Never called: supported() is false. They keep the link whole.

@@ -11,13 +11,13 @@
 // f32 flavour: weights converted to f32 in the pack, exact f32 FMA.
 // bf16 flavour: BF16 weights packed as is in k-pairs, x rounded to bf16,
 // vdpbf16ps (two multiply-adds per lane, f32 accumulation).
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
 
 #if MNEMO_AVX512
 // GCC 12 flags the deliberately undefined vectors inside its own intrinsics
@@ -90,6 +90,7 @@ __m512 load16_f32(const MatrixView& w, int64_t row, int64_t c, int64_t count) {
       const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w.data) + i));
       return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
     }
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemm
   }
   return _mm512_setzero_ps();
 }
@@ -170,9 +171,9 @@ void pack_x(const float* x, int64_t n, int64_t cols, int64_t kc_steps, int64_t k
             float* dst) {
   constexpr int64_t kPer = Pairs ? 2 : 1;
   const int64_t kc = kc_steps * kPer;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t kb = 0; kb < kblocks; ++kb)
-    for (int64_t mb = 0; mb < mblocks; ++mb) {
+  parallel_for(kblocks * mblocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t kb = b / mblocks, mb = b % mblocks;
       float* blk = dst + (kb * mblocks + mb) * kMR * kc_steps;
       for (int i = 0; i < kMR; ++i) {
         float* row = blk + i * kc_steps;
@@ -194,6 +195,7 @@ void pack_x(const float* x, int64_t n, int64_t cols, int64_t kc_steps, int64_t k
         }
       }
     }
+  });
 }
 
 template <bool Pairs>
@@ -204,9 +206,7 @@ void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
   const int64_t kblocks = (K + kc - 1) / kc, mblocks = (n + kMR - 1) / kMR;
   float* xp = scratch(0, kblocks * mblocks * kMR * kSteps);
   pack_x<Pairs>(x, n, K, kSteps, kblocks, mblocks, xp);
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  run_on_team([&](int id, int nt) {
     const int64_t units = (N + kNR - 1) / kNR;
     const int64_t j_begin = std::min(N, units * id / nt * kNR), j_end = std::min(N, units * (id + 1) / nt * kNR);
     float* wp = scratch(1, kNC * kSteps);
@@ -225,7 +225,7 @@ void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // thread streams a contiguous slice of rows, R rows at a time (R parallel
 // streams for the prefetchers), converting 32 weights per load to f32 in
 // registers and FMA-ing them in f32, so precision matches an f32 dot product.
-#include <omp.h>
 
 #include <span>
 
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
 
 #if MNEMO_AVX512
 // GCC 12 flags the deliberately undefined vectors inside its own intrinsics
@@ -128,9 +128,7 @@ template <class L, int R>
 void run_rows(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, float* y) {
   const auto* wd = static_cast<const typename L::T*>(w.data);
   const int64_t rows = w.rows, cols = w.cols;
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  run_on_team([&](int id, int nt) {
     // Contiguous, R-aligned slices: equal bytes per thread.
     const int64_t units = (rows + R - 1) / R;
     const int64_t r0 = std::min(rows, units * id / nt * R);
@@ -138,7 +136,7 @@ void run_rows(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, floa
     int64_t r = r0;
     for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
     for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
-  }
+  });
 }
 
 // Several matrices sharing x in one parallel region: the R-row units of all
@@ -149,9 +147,7 @@ void run_rows_many(const float* xp, int64_t ldx, int64_t n, std::span<const Matr
   std::vector<int64_t> first_unit(ws.size() + 1, 0);
   for (size_t m = 0; m < ws.size(); ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + R - 1) / R;
   const int64_t units = first_unit.back();
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  run_on_team([&](int id, int nt) {
     const int64_t u0 = units * id / nt, u1 = units * (id + 1) / nt;
     for (size_t m = 0; m < ws.size(); ++m) {
       const int64_t lo = std::max(u0, first_unit[m]), hi = std::min(u1, first_unit[m + 1]);
@@ -163,7 +159,7 @@ void run_rows_many(const float* xp, int64_t ldx, int64_t n, std::span<const Matr
       for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
       for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
     }
-  }
+  });
 }
 
 template <class L>
@@ -220,6 +216,7 @@ void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
     case DType::F32: run<LoadF32>(xp, ldx, n, w, y); break;
     case DType::F16: run<LoadF16>(xp, ldx, n, w, y); break;
     case DType::BF16: run<LoadBF16>(xp, ldx, n, w, y); break;
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemv
   }
 }
 
@@ -231,6 +228,7 @@ void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::s
     case DType::F32: run_many<LoadF32>(xp, ldx, n, ws, ys); break;
     case DType::F16: run_many<LoadF16>(xp, ldx, n, ws, ys); break;
     case DType::BF16: run_many<LoadBF16>(xp, ldx, n, ws, ys); break;
+    case DType::Q8_0: break;  // never here: matmul.cc sends Q8_0 to q8::gemv_many
   }
 }
 

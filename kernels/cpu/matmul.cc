@@ -4,14 +4,16 @@
 #include "kernels/cpu/matmul.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cassert>
 #include <atomic>
 #include <vector>
 
+#include "kernels/cpu/gemv_q8.h"
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/quantize.h"
 
 namespace mnemo::kernels::cpu {
 namespace {
@@ -23,16 +25,19 @@ inline float load(const MatrixView& w, int64_t i) {
     case DType::F32: return static_cast<const float*>(w.data)[i];
     case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
     case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
+    case DType::Q8_0: {
+      const auto* row = static_cast<const uint8_t*>(w.data) + size_t(i / w.cols) * row_bytes(w.dtype, w.cols);
+      const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[(i % w.cols) / kQ8Block];
+      return f16_to_f32(b.d) * float(b.qs[i % kQ8Block]);
+    }
   }
   return 0;
 }
 
 void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
-#pragma omp parallel
-  {
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(size_t(w.cols));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < w.rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       row_to_f32(w, r, row.data());
       for (int64_t t = 0; t < n; ++t) {
         float acc = 0;
@@ -41,7 +46,7 @@ void portable_gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
         y[t * w.rows + r] = acc;
       }
     }
-  }
+  });
 }
 
 // Weight panels converted to f32, then OpenBLAS (its own thread pool).
@@ -67,11 +72,16 @@ void set_matmul_precision(MatmulPrecision p) { g_precision.store(p); }
 MatmulPrecision matmul_precision() { return g_precision.load(); }
 
 bool matmul_rounds_x_to_bf16(const MatrixView& w, int64_t n) {
-  return n > kGemvMaxTokens && w.dtype == DType::BF16 && matmul_precision() == MatmulPrecision::Fast &&
+  return n > kGemvMaxTokens && (w.dtype == DType::BF16 || w.dtype == DType::Q8_0) && matmul_precision() == MatmulPrecision::Fast &&
          avx512::supported();
 }
 
 void row_to_f32(const MatrixView& w, int64_t r, float* out) {
+  if (w.dtype == DType::Q8_0) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * row_bytes(w.dtype, w.cols);
+    dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), w.cols, out);
+    return;
+  }
   const int64_t base = r * w.cols;
   for (int64_t c = 0; c < w.cols; ++c) out[c] = load(w, base + c);
 }
@@ -91,6 +101,11 @@ void matmul(const float* x, int64_t n, const MatrixView& w, float* y) {
     std::fill(y, y + n * w.rows, 0.0f);
     return;
   }
+  if (w.dtype == DType::Q8_0) {
+    if (n <= kGemvMaxTokens) q8::gemv(x, n, w, y);
+    else q8::gemm(x, n, w, y);
+    return;
+  }
   if (!avx512::supported()) {
     if (n <= kGemvMaxTokens) portable_gemv(x, n, w, y);
     else portable_gemm(x, n, w, y);
@@ -103,6 +118,12 @@ void matmul(const float* x, int64_t n, const MatrixView& w, float* y) {
 
 void matmul_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
   assert(ws.size() == ys.size());
+  bool q8 = !ws.empty() && n > 0 && n <= kGemvMaxTokens;
+  for (const MatrixView& w : ws) q8 = q8 && w.dtype == DType::Q8_0 && w.cols == ws[0].cols && w.rows > 0;
+  if (q8) {
+    q8::gemv_many(x, n, ws, ys);
+    return;
+  }
   bool fuse = !ws.empty() && n > 0 && n <= kGemvMaxTokens && avx512::supported();
   for (const MatrixView& w : ws)
     fuse = fuse && w.dtype == ws[0].dtype && w.cols == ws[0].cols && w.cols > 0 && w.rows > 0;

@@ -9,7 +9,7 @@
 namespace mnemo::kernels {
 
 struct MatrixView {
-  const void* data = nullptr;  // [rows, cols] row-major, dtype elements
+  const void* data = nullptr;  // [rows, cols] row-major, dtype elements (Q8_0: rows of cols/32 BlockQ8_0)
   DType dtype = DType::F32;
   int64_t rows = 0;  // output features
   int64_t cols = 0;  // input features
@@ -17,7 +17,8 @@ struct MatrixView {
 
 namespace cpu {
 
-// y[n, w.rows] = x[n, w.cols] . w^T. Uses the OpenMP thread count in force.
+// y[n, w.rows] = x[n, w.cols] . w^T. Uses the calling thread's
+// kernel thread count (parallel.h).
 // n == 1 is the memory-bound decode path (GEMV); larger n goes through GEMM.
 void matmul(const float* x, int64_t n, const MatrixView& w, float* y);
 

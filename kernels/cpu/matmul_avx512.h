@@ -1,5 +1,5 @@
 #pragma once
-// AVX-512 matmul paths, internal to matmul.cc. Each call uses the OpenMP
+// AVX-512 matmul paths, internal to matmul.cc. Each call uses the kernel
 // threads in force and splits the output rows (w.rows) between them, so every
 // weight byte is read by exactly one thread, once.
 #include <cstdint>

@@ -1,10 +1,11 @@
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/matmul.h"
-
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,47 +21,50 @@ constexpr int64_t kParallelWork = 1 << 16;
 constexpr int64_t kAttentionGemmTokens = 32;
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
-#pragma omp parallel for schedule(static) if (n * dim > kParallelWork)
-  for (int64_t t = 0; t < n; ++t) {
-    const float* xr = x + t * dim;
-    float* o = out + t * dim;
-    float ss = 0;
+  parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * dim;
+      float* o = out + t * dim;
+      float ss = 0;
 #pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
-    const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
-    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
-  }
+      for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+      const float inv = 1.0f / std::sqrt(ss / float(dim) + eps);
+      for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * inv);
+    }
+  }, n * dim > kParallelWork);
 }
 
 void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* positions,
           std::span<const float> inv_freq) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n * heads * head_dim > kParallelWork)
-  for (int64_t t = 0; t < n; ++t) {
-    std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) {
-      // f32 angle, as the reference computes position * inv_freq in f32.
-      const float angle = float(positions[t]) * inv_freq[size_t(i)];
-      c[size_t(i)] = std::cos(angle);
-      s[size_t(i)] = std::sin(angle);
-    }
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + (t * heads + h) * head_dim;
+  parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
       for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c[size_t(i)] - b * s[size_t(i)];
-        v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        // f32 angle, as the reference computes position * inv_freq in f32.
+        const float angle = float(positions[t]) * inv_freq[size_t(i)];
+        c[size_t(i)] = std::cos(angle);
+        s[size_t(i)] = std::sin(angle);
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * c[size_t(i)] - b * s[size_t(i)];
+          v[i + half] = b * c[size_t(i)] + a * s[size_t(i)];
+        }
       }
     }
-  }
+  }, n * heads * head_dim > kParallelWork);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
-#pragma omp parallel for schedule(static) if (count > kParallelWork)
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  parallel_for(count, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  }, count > kParallelWork);
 }
 
 void add_inplace(float* x, const float* y, int64_t count) {
@@ -144,8 +148,8 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
       for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], q + (t * heads + h) * d, size_t(d) * sizeof(float));
       matmul(qh.data(), n, k, scores.data());
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < n; ++t) {
+      parallel_for(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
         float* row = &scores[size_t(t * Lv)];
         const int64_t end = start + t + 1;
         const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
@@ -155,15 +159,30 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
           row[j] = j < vfirst || j >= vend ? -std::numeric_limits<float>::infinity() : row[j] * scale;
         softmax(row, Lv);
       }
+      });
       matmul(scores.data(), n, v_t, oh.data());
       for (int64_t t = 0; t < n; ++t) std::memcpy(out + (t * heads + h) * d, &oh[size_t(t * d)], size_t(d) * sizeof(float));
     }
   }
 }
 
+// q . k and o += p * v for one key: f32 rows vectorise as they are, bf16
+// rows are widened in registers (kv_rows.h).
+inline float key_dot(const float* q, const float* k, int64_t d) {
+  float dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t i = 0; i < d; ++i) dot += q[i] * k[i];
+  return dot;
+}
+inline float key_dot(const float* q, const uint16_t* k, int64_t d) { return dot_bf16(q, k, d); }
+inline void value_axpy(float p, const float* v, int64_t d, float* o) {
+  for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
+}
+inline void value_axpy(float p, const uint16_t* v, int64_t d, float* o) { axpy_bf16(p, v, d, o); }
+
 // One dot product per (query, key): the decode path. key_at(kv_head, j) and
-// value_at(kv_head, j) locate position j, so contiguous and paged caches
-// share it. A query reads keys [first, end) minus its head's hole, walked as
+// value_at(kv_head, j) locate position j (a row of f32 or bf16), so
+// contiguous and paged caches of either element type share it. A query reads keys [first, end) minus its head's hole, walked as
 // the two ranges [first, hole begin) and [hole end, end): no per-key test.
 template <class KeyAt, class ValueAt>
 void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
@@ -171,12 +190,15 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
                     std::span<const int64_t> hole_end, KeyAt key_at, ValueAt value_at) {
   const int64_t group = heads / kv_heads;
   const int64_t work = n * heads * (start + n) * d;
-#pragma omp parallel if (work > kParallelWork)
-  {
+  // Chunks of 4 (query, head) pairs handed out in turn: heads differ in
+  // length (holes, windows) and queries in how many keys they see.
+  constexpr int64_t kChunk = 4;
+  std::atomic<int64_t> next{0};
+  run_on_team([&](int, int) {
     std::vector<float> scores(size_t(start + n));
-#pragma omp for collapse(2) schedule(dynamic, 4)
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t c0; (c0 = next.fetch_add(kChunk, std::memory_order_relaxed)) < n * heads;)
+      for (int64_t th = c0; th < std::min(c0 + kChunk, n * heads); ++th) {
+        const int64_t t = th / heads, h = th % heads;
         const float* qv = q + (t * heads + h) * d;
         const int64_t kvh = h / group;
         const int64_t end = start + t + 1;  // causal: up to and including itself
@@ -187,11 +209,7 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
         int64_t len = 0;
         for (const auto& r : ranges)
           for (int64_t j = r[0]; j < r[1]; ++j) {
-            const float* kr = key_at(kvh, j);
-            float dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t i = 0; i < d; ++i) dot += qv[i] * kr[i];
-            scores[size_t(len++)] = dot * scale;
+            scores[size_t(len++)] = key_dot(qv, key_at(kvh, j), d) * scale;
           }
         softmax(scores.data(), len);
         float* o = out + (t * heads + h) * d;
@@ -199,12 +217,10 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
         len = 0;
         for (const auto& r : ranges)
           for (int64_t j = r[0]; j < r[1]; ++j) {
-            const float p = scores[size_t(len++)];
-            const float* vr = value_at(kvh, j);
-            for (int64_t i = 0; i < d; ++i) o[i] += p * vr[i];
+            value_axpy(scores[size_t(len++)], value_at(kvh, j), d, o);
           }
       }
-  }
+  }, work > kParallelWork);
 }
 
 }  // namespace
@@ -224,9 +240,16 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
 void paged_attention(const float* q, int64_t n, int64_t heads, int64_t start, const PagedKvView& kv, float scale,
                      float* out, int64_t window) {
   const int64_t d = kv.head_dim, bs = kv.block_size;
-  attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
-                 [&](int64_t kvh, int64_t j) { return kv.k_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; },
-                 [&](int64_t kvh, int64_t j) { return kv.v_blocks[size_t(j / bs)] + (kvh * bs + j % bs) * d; });
+  auto run = [&]<class T>(const T*) {
+    auto row = [&](std::span<const void* const> blocks, int64_t kvh, int64_t j) {
+      return static_cast<const T*>(blocks[size_t(j / bs)]) + (kvh * bs + j % bs) * d;
+    };
+    attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
+                   [&](int64_t kvh, int64_t j) { return row(kv.k_blocks, kvh, j); },
+                   [&](int64_t kvh, int64_t j) { return row(kv.v_blocks, kvh, j); });
+  };
+  if (kv.dtype == KvDType::BF16) run(static_cast<const uint16_t*>(nullptr));
+  else run(static_cast<const float*>(nullptr));
 }
 
 }  // namespace mnemo::kernels::cpu

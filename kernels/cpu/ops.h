@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <span>
 
+#include "kernels/kv_dtype.h"
+
 namespace mnemo::kernels::cpu {
 
 // out[t] = x[t] / rms(x[t]) * w, rows of length dim.
@@ -54,14 +56,16 @@ void attention(const float* q, int64_t n, int64_t heads, int64_t start, const Kv
 
 // A sequence's KV spread over fixed-size blocks (the paged cache): token j
 // of KV head h sits in block j / block_size at slot j % block_size; each
-// block holds [kv_heads][block_size][head_dim] keys (and values likewise).
+// block holds [kv_heads][block_size][head_dim] keys (and values likewise),
+// elements of type dtype (bf16 is widened to f32 as it is read).
 struct PagedKvView {
-  std::span<const float* const> k_blocks;
-  std::span<const float* const> v_blocks;
+  std::span<const void* const> k_blocks;
+  std::span<const void* const> v_blocks;
   int64_t block_size = 16;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
   std::span<const int64_t> hole_begin{}, hole_end{};  // as in KvView
+  KvDType dtype = KvDType::F32;
 };
 
 // attention() over a paged cache: the same contract, the keys of positions

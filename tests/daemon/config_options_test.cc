@@ -41,6 +41,7 @@ TEST(ConfigOptions, DefaultsWithEmptyEnvironment) {
   EXPECT_EQ(o.kv_cache_bytes, int64_t(1) << 30);
   EXPECT_EQ(o.threads, 0);
   EXPECT_EQ(o.weights, Weights::Resident);
+  EXPECT_EQ(o.weights_dtype, WeightsDType::Auto);
   EXPECT_EQ(o.log_level, LogLevel::Info);
   EXPECT_TRUE(o.api_key.empty());
   EXPECT_FALSE(o.log_file.has_value());
@@ -66,7 +67,8 @@ TEST(ConfigOptions, EveryFlagHasItsVariable) {
               {"MNEMO_LOG_LEVEL", "debug"},    {"MNEMO_LOG_FILE", "/l.log"},    {"MNEMO_THREADS", "3"},
               {"MNEMO_WEIGHTS", "mapped"},     {"MNEMO_CHAT_TEMPLATE", "chatml"}, {"MNEMO_MAX_SESSIONS", "7"},
               {"MNEMO_MAX_CONNECTIONS", "8"},  {"MNEMO_MAX_FRAME_BYTES", "64K"}, {"MNEMO_MAX_BODY_BYTES", "1M"},
-              {"MNEMO_OUTBOUND_QUEUE", "9"},   {"MNEMO_MAX_QUEUED_REQUESTS", "10"}, {"MNEMO_TOKEN_BUDGET", "11"}};
+              {"MNEMO_OUTBOUND_QUEUE", "9"},   {"MNEMO_MAX_QUEUED_REQUESTS", "10"}, {"MNEMO_TOKEN_BUDGET", "11"},
+              {"MNEMO_WEIGHTS_DTYPE", "q8_0"}};
   const Options o = run({}, env);
   EXPECT_EQ(o.model, std::filesystem::path("/m"));
   EXPECT_EQ(o.host, "0.0.0.0");
@@ -78,6 +80,7 @@ TEST(ConfigOptions, EveryFlagHasItsVariable) {
   EXPECT_EQ(o.log_file, std::filesystem::path("/l.log"));
   EXPECT_EQ(o.threads, 3);
   EXPECT_EQ(o.weights, Weights::Mapped);
+  EXPECT_EQ(o.weights_dtype, WeightsDType::Q8_0);
   EXPECT_EQ(o.chat_template, "chatml");
   EXPECT_EQ(o.max_sessions, 7);
   EXPECT_EQ(o.max_connections, 8);
@@ -141,8 +144,9 @@ TEST(ConfigOptions, HelpIsReportedNotThrown) {
 
 TEST(ConfigOptions, HelpListsEveryFlagWithItsVariableAndDefault) {
   const std::string h = help_text();
-  for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "log-level", "log-file",
-                           "threads", "weights", "chat-template", "max-sessions", "max-connections",
+  for (const char* flag : {"model", "host", "port", "data-dir", "api-key", "kv-cache-bytes", "kv-dtype", "log-level",
+                           "log-file", "threads", "weights", "weights-dtype", "chat-template", "max-sessions",
+                           "max-connections",
                            "max-frame-bytes", "max-body-bytes", "outbound-queue", "max-queued-requests",
                            "token-budget"}) {
     EXPECT_NE(h.find(std::string("--") + flag + " "), std::string::npos) << flag;
@@ -167,6 +171,18 @@ TEST(ConfigOptions, ByteSizeSuffixes) {
   for (const char* bad : {"", "G", "1.5G", "-1", "12X", "1GG", " 1G", "99999999999999999999", "16777216T"})
     EXPECT_THROW(parse_byte_size("x", bad), ConfigError) << bad;
   EXPECT_EQ(run({"--kv-cache-bytes", "512M"}).kv_cache_bytes, int64_t(512) << 20);
+}
+
+TEST(ConfigOptions, KvDtypeDefaultsToBf16AndRefusesOtherTypes) {
+  EXPECT_EQ(run({}).kv_dtype, kernels::KvDType::BF16);
+  EXPECT_EQ(run({"--kv-dtype", "f32"}).kv_dtype, kernels::KvDType::F32);
+  Env env;
+  env.vars["MNEMO_KV_DTYPE"] = "f32";
+  EXPECT_EQ(run({}, env).kv_dtype, kernels::KvDType::F32);
+  EXPECT_EQ(run({"--kv-dtype", "bf16"}, env).kv_dtype, kernels::KvDType::BF16);
+  EXPECT_EQ(error_of({"--kv-dtype", "fp8"}), "--kv-dtype: expected bf16 or f32, got 'fp8'");
+  EXPECT_EQ(error_of({"--kv-dtype", "BF16"}), "--kv-dtype: expected bf16 or f32, got 'BF16'");
+  EXPECT_NE(help_text().find("--kv-dtype bf16|f32"), std::string::npos);
 }
 
 TEST(ConfigOptions, UnknownFlagIsNamed) {
@@ -209,6 +225,7 @@ TEST(ConfigOptions, UnknownLogLevel) {
 
 TEST(ConfigOptions, BadEnumAndEmptyValues) {
   EXPECT_EQ(error_of({"--weights", "disk"}), "--weights: expected resident or mapped, got 'disk'");
+  EXPECT_EQ(error_of({"--weights-dtype", "q4_0"}), "--weights-dtype: expected auto or q8_0, got 'q4_0'");
   EXPECT_NE(error_of({"--model="}).find("--model: expected a directory"), std::string::npos);
   // An empty API key is allowed: it means no authentication.
   EXPECT_TRUE(run({"--api-key="}).api_key.empty());
@@ -289,4 +306,13 @@ TEST(ConfigOptions, KvRetentionAndHostTier) {
 }
 
 }  // namespace
+TEST(ConfigOptions, MemoryCacheBytes) {
+  EXPECT_EQ(run({}).memory_cache_bytes, int64_t(256) << 20);
+  EXPECT_EQ(run({"--memory-cache-bytes", "1G"}).memory_cache_bytes, int64_t(1) << 30);
+  EXPECT_NE(error_of({"--memory-cache-bytes", "1K"}).find("--memory-cache-bytes"), std::string::npos);
+  EXPECT_NE(error_of({"--memory-cache-bytes", "lots"}).find("--memory-cache-bytes: expected a byte size"),
+            std::string::npos);
+  EXPECT_NE(describe(run({"--memory-cache-bytes", "2M"})).find("memory_cache_bytes=2097152"), std::string::npos);
+}
+
 }  // namespace mnemo::daemon::config

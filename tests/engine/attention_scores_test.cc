@@ -36,6 +36,7 @@ kv::KvConfig cache_config(const ModelConfig& c, int64_t blocks_per_layer) {
   kc.kv_heads = c.num_kv_heads;
   kc.head_dim = c.head_dim;
   kc.block_size = 16;
+  kc.dtype = kv::KvDType::F32;  // compared with the f32 reference's goldens at 1e-4
   kc.bytes_budget = c.num_layers * kc.bytes_per_block() * blocks_per_layer;
   return kc;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <sys/wait.h>
 #include <cstdio>
@@ -82,6 +83,29 @@ TEST(Cli, GeneratesRunsAndRoundTripsText) {
   const Result chat = run("run" + m + " --chat --prompt 'Hi there' --max-tokens 8 --temperature 0");
   EXPECT_EQ(chat.code, 0) << chat.out;
   EXPECT_TRUE(one_error_line(run("logits" + m + " --tokens 600"), "outside the vocabulary"));
+
+  // --kv-dtype: --stats states it with the bytes per token; a bad value is one line.
+  const Result f32 = run(gen + "0 --kv-dtype f32 --stats");
+  EXPECT_EQ(f32.code, 0) << f32.out;
+  EXPECT_NE(f32.out.find("KV f32 (512 bytes per token)"), std::string::npos) << f32.out;  // 2 * 2 layers * 2 heads * 16 * 4
+  const Result bf16 = run(gen + "0 --stats");
+  EXPECT_NE(bf16.out.find("KV bf16 (256 bytes per token)"), std::string::npos) << bf16.out;
+  EXPECT_TRUE(one_error_line(run(gen + "0 --kv-dtype fp8"), "--kv-dtype must be bf16 or f32, got 'fp8'"));
+  // mnemo logits: f32 KV with --precision exact unless asked; bf16 KV moves logits, slightly.
+  const auto logits_with = [&](const std::string& extra) {
+    const Result r = run("logits" + m + " --tokens " + list + extra);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return nlohmann::json::parse(r.out)["logits"][0].get<std::vector<double>>();
+  };
+  const auto exact = logits_with(""), explicit_f32 = logits_with(" --kv-dtype f32"), rounded = logits_with(" --kv-dtype bf16");
+  EXPECT_EQ(exact, explicit_f32);
+  double diff = 0, mag = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    diff = std::max(diff, std::abs(exact[i] - rounded[i]));
+    mag = std::max(mag, std::abs(exact[i]));
+  }
+  EXPECT_GT(diff, 0.0);
+  EXPECT_LT(diff, 0.02 * mag);
   std::filesystem::remove_all(dir);
 }
 

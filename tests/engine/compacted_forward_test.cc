@@ -51,9 +51,10 @@ struct Outcome {
 
 // Walks the golden's schedule; with via_snapshot, every compacted sequence
 // is exported, freed and imported again before it continues.
-Outcome run_schedule(const Model& model, const json& g, bool via_snapshot) {
+Outcome run_schedule(const Model& model, const json& g, bool via_snapshot, kv::KvDType dtype = kv::KvDType::F32) {
   const ModelConfig& c = model.config();
   kv::KvConfig kc;
+  kc.dtype = dtype;
   kc.layers = c.num_layers;
   kc.kv_heads = c.num_kv_heads;
   kc.head_dim = c.head_dim;
@@ -141,6 +142,16 @@ TEST_P(CompactedForward, LogitsMatchTheMaskedReference) {
                 (long long)o.rows, tol, (long long)o.heads_with_holes);
     EXPECT_LE(o.worst, tol) << (via_snapshot ? "via snapshots" : "in place");
     EXPECT_GT(o.heads_with_holes, 0) << "the golden must make heads keep different counts";
+  }
+  // The serving default: bf16 blocks (holes, compaction moves and snapshots
+  // of 2-byte elements) within the bf16 KV bound of tests/engine/kv_dtype_test.cc,
+  // layers * 4 * 2^-9 of the largest logit.
+  const double bf16_tol = double(model->config().num_layers) * 4.0 / 512.0;
+  for (bool via_snapshot : {false, true}) {
+    const Outcome o = run_schedule(*model, g, via_snapshot, kv::KvDType::BF16);
+    std::printf("%s%s, bf16 KV: max relative error %.3g (bound %.3g)\n", g["case"].get<std::string>().c_str(),
+                via_snapshot ? " (via snapshots)" : "", o.worst, bf16_tol);
+    EXPECT_LE(o.worst, bf16_tol) << "bf16 " << (via_snapshot ? "via snapshots" : "in place");
   }
   kernels::cpu::set_matmul_precision(kernels::cpu::MatmulPrecision::Fast);
 }

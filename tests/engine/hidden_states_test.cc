@@ -4,7 +4,7 @@
 // concurrent callers (beside a forward pass, as in the daemon) agree with a
 // serial run.
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 #include <cstdio>
@@ -52,11 +52,11 @@ class ExactPrecision {
  protected:
   ExactPrecision() {
     kernels::cpu::set_matmul_precision(MatmulPrecision::Exact);
-    threads_ = omp_get_max_threads();
-    omp_set_num_threads(1);
+    threads_ = kernels::cpu::num_threads();
+    kernels::cpu::set_num_threads(1);
   }
   ~ExactPrecision() {
-    omp_set_num_threads(threads_);
+    kernels::cpu::set_num_threads(threads_);
     kernels::cpu::set_matmul_precision(MatmulPrecision::Fast);
   }
   int threads_ = 1;
@@ -147,7 +147,7 @@ TEST_F(HiddenContract, RefusesBadInput) {
 
 // The daemon computes embeddings on worker threads while the engine's loop
 // runs forward passes over the same Model: both must get what they get alone.
-// The threads run OpenMP teams of two (each thread sets its own count), so
+// The threads run kernel teams of two (each thread sets its own count), so
 // parallel regions of different callers overlap.
 TEST_F(HiddenContract, ConcurrentWithForwardMatchesSerial) {
   const auto t = tokens(700, 4), f = tokens(40, 5);
@@ -160,11 +160,11 @@ TEST_F(HiddenContract, ConcurrentWithForwardMatchesSerial) {
     std::vector<std::jthread> threads;
     for (size_t i = 0; i < got.size(); ++i)
       threads.emplace_back([&, i] {
-        omp_set_num_threads(2);
+        kernels::cpu::set_num_threads(2);
         got[i] = mean_hidden_state(*model_, t, 2);
       });
     threads.emplace_back([&] {
-      omp_set_num_threads(2);
+      kernels::cpu::set_num_threads(2);
       for (int r = 0; r < 5; ++r) {
         auto c = model_->new_cache();
         got_logits = model_->forward(f, c, true);

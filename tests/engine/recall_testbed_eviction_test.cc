@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <numeric>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 #include <random>
 
 #include "engine/kv/kv_cache_manager.h"
@@ -29,7 +29,7 @@ struct Fact {
 class RecallEviction : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    omp_set_num_threads(1);  // a tiny model: parallel regions are barrier waits on a loaded machine
+    kernels::cpu::set_num_threads(1);  // a tiny model: parallel regions are barrier waits on a loaded machine
     dir_ = new fs::path(testing::fresh_dir("recall_eviction"));
     generate_recall_testbed(RecallTestbedOptions{}, *dir_);
     model_ = Model::load(*dir_).release();

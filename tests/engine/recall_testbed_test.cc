@@ -14,7 +14,7 @@
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 #include <random>
 #include <sys/wait.h>
 
@@ -140,7 +140,7 @@ class RecallTestbed : public ::testing::Test {
   static void SetUpTestSuite() {
     // One thread: on a shared, loaded machine the parallel regions of this
     // small model were mostly barrier waits (35 s against 10 s for the suite).
-    omp_set_num_threads(1);
+    kernels::cpu::set_num_threads(1);
     dir_ = new fs::path(testing::fresh_dir("recall_testbed"));
     const auto t0 = Clock::now();
     RecallTestbedOptions o;  // the golden's --topics 8 --seed 0 are the defaults

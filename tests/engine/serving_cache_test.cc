@@ -39,7 +39,7 @@ Request logits_request(std::vector<int32_t> prompt, LogitsOutput mode, uint64_t 
 }
 
 TEST(ServingCache, PrefixCacheHitGivesTheLogitsOfAColdRun) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   const std::vector<int32_t> prompt = long_prompt(70, 1);  // four whole blocks of 16, and 6 more tokens
   const Outcome cold = collect(engine.submit(logits_request(prompt, LogitsOutput::Last)));
   ASSERT_FALSE(cold.error) << cold.finish;
@@ -71,7 +71,7 @@ TEST(ServingCache, PrefixCacheHitGivesTheLogitsOfAColdRun) {
 }
 
 TEST(ServingCache, TenantsWithDifferentSaltsShareNothing) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   const std::vector<int32_t> prompt = long_prompt(40, 2);
   collect(engine.submit(logits_request(prompt, LogitsOutput::None, 7)));
   EXPECT_EQ(collect(engine.submit(logits_request(prompt, LogitsOutput::None, 8))).stats.cached_tokens, 0);
@@ -81,7 +81,7 @@ TEST(ServingCache, TenantsWithDifferentSaltsShareNothing) {
 TEST(ServingCache, GeneratedTokensAreCachedForTheNextTurn) {
   // A second turn's prompt is the first turn's prompt and reply plus more:
   // the reply's blocks, computed while decoding, are reused.
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   Request turn1;
   turn1.prompt = long_prompt(20, 3);
   turn1.options.max_tokens = 30;
@@ -100,7 +100,7 @@ TEST(ServingCache, GeneratedTokensAreCachedForTheNextTurn) {
 }
 
 TEST(ServingCache, AllPromptLogitsMatchAForwardPass) {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.scheduler.token_budget = 24;  // the prompt arrives in chunks
   Engine engine(*fx().model, *fx().tok, opt);
   const std::vector<int32_t> prompt = long_prompt(50, 4);
@@ -140,7 +140,7 @@ class ScriptConstraint : public LogitsConstraint {
 };
 
 TEST(ServingCache, AConstraintDecidesTheTokensAndEndsTheRequest) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   Request r = make_request(2, 100);
   r.options.sampling.temperature = 1.0f;
   r.options.sampling.seed = 5;

@@ -67,6 +67,16 @@ inline Outcome collect(const RequestHandle& h) {
   }
 }
 
+// These tests compare the engine against runs through Model::forward's
+// contiguous f32 cache (or against cold runs) for equality: f32 KV, so the
+// paged cache holds exactly what the reference computes.
+// tests/engine/kv_dtype_test.cc covers the bf16 default against f32.
+inline EngineOptions exact_kv() {
+  EngineOptions o;
+  o.kv_dtype = kernels::KvDType::F32;
+  return o;
+}
+
 inline Request make_request(int i, int max_tokens) {
   Request r;
   for (int j = 0; j < 5 + 3 * i; ++j) r.prompt.push_back(int32_t((i * 31 + j * 7) % 250));

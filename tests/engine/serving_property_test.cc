@@ -36,7 +36,7 @@ TEST_P(ServingProperty, RandomWorkloadUnderATightKvBudget) {
     reqs.push_back(r);
   }
 
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.kv_block_size = 4;
   opt.kv_cache_tokens = 96;  // about two requests at a time
   opt.scheduler.token_budget = uniform(8, 40);

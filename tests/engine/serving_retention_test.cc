@@ -32,7 +32,7 @@ double rel_error(std::span<const float> a, std::span<const float> b) {
 
 // A pool of 16 blocks of 16 tokens.
 EngineOptions small_pool() {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.kv_cache_tokens = 256;
   return opt;
 }
@@ -197,7 +197,7 @@ TEST(ServingRetention, TheGuardKeepsParkedKvThatCouldNotMakeRoomAnyway) {
 }
 
 TEST(ServingRetention, ProgramFcfsRequestsMatchEachRunAloneUnderPreemption) {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.kv_block_size = 4;
   opt.kv_cache_tokens = 60;
   opt.scheduler.preempt = PreemptMode::Recompute;

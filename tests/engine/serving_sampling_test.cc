@@ -50,7 +50,7 @@ Request greedy(int i, int max_tokens) {
 }
 
 TEST(ServingSampling, LogprobsComeWithEveryTokenAndDoNotChangeGreedyTokens) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   const Request plain = greedy(3, 12);
   Request asked = plain;
   asked.options.sampling.logprobs = true;
@@ -82,7 +82,7 @@ TEST(ServingSampling, FirstTokenLogprobsEqualALogSoftmaxOfTheModelsRow) {
   r.options.sampling.temperature = 0.7f;
   r.options.sampling.top_k = 3;
   r.options.sampling.seed = 4;
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   const Tokens t = run(engine, r);
   ASSERT_EQ(t.logprobs.size(), 1u);
   ASSERT_TRUE(t.logprobs[0]);
@@ -107,7 +107,7 @@ TEST(ServingSampling, FirstTokenLogprobsEqualALogSoftmaxOfTheModelsRow) {
 }
 
 TEST(ServingSampling, LogitBiasBansAndForcesTokens) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   const Tokens plain = run(engine, greedy(2, 8));
   ASSERT_EQ(plain.ids.size(), 8u);
 
@@ -129,7 +129,7 @@ TEST(ServingSampling, LogitBiasBansAndForcesTokens) {
 }
 
 TEST(ServingSampling, PenaltiesCountGeneratedTokensNotThePrompt) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   // A prompt that ends with what greedy decoding would say next, so the
   // tokens greedy picks are in the prompt.
   Request plain = greedy(5, 16);
@@ -152,7 +152,7 @@ TEST(ServingSampling, PenaltiesCountGeneratedTokensNotThePrompt) {
 }
 
 TEST(ServingSampling, BadSamplerParametersAreAnErrorEventNamingThem) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   Request r = greedy(0, 4);
   r.options.sampling.logit_bias[400] = 1.0f;  // the fixture's vocabulary has 400 tokens
   EXPECT_EQ(run(engine, r).finish, "error: logit_bias token 400 is outside the vocabulary of 400");

@@ -29,11 +29,11 @@ void expect_same_as_alone(const EngineOptions& opt, int n, int max_tokens, int64
 }
 
 TEST(Serving, ConcurrentGreedyRequestsMatchEachRunAlone) {
-  expect_same_as_alone(EngineOptions{}, 8, 12);
+  expect_same_as_alone(exact_kv(), 8, 12);
 }
 
 TEST(Serving, ChunkedPrefillUnderASmallTokenBudget) {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.scheduler.token_budget = 7;  // prompts of up to 26 tokens take several steps
   expect_same_as_alone(opt, 6, 8);
 }
@@ -41,7 +41,7 @@ TEST(Serving, ChunkedPrefillUnderASmallTokenBudget) {
 class Preemption : public ::testing::TestWithParam<PreemptMode> {};
 
 TEST_P(Preemption, PreemptedRequestsResumeWithTheSameTokens) {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.kv_block_size = 4;
   opt.kv_cache_tokens = 60;  // six requests of up to 36 tokens cannot all fit
   opt.scheduler.preempt = GetParam();
@@ -57,7 +57,7 @@ TEST(Serving, SeededSamplingIsReproducibleAcrossBatching) {
   Request r = make_request(2, 10);
   r.options.sampling.temperature = 1.0f;
   r.options.sampling.seed = 99;
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   auto h1 = engine.submit(r);
   auto other = engine.submit(make_request(4, 10));
   const Outcome a = collect(h1);
@@ -66,7 +66,7 @@ TEST(Serving, SeededSamplingIsReproducibleAcrossBatching) {
 }
 
 TEST(Serving, CancelEndsTheStream) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   Request r = make_request(1, 50000);
   r.options.ignore_eos = true;
   auto h = engine.submit(r);
@@ -81,7 +81,7 @@ TEST(Serving, CancelEndsTheStream) {
 TEST(Serving, ShutdownEndsEveryStreamWithATerminalEvent) {
   std::vector<RequestHandle> hs;
   {
-    EngineOptions opt;
+    EngineOptions opt = exact_kv();
     opt.scheduler.max_running = 2;
     Engine engine(*fx().model, *fx().tok, opt);
     for (int i = 0; i < 5; ++i) {
@@ -95,7 +95,7 @@ TEST(Serving, ShutdownEndsEveryStreamWithATerminalEvent) {
 }
 
 TEST(Serving, BadRequestsGetAnErrorAndTheEngineKeepsServing) {
-  EngineOptions opt;
+  EngineOptions opt = exact_kv();
   opt.kv_cache_tokens = 256;
   Engine engine(*fx().model, *fx().tok, opt);
   Request empty;
@@ -114,7 +114,7 @@ TEST(Serving, BadRequestsGetAnErrorAndTheEngineKeepsServing) {
 }
 
 TEST(Serving, StopStringsAndZeroMaxTokens) {
-  Engine engine(*fx().model, *fx().tok);
+  Engine engine(*fx().model, *fx().tok, exact_kv());
   Request r = make_request(3, 0);
   const Outcome none = collect(engine.submit(r));
   EXPECT_EQ(none.finish, "length");

@@ -3,7 +3,7 @@
 // the GEMM path, the per-token path and the paged path. Hole slots are
 // filled with NaN: reading one, even to multiply it by zero, shows.
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 #include <limits>
@@ -69,7 +69,7 @@ std::vector<float> without_holes(const Case& c) {
 // The same cache in shuffled blocks of bs slots.
 struct Paged {
   std::vector<std::vector<float>> kb, vb;
-  std::vector<const float*> kp, vp;
+  std::vector<const void*> kp, vp;
   Paged(const Case& c, int64_t bs) {
     const int64_t nb = (c.L() + bs - 1) / bs;
     kb.resize(size_t(nb));
@@ -99,7 +99,7 @@ void expect_near(const std::vector<float>& got, const std::vector<float>& want, 
 // Holes of different sizes per head (head 1 has none), queries after them:
 // how the engine uses it after an uneven compaction.
 TEST(AttentionHoles, EqualAttentionWithTheHoleRemoved) {
-  omp_set_num_threads(2);
+  set_num_threads(2);
   for (auto [start, n] : {std::pair<int64_t, int64_t>{30, 40}, {30, 1}, {41, 3}, {20, 33}}) {
     SCOPED_TRACE("start " + std::to_string(start) + " n " + std::to_string(n));
     Case c(start, n, {5, 0, 0}, {19, 0, 20}, uint32_t(start * 100 + n));
@@ -146,7 +146,7 @@ std::vector<double> naive(const Case& c, int64_t window) {
 }
 
 TEST(AttentionHoles, WindowsAndHolesReachingIntoTheChunkMatchNaive) {
-  omp_set_num_threads(2);
+  set_num_threads(2);
   for (int64_t window : {0, 9})
     for (auto [start, n] : {std::pair<int64_t, int64_t>{12, 36}, {12, 5}}) {
       SCOPED_TRACE("window " + std::to_string(window) + " n " + std::to_string(n));

@@ -11,7 +11,7 @@
 // BF16 GEMM rounds x to bf16 (8 significant bits: |dx| <= 2^-8 |x|), the
 // bound gains 2^-8.
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 #include <cstring>
@@ -70,7 +70,7 @@ void check(DType dt, int64_t rows, int64_t cols, int64_t n, int threads, uint32_
   Weights w = random_weights(dt, rows, cols, rng);
   std::vector<float> x = random_vec(size_t(n * cols), rng);
   std::vector<float> y(size_t(n * rows), NAN), ref(size_t(n * rows));
-  omp_set_num_threads(threads);
+  set_num_threads(threads);
   matmul(x.data(), n, w.view, y.data());
   matmul_reference(x.data(), n, w.view, ref.data());
   const std::vector<double> scale = abs_dot(x, n, w.view);
@@ -144,7 +144,7 @@ TEST(MatmulTest, ManyEqualsSeparateCalls) {
   for (DType dt : {DType::BF16, DType::F16, DType::F32})
     for (int64_t n : {1, 3, 16, 40})
       for (int threads : {1, 2}) {
-        omp_set_num_threads(threads);
+        set_num_threads(threads);
         Weights a = random_weights(dt, 37, 70, rng), b = random_weights(dt, 64, 70, rng), c = random_weights(dt, 5, 70, rng);
         const std::vector<float> x = random_vec(size_t(n * 70), rng);
         const MatrixView ws[] = {a.view, b.view, c.view};

@@ -1,6 +1,6 @@
 // The element-wise and attention ops against naive double-precision versions.
 #include <gtest/gtest.h>
-#include <omp.h>
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 #include <random>
@@ -83,7 +83,7 @@ TEST(OpsTest, AttentionMatchesNaive) {
   kv_write(kv, 0, start + n, k.data(), v.data());
   auto q = randn(size_t(n * heads * d), 8);
   std::vector<float> out(q.size());
-  omp_set_num_threads(2);
+  set_num_threads(2);
   attention(q.data(), n, heads, start, kv, scale, out.data());
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < heads; ++h) {
@@ -152,7 +152,7 @@ TEST(OpsTest, PagedAttentionMatchesContiguous) {
   // Blocks in reverse order in memory, as a pool hands them out.
   const int64_t nblocks = cap / bs;
   std::vector<std::vector<float>> kb(static_cast<size_t>(nblocks)), vb(static_cast<size_t>(nblocks));
-  std::vector<const float*> kp, vp;
+  std::vector<const void*> kp, vp;
   for (int64_t b = 0; b < nblocks; ++b) {
     auto& K = kb[size_t(nblocks - 1 - b)];
     auto& V = vb[size_t(nblocks - 1 - b)];

@@ -320,8 +320,9 @@ def test_a_compressed_history_needs_kv_for_its_kept_slots_only(daemon_factory, m
     memory the refusal names the KV cache, not the context."""
     cfg = json.loads((model_dir / "config.json").read_text())
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-    per_token = 2 * 4 * cfg["num_hidden_layers"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
-    d = daemon_factory("--kv-cache-bytes", str(per_token * 640))
+    # K and V, 2 bytes each (--kv-dtype bf16, the default, given explicitly).
+    per_token = 2 * 2 * cfg["num_hidden_layers"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
+    d = daemon_factory("--kv-cache-bytes", str(per_token * 640), "--kv-dtype", "bf16")
     memory = {"policy": "streaming", "budget_tokens": BUDGET, "block_tokens": BLOCK}
 
     async def go():

@@ -10,6 +10,7 @@ namespace {
 using testing::append_and_write;
 using testing::iota_tokens;
 using testing::kv_value;
+using testing::stored;
 
 void expect_contents(const KvCacheManager& kv, SeqId s, uint64_t salt, const std::vector<int32_t>& tokens) {
   const KvConfig& c = kv.config();
@@ -20,8 +21,9 @@ void expect_contents(const KvCacheManager& kv, SeqId s, uint64_t salt, const std
       for (size_t i = 0; i < g.positions.size(); ++i) {
         int64_t p = g.positions[i];
         for (int64_t d = 0; d < c.head_dim; ++d) {
-          ASSERT_EQ(g.k[i * c.head_dim + d], kv_value(salt, tokens[p], p, l, h, d, false)) << l << " " << h << " " << i;
-          ASSERT_EQ(g.v[i * c.head_dim + d], kv_value(salt, tokens[p], p, l, h, d, true));
+          ASSERT_EQ(g.k[i * c.head_dim + d], stored(c, kv_value(salt, tokens[p], p, l, h, d, false)))
+              << l << " " << h << " " << i;
+          ASSERT_EQ(g.v[i * c.head_dim + d], stored(c, kv_value(salt, tokens[p], p, l, h, d, true)));
         }
       }
     }
@@ -39,8 +41,36 @@ TEST(KvAppend, WritesLandInPagedSlotsAndGatherReadsThemBack) {
   expect_contents(kv, s, 0, tokens);
   // Layout: head h of slot i sits at block[i / 4] + (h * 4 + i % 4) * head_dim.
   LayerBlocks lb = kv.layer_blocks(s, 1);
-  const float* k = kv.k_block(1, lb.blocks[2]);
+  const float* k = static_cast<const float*>(kv.k_block(1, lb.blocks[2]));
   EXPECT_EQ(k[(1 * 4 + 1) * 4 + 3], kv_value(0, tokens[9], 9, 1, 1, 3, false));
+  kv.check_invariants();
+}
+
+TEST(KvAppend, Bf16BlocksHoldHalfTheBytesRoundedToNearestEven) {
+  // head_dim 20: one full 16-wide vector and a masked tail per row.
+  KvConfig f32 = testing::small_config(6, 2, 2, 20), bf16 = testing::small_config(6, 2, 2, 20, 4, KvDType::BF16);
+  EXPECT_EQ(2 * bf16.bytes_per_block(), f32.bytes_per_block());
+  bf16.bytes_budget = f32.bytes_budget;  // the same bytes hold twice the blocks
+  KvCacheManager kv(bf16);
+  EXPECT_EQ(kv.allocator().num_blocks(), 12);
+  EXPECT_EQ(kv.stats(0).bytes_per_block, f32.bytes_per_block() / 2);
+  SeqId s = kv.create();
+  auto tokens = iota_tokens(10);
+  ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 10));
+  expect_contents(kv, s, 0, tokens);
+  // The stored bits are the scalar reference's (kernels/dtype.h) for every element.
+  const auto lb = kv.layer_blocks(s, 1);
+  for (int64_t i = 0; i < 10; ++i)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t d = 0; d < 20; ++d) {
+        const auto* k = static_cast<const uint16_t*>(kv.k_block(1, lb.blocks[size_t(i / 4)]));
+        ASSERT_EQ(k[(h * 4 + i % 4) * 20 + d], kernels::f32_to_bf16(kv_value(0, tokens[size_t(i)], i, 1, h, d, false)));
+      }
+  // A fork copies the shared partial block as bytes.
+  SeqId child = kv.fork(s);
+  ASSERT_TRUE(append_and_write(kv, child, 0, iota_tokens(11), 10, 1));
+  expect_contents(kv, child, 0, iota_tokens(11));
+  expect_contents(kv, s, 0, tokens);
   kv.check_invariants();
 }
 

@@ -40,10 +40,11 @@ TEST(KvPin, WritingAfterAPinCopiesThePinnedBlock) {
   ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 6));
   kv.pin(s, 1);
   int32_t last = kv.layer_blocks(s, 0).blocks[1];
-  std::vector<float> before(kv.k_block(0, last), kv.k_block(0, last) + kv.config().floats_per_half());
+  const auto* block = static_cast<const uint8_t*>(kv.k_block(0, last));
+  std::vector<uint8_t> before(block, block + kv.config().elems_per_half() * kv.config().elem_bytes());
   ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 6, 1));
   EXPECT_NE(kv.layer_blocks(s, 0).blocks[1], last);
-  EXPECT_EQ(0, std::memcmp(before.data(), kv.k_block(0, last), before.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(before.data(), kv.k_block(0, last), before.size()));
   kv.check_invariants();
 }
 

@@ -16,6 +16,7 @@ namespace {
 
 using testing::append_and_write;
 using testing::kv_value;
+using testing::stored;
 
 // What a sequence must read back: its tokens, and per layer and head the
 // original positions it keeps (K/V follow from kv_value).
@@ -28,7 +29,7 @@ struct Shadow {
 struct PinnedBlock {
   int64_t layer;
   int32_t block;
-  std::vector<float> k, v;
+  std::vector<uint8_t> k, v;  // the block's bytes
 };
 
 class PropertyRun {
@@ -155,9 +156,10 @@ class PropertyRun {
     auto& held = pins_[owner];
     for (int64_t l = 0; l < cfg_.layers; ++l)
       for (int32_t b : kv_.layer_blocks(SeqId{id}, l).blocks) {
-        const int64_t n = cfg_.floats_per_half();
-        held.push_back({l, b, std::vector<float>(kv_.k_block(l, b), kv_.k_block(l, b) + n),
-                        std::vector<float>(kv_.v_block(l, b), kv_.v_block(l, b) + n)});
+        const int64_t n = cfg_.elems_per_half() * cfg_.elem_bytes();
+        const auto* k = static_cast<const uint8_t*>(kv_.k_block(l, b));
+        const auto* v = static_cast<const uint8_t*>(kv_.v_block(l, b));
+        held.push_back({l, b, std::vector<uint8_t>(k, k + n), std::vector<uint8_t>(v, v + n)});
       }
   }
 
@@ -252,17 +254,18 @@ class PropertyRun {
           for (size_t i = 0; i < kept.size(); ++i)
             for (int64_t d = 0; d < cfg_.head_dim; ++d) {
               const int32_t p = kept[i];
-              ASSERT_EQ(g.k[i * size_t(cfg_.head_dim) + size_t(d)], kv_value(s.salt, s.tokens[size_t(p)], p, l, h, d, false))
+              ASSERT_EQ(g.k[i * size_t(cfg_.head_dim) + size_t(d)],
+                        stored(cfg_, kv_value(s.salt, s.tokens[size_t(p)], p, l, h, d, false)))
                   << "seq " << id << " layer " << l << " head " << h << " slot " << i;
-              ASSERT_EQ(g.v[i * size_t(cfg_.head_dim) + size_t(d)], kv_value(s.salt, s.tokens[size_t(p)], p, l, h, d, true));
+              ASSERT_EQ(g.v[i * size_t(cfg_.head_dim) + size_t(d)],
+                        stored(cfg_, kv_value(s.salt, s.tokens[size_t(p)], p, l, h, d, true)));
             }
         }
     for (const auto& [owner, held] : pins_)
       for (const PinnedBlock& pb : held) {
-        const size_t n = size_t(cfg_.floats_per_half());
-        ASSERT_EQ(0, std::memcmp(pb.k.data(), kv_.k_block(pb.layer, pb.block), n * sizeof(float)))
+        ASSERT_EQ(0, std::memcmp(pb.k.data(), kv_.k_block(pb.layer, pb.block), pb.k.size()))
             << "pinned block " << pb.block << " of layer " << pb.layer << " changed";
-        ASSERT_EQ(0, std::memcmp(pb.v.data(), kv_.v_block(pb.layer, pb.block), n * sizeof(float)));
+        ASSERT_EQ(0, std::memcmp(pb.v.data(), kv_.v_block(pb.layer, pb.block), pb.v.size()));
       }
   }
 
@@ -286,6 +289,16 @@ TEST_P(KvProperty, RandomOperationsKeepEveryInvariant) {
   std::printf("operations: %s\n", summary.c_str());
   for (const char* op : {"new", "fork", "free", "pin", "unpin", "compact", "uneven compact",
                          "compact of a layer with a hole", "import", "hit"})
+    EXPECT_GT(run.counts_[op], 0) << op << " never exercised";
+}
+
+// The same operations over bf16 blocks: every byte move (copy-on-write,
+// compaction, snapshots) must keep 2-byte elements intact, and reads give the
+// written value rounded to nearest even.
+TEST(KvPropertyBf16, RandomOperationsOverBf16Blocks) {
+  PropertyRun run(7, testing::small_config(/*blocks=*/28, /*layers=*/3, 2, /*head_dim=*/20, 4, KvDType::BF16));
+  run.run(2000);
+  for (const char* op : {"fork", "pin", "compact", "uneven compact", "import", "hit"})
     EXPECT_GT(run.counts_[op], 0) << op << " never exercised";
 }
 

@@ -98,12 +98,20 @@ TEST(KvSnapshot, MismatchedOrDamagedBuffersFailWithTheField) {
 }
 
 // Layout offsets of a one-layer snapshot (see kv_snapshot.cc).
-constexpr size_t kHeaderBytes = 8 + 6 * 4 + 3 * 8;
+constexpr size_t kDtypeAt = 8 + 6 * 4;
+constexpr size_t kHeaderBytes = kDtypeAt + 4 + 3 * 8;
 size_t layer_offset(size_t num_tokens) { return kHeaderBytes + 4 * num_tokens; }
 
 template <class T>
 void poke(std::vector<uint8_t>& bytes, size_t at, T value) {
   std::memcpy(bytes.data() + at, &value, sizeof(T));
+}
+
+// A version 3 f32 snapshot as version 2 wrote it: no dtype field.
+std::vector<uint8_t> as_version_2(std::vector<uint8_t> v3) {
+  v3.erase(v3.begin() + ptrdiff_t(kDtypeAt), v3.begin() + ptrdiff_t(kDtypeAt + 4));
+  poke<uint32_t>(v3, 8, 2);
+  return v3;
 }
 
 TEST(KvSnapshot, UnevenCompactionKeepsHolesAndWritesThemAsZeros) {
@@ -133,28 +141,80 @@ TEST(KvSnapshot, VersionOneSnapshotsAreStillRead) {
   auto tokens = iota_tokens(7);
   SeqId s = kv.create();
   ASSERT_TRUE(append_and_write(kv, s, 0, tokens, 0, 7));
-  // Uncompacted: version 1 had the same layout.
-  std::vector<uint8_t> v1 = kv.export_sequence(s);
+  // Uncompacted: version 1 had version 2's layout.
+  std::vector<uint8_t> v1 = as_version_2(kv.export_sequence(s));
   poke<uint32_t>(v1, 8, 1);
   std::optional<SeqId> r = kv.import_sequence(v1);
   ASSERT_TRUE(r.has_value());
   expect_same(kv, s, kv, *r);
   // Compacted evenly: version 1 lacks the two hole fields per head.
   ASSERT_TRUE(kv.compact(s, 0, std::vector<std::vector<int32_t>>{{1, 5}, {0, 6}}));
-  std::vector<uint8_t> v2 = kv.export_sequence(s);
+  const std::vector<uint8_t> v3 = kv.export_sequence(s);
+  const std::vector<uint8_t> v2 = as_version_2(v3);
   v1 = v2;
-  const size_t holes_at = layer_offset(7) + 4 + 8;
+  const size_t holes_at = layer_offset(7) - 4 /* no dtype field */ + 4 + 8;
   v1.erase(v1.begin() + ptrdiff_t(holes_at), v1.begin() + ptrdiff_t(holes_at + 2 * 2 * 8));
   poke<uint32_t>(v1, 8, 1);
   r = kv.import_sequence(v1);
   ASSERT_TRUE(r.has_value());
   expect_same(kv, s, kv, *r);
   EXPECT_TRUE(kv.compacted(*r));
-  EXPECT_EQ(kv.export_sequence(*r), v2) << "read as version 1, written as version 2";
-  auto v3 = v2;
-  poke<uint32_t>(v3, 8, 3);
-  EXPECT_THROW(kv.import_sequence(v3), KvFormatError);
+  EXPECT_EQ(kv.export_sequence(*r), v3) << "read as version 1, written as version 3";
+  r = kv.import_sequence(v2);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(kv.export_sequence(*r), v3) << "read as version 2, written as version 3";
+  auto v4 = v3;
+  poke<uint32_t>(v4, 8, 4);
+  EXPECT_THROW(kv.import_sequence(v4), KvFormatError);
   kv.check_invariants();
+}
+
+TEST(KvSnapshot, Bf16RoundTripKeepsTheBitsAndRecordsTheType) {
+  const KvConfig c = testing::small_config(12, 2, 2, /*head_dim=*/20, 4, KvDType::BF16);
+  KvCacheManager src(c), dst(c);
+  auto tokens = iota_tokens(11);
+  SeqId s = src.create();
+  ASSERT_TRUE(append_and_write(src, s, 0, tokens, 0, 11));
+  ASSERT_TRUE(src.compact(s, 1, std::vector<std::vector<int32_t>>{{0, 3, 4, 9}, {2, 10}}));  // a hole in head 1
+  const std::vector<uint8_t> bytes = src.export_sequence(s);
+  uint32_t dtype = 9;
+  std::memcpy(&dtype, bytes.data() + kDtypeAt, 4);
+  EXPECT_EQ(dtype, uint32_t(KvDType::BF16));
+  // Two bytes per element: layer 0 (11 slots) and layer 1 (4 slots), K and V, 2 heads of 20.
+  const size_t tables = 2 * (4 + 8) + 2 * 2 * 8 + 2 * 4 * (11 + 4);
+  EXPECT_EQ(bytes.size(), layer_offset(11) + tables + 2 * 2 * 20 * 2 * (11 + 4));
+  std::optional<SeqId> r = dst.import_sequence(bytes);
+  ASSERT_TRUE(r.has_value());
+  expect_same(src, s, dst, *r);
+  EXPECT_EQ(dst.export_sequence(*r), bytes);
+  dst.check_invariants();
+}
+
+TEST(KvSnapshot, F32SnapshotsRoundIntoABf16CacheAndBf16OnesAreRefusedByF32) {
+  const KvConfig f = testing::small_config(12, 2, 2, 20), b = testing::small_config(12, 2, 2, 20, 4, KvDType::BF16);
+  KvCacheManager f32(f), bf16(b);
+  auto tokens = iota_tokens(9);
+  SeqId sf = f32.create(), sb = bf16.create();
+  ASSERT_TRUE(append_and_write(f32, sf, 0, tokens, 0, 9));
+  ASSERT_TRUE(append_and_write(bf16, sb, 0, tokens, 0, 9));
+  // f32 (also as an older version 2 snapshot) -> bf16: what a bf16 cache computes.
+  for (const auto& bytes : {f32.export_sequence(sf), as_version_2(f32.export_sequence(sf))}) {
+    std::optional<SeqId> r = bf16.import_sequence(bytes);
+    ASSERT_TRUE(r.has_value());
+    expect_same(bf16, sb, bf16, *r);
+    bf16.free(*r);
+  }
+  try {
+    f32.import_sequence(bf16.export_sequence(sb));
+    ADD_FAILURE() << "an f32 cache accepted a bf16 snapshot";
+  } catch (const KvFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
+  }
+  auto unknown = bf16.export_sequence(sb);
+  poke<uint32_t>(unknown, kDtypeAt, 7);
+  EXPECT_THROW(bf16.import_sequence(unknown), KvFormatError);
+  f32.check_invariants();
+  bf16.check_invariants();
 }
 
 TEST(KvSnapshot, DamagedHolesAreRefused) {

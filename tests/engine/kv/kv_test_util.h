@@ -4,12 +4,15 @@
 #include <vector>
 
 #include "engine/kv/kv_cache_manager.h"
+#include "kernels/dtype.h"
 
 namespace mnemo::engine::kv::testing {
 
+// F32 unless asked: most tests check the exact values written.
 inline KvConfig small_config(int64_t blocks, int64_t layers = 2, int64_t kv_heads = 2, int64_t head_dim = 4,
-                             int64_t block_size = 4) {
+                             int64_t block_size = 4, KvDType dtype = KvDType::F32) {
   KvConfig c;
+  c.dtype = dtype;
   c.layers = layers;
   c.kv_heads = kv_heads;
   c.head_dim = head_dim;
@@ -28,6 +31,12 @@ inline float kv_value(uint64_t salt, int32_t token, int64_t pos, int64_t layer, 
   x *= 0x5bd1e995u;
   x ^= x >> 15;
   return float(x % 100000) / 1000.0f;
+}
+
+// What a cache of this config reads back for a written value x: x itself in
+// f32, x rounded to nearest even bf16 (the scalar reference) in bf16.
+inline float stored(const KvConfig& c, float x) {
+  return c.dtype == KvDType::BF16 ? kernels::bf16_to_f32(kernels::f32_to_bf16(x)) : x;
 }
 
 // K and V ([n][kv_heads][head_dim]) for tokens[first..first+n) at positions first.., one layer.

@@ -1,0 +1,117 @@
+// Decode attention over the paged KV cache with f32 and with bf16 blocks:
+// one token's attention through every layer (as a decode step runs it) at
+// several context lengths, the two element types interleaved (A B A B) for
+// several rounds, medians. Prints microseconds per token, the GB/s of KV
+// bytes read, and the f32 / bf16 time ratio (the target is the byte ratio,
+// 2.0, where attention is bandwidth-bound).
+//
+//   mnemo_kv_attention_bench [--threads N] [--rounds R] [--json PATH]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "bench/report.h"
+#include "kernels/cpu/kv_rows.h"
+#include "kernels/cpu/ops.h"
+
+namespace cpu = mnemo::kernels::cpu;
+using mnemo::kernels::KvDType;
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t layers, heads, kv_heads, head_dim;
+};
+
+// One layer's blocks of one sequence, both element types (same values).
+struct Layer {
+  std::vector<std::vector<float>> kf, vf;
+  std::vector<std::vector<uint16_t>> kb, vb;
+  std::vector<const void*> kf_p, vf_p, kb_p, vb_p;
+};
+
+constexpr int64_t kBlock = 16;
+
+Layer make_layer(const Shape& s, int64_t ctx, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  Layer L;
+  const int64_t nb = ctx / kBlock, elems = s.kv_heads * kBlock * s.head_dim;
+  for (int64_t b = 0; b < nb; ++b) {
+    std::vector<float> k(static_cast<size_t>(elems)), v(static_cast<size_t>(elems));
+    for (float& x : k) x = dist(rng);
+    for (float& x : v) x = dist(rng);
+    std::vector<uint16_t> kh(k.size()), vh(v.size());
+    cpu::f32_row_to_bf16(k.data(), elems, kh.data());
+    cpu::f32_row_to_bf16(v.data(), elems, vh.data());
+    L.kf.push_back(std::move(k));
+    L.vf.push_back(std::move(v));
+    L.kb.push_back(std::move(kh));
+    L.vb.push_back(std::move(vh));
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    L.kf_p.push_back(L.kf[size_t(b)].data());
+    L.vf_p.push_back(L.vf[size_t(b)].data());
+    L.kb_p.push_back(L.kb[size_t(b)].data());
+    L.vb_p.push_back(L.vb[size_t(b)].data());
+  }
+  return L;
+}
+
+// Seconds for one decode token's attention through all layers.
+double one_token(const Shape& s, int64_t ctx, std::vector<Layer>& layers, KvDType t, const std::vector<float>& q,
+                 std::vector<float>& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (Layer& L : layers) {
+    const bool bf = t == KvDType::BF16;
+    const cpu::PagedKvView view{bf ? L.kb_p : L.kf_p, bf ? L.vb_p : L.vf_p, kBlock, s.kv_heads, s.head_dim, {}, {}, t};
+    cpu::paged_attention(q.data(), 1, s.heads, ctx - 1, view, 0.125f, out.data());
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = std::stoi(mnemo::bench::flag(argc, argv, "--threads", "1"));
+  const int rounds = std::stoi(mnemo::bench::flag(argc, argv, "--rounds", "5"));
+  const std::string json_path =
+      mnemo::bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/kv_attention_bench.json");
+  omp_set_num_threads(threads);
+  const Shape shapes[] = {{"123M (12 layers, 12 KV heads, d 64)", 12, 12, 12, 64},
+                          {"1.1B (22 layers, 4 of 32 KV heads, d 64)", 22, 32, 4, 64}};
+  std::printf("decode attention, one token through every layer; %d thread(s), %d rounds interleaved; load %s\n\n",
+              threads, rounds, mnemo::bench::loadavg().c_str());
+  mnemo::bench::Table table({"model", "context", "f32 us/token", "bf16 us/token", "f32 GB/s", "bf16 GB/s",
+                             "f32/bf16 time", "target (bytes)"});
+  std::mt19937 rng(1);
+  for (const Shape& s : shapes)
+    for (int64_t ctx : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+      std::vector<Layer> layers;
+      for (int64_t l = 0; l < s.layers; ++l) layers.push_back(make_layer(s, ctx, rng));
+      std::vector<float> q(size_t(s.heads * s.head_dim), 0.1f), out(q.size());
+      std::vector<double> tf, tb;
+      one_token(s, ctx, layers, KvDType::F32, q, out);  // warm the page tables
+      one_token(s, ctx, layers, KvDType::BF16, q, out);
+      for (int r = 0; r < rounds; ++r) {
+        tf.push_back(one_token(s, ctx, layers, KvDType::F32, q, out));
+        tb.push_back(one_token(s, ctx, layers, KvDType::BF16, q, out));
+      }
+      const double mf = median(tf), mb = median(tb);
+      const double bytes_f32 = double(s.layers * 2 * s.kv_heads * ctx * s.head_dim * 4);
+      table.add({s.name, ctx, mf * 1e6, mb * 1e6, bytes_f32 / mf / 1e9, bytes_f32 / 2 / mb / 1e9, mf / mb, 2.0});
+    }
+  table.print();
+  mnemo::bench::write_json(json_path, {{"threads", threads}, {"rounds", rounds}, {"load", mnemo::bench::loadavg()},
+                                       {"rows", table.to_json()}});
+  return 0;
+}

@@ -1,0 +1,121 @@
+// Q8_0 matmul: x quantization, the portable integer GEMV, the dispatch
+// between it and the VNNI kernel, and prefill through dequantized panels.
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstdlib>
+
+#include "kernels/cpu/gemv_q8.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/quantize.h"
+
+namespace mnemo::kernels::cpu::q8 {
+
+void quantize_x(const float* x, int64_t n, int64_t cols, QuantizedX& out) {
+  assert(cols % kQ8Block == 0);
+  out.n = n;
+  out.ld = (cols + 63) & ~int64_t(63);
+  out.qs_buf.assign(size_t(n * out.ld + 64), 0);
+  out.d_buf.assign(size_t(n * out.ld / kQ8Block), 0.0f);
+  out.qs = out.qs_buf.data() + (64 - reinterpret_cast<uintptr_t>(out.qs_buf.data()) % 64) % 64;
+  out.d = out.d_buf.data();
+  for (int64_t t = 0; t < n; ++t) {
+    // The scale stays f32 (llama.cpp rounds it to f16): x is requantized
+    // every call, so there is nothing to save by narrowing it.
+    for (int64_t b = 0; b < cols / kQ8Block; ++b)
+      out.d[t * out.ld / kQ8Block + b] =
+          quantize_block_q8(x + t * cols + b * kQ8Block, out.qs + t * out.ld + b * kQ8Block);
+  }
+}
+
+void gemv_rows_portable(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y) {
+  const size_t rb = row_bytes(DType::Q8_0, w.cols);
+  const int64_t nb = w.cols / kQ8Block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(w.data) + size_t(r) * rb);
+    for (int64_t t = 0; t < xq.n; ++t) {
+      const int8_t* qx = xq.qs + t * xq.ld;
+      const float* dx = xq.d + t * xq.ld / kQ8Block;
+      float acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t sum = 0;
+        for (int64_t i = 0; i < kQ8Block; ++i) sum += int32_t(qx[b * kQ8Block + i]) * int32_t(blocks[b].qs[i]);
+        acc += float(sum) * (dx[b] * f16_to_f32(blocks[b].d));
+      }
+      y[t * w.rows + r] = acc;
+    }
+  }
+}
+
+namespace {
+
+void rows(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y) {
+  if (avx512::vnni_supported()) avx512::gemv_rows(xq, w, r0, r1, y);
+  else gemv_rows_portable(xq, w, r0, r1, y);
+}
+
+}  // namespace
+
+void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
+  assert(w.dtype == DType::Q8_0 && n <= kGemvMaxTokens);
+  thread_local QuantizedX buf;
+  QuantizedX& xq = buf;  // the team's threads see the caller's, not their own thread_local
+  quantize_x(x, n, w.cols, xq);
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) { rows(xq, w, r0, r1, y); }, true, avx512::kRows);
+}
+
+// The kRows-row units of all matrices split evenly across threads, so a
+// layer's q/k/v (or gate/up) cost one parallel step, not one each.
+void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
+  thread_local QuantizedX buf;
+  QuantizedX& xq = buf;  // the team's threads see the caller's, not their own thread_local
+  quantize_x(x, n, ws[0].cols, xq);
+  constexpr int64_t R = avx512::kRows;
+  std::vector<int64_t> first_unit(ws.size() + 1, 0);
+  for (size_t m = 0; m < ws.size(); ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + R - 1) / R;
+  parallel_for(first_unit.back(), [&](int64_t u0, int64_t u1) {
+    for (size_t m = 0; m < ws.size(); ++m) {
+      const int64_t lo = std::max(u0, first_unit[m]), hi = std::min(u1, first_unit[m + 1]);
+      if (lo >= hi) continue;
+      rows(xq, ws[m], (lo - first_unit[m]) * R, std::min(ws[m].rows, (hi - first_unit[m]) * R), ys[m]);
+    }
+  });
+}
+
+// Panels of rows dequantized, multiplied by the dispatching matmul (so the
+// GEMM path and its precision rules are the ones the stored dtypes get), and
+// their outputs scattered into y. To bf16 when the GEMM would round x to bf16
+// anyway: a dequantized weight d * q then loses bits past bf16's 8 (an extra
+// relative error <= 2^-9 per weight), in exchange for the bf16 dot products.
+void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
+  const MatrixView probe{nullptr, DType::BF16, w.rows, w.cols};
+  const DType panel_dtype = matmul_rounds_x_to_bf16(probe, n) ? DType::BF16 : DType::F32;
+  const int64_t panel = std::min(w.rows, std::max<int64_t>(64, ((int64_t(4) << 20) / (w.cols * 4)) & ~int64_t(63)));
+  thread_local std::vector<float> wbuf, ybuf;
+  wbuf.resize(size_t(panel * w.cols));
+  ybuf.resize(size_t(panel * n));
+  const size_t rb = row_bytes(DType::Q8_0, w.cols);
+  for (int64_t p0 = 0; p0 < w.rows; p0 += panel) {
+    const int64_t p1 = std::min(w.rows, p0 + panel), pr = p1 - p0;
+    float* wf = wbuf.data();
+    auto* wh = reinterpret_cast<uint16_t*>(wbuf.data());
+    parallel_for(pr, [&](int64_t a, int64_t b) {
+      for (int64_t r = a; r < b; ++r) {
+        const auto* src = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(w.data) + size_t(p0 + r) * rb);
+        if (panel_dtype == DType::F32) {
+          dequantize_row_q8_0(src, w.cols, wf + r * w.cols);
+          continue;
+        }
+        uint16_t* h = wh + r * w.cols;
+        for (int64_t b = 0; b < w.cols / kQ8Block; ++b) {
+          const float d = f16_to_f32(src[b].d);
+          for (int64_t i = 0; i < kQ8Block; ++i) h[b * kQ8Block + i] = f32_to_bf16(d * float(src[b].qs[i]));
+        }
+      }
+    });
+    matmul(x, n, MatrixView{wbuf.data(), panel_dtype, pr, w.cols}, ybuf.data());
+    for (int64_t t = 0; t < n; ++t) std::copy_n(ybuf.data() + t * pr, pr, y + t * w.rows + p0);
+  }
+}
+
+}  // namespace mnemo::kernels::cpu::q8

@@ -1,0 +1,129 @@
+#include "kernels/cpu/quantize.h"
+
+#include <cassert>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/parallel.h"
+
+#if MNEMO_AVX512
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#endif
+
+namespace mnemo::kernels::cpu {
+namespace {
+
+#if MNEMO_AVX512
+// 32 source values as f32 (lo = 0..15, hi = 16..31).
+inline void load32(const MatrixView& w, const void* p, __m512& lo, __m512& hi) {
+  switch (w.dtype) {
+    case DType::F32:
+      lo = _mm512_loadu_ps(p);
+      hi = _mm512_loadu_ps(static_cast<const float*>(p) + 16);
+      return;
+    case DType::F16:
+      lo = _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+      hi = _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p) + 1));
+      return;
+    case DType::BF16:
+    case DType::Q8_0: {
+      const auto bf = [](__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); };
+      lo = bf(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+      hi = bf(_mm256_loadu_si256(static_cast<const __m256i*>(p) + 1));
+      return;
+    }
+  }
+}
+
+// roundf (ties away from zero), exactly: t = trunc(v); v - t is exact.
+inline __m512i round_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+  const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+  return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+}
+
+// The same arithmetic as quantize_row_q8_0, 32 values per step.
+void quantize_row_avx512(const MatrixView& w, int64_t r, BlockQ8_0* out) {
+  const size_t es = dtype_size(w.dtype);
+  const auto* src = static_cast<const uint8_t*>(w.data) + size_t(r * w.cols) * es;
+  for (int64_t b = 0; b < w.cols / kQ8Block; ++b) {
+    __m512 lo, hi;
+    load32(w, src + size_t(b * kQ8Block) * es, lo, hi);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = f32_to_f16(d);
+    const __m512 vid = _mm512_set1_ps(id);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs), _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(lo, vid))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs + 16),
+                     _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(hi, vid))));
+  }
+}
+#endif
+
+}  // namespace
+
+float quantize_block_q8(const float* x, int8_t* q) {
+#if MNEMO_AVX512
+  if (avx512::supported()) {
+    const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+    const float d = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))) / 127.0f;
+    const __m512 vid = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(lo, vid))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(round_away(_mm512_mul_ps(hi, vid))));
+    return d;
+  }
+#endif
+  float amax = 0;
+  for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int64_t i = 0; i < kQ8Block; ++i) q[i] = int8_t(std::round(x[i] * id));
+  return d;
+}
+
+void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
+  assert(cols % kQ8Block == 0);
+  for (int64_t b = 0; b < cols / kQ8Block; ++b) {
+    const float* v = x + b * kQ8Block;
+    float amax = 0;
+    for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = f32_to_f16(d);
+    for (int64_t i = 0; i < kQ8Block; ++i) out[b].qs[i] = int8_t(std::round(v[i] * id));
+  }
+}
+
+void dequantize_row_q8_0(const BlockQ8_0* in, int64_t cols, float* out) {
+  for (int64_t b = 0; b < cols / kQ8Block; ++b) {
+    const float d = f16_to_f32(in[b].d);
+    for (int64_t i = 0; i < kQ8Block; ++i) out[b * kQ8Block + i] = d * float(in[b].qs[i]);
+  }
+}
+
+MatrixView quantize_q8_0(const MatrixView& w, void* dst) {
+  assert(q8_0_fits(w) && w.dtype != DType::Q8_0);
+  auto* base = static_cast<uint8_t*>(dst);
+  const size_t rb = row_bytes(DType::Q8_0, w.cols);
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
+#if MNEMO_AVX512
+    if (avx512::supported()) {
+      for (int64_t r = r0; r < r1; ++r) quantize_row_avx512(w, r, reinterpret_cast<BlockQ8_0*>(base + size_t(r) * rb));
+      return;
+    }
+#endif
+    std::vector<float> row(size_t(w.cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      row_to_f32(w, r, row.data());
+      quantize_row_q8_0(row.data(), w.cols, reinterpret_cast<BlockQ8_0*>(base + size_t(r) * rb));
+    }
+  }, w.rows * w.cols >= (1 << 16));
+  return MatrixView{dst, DType::Q8_0, w.rows, w.cols};
+}
+
+}  // namespace mnemo::kernels::cpu

@@ -1,0 +1,67 @@
+#pragma once
+// A persistent team: N-1 worker threads plus the caller as thread 0. A
+// decode step runs ~5 parallel steps per layer; OpenMP's fork/join per step
+// costs more than the arithmetic of the small ones. Here a dispatch is one
+// atomic increment (plus a futex wake when a worker went to sleep) and the
+// join is a counter, with no allocation. Workers spin briefly after each
+// step, since the next one usually follows within microseconds, then sleep.
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mnemo::kernels::cpu {
+
+class ThreadPool {
+ public:
+  using Fn = void (*)(void* ctx, int thread, int threads);
+
+  // `threads` counts the caller: threads - 1 workers are started.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+
+  // Calls fn(ctx, t, threads()) once for each t, t = 0 on the caller, and
+  // returns when all have returned. Not reentrant: a call from inside fn (on
+  // any thread of this team) runs fn(ctx, 0, 1) serially on that thread. An
+  // exception thrown by fn on any thread is rethrown here (the first one).
+  void run(Fn fn, void* ctx);
+
+  // True on a pool's worker threads and on a caller while it runs its share.
+  static bool in_team();
+
+  // How long an idle worker (and a waiting caller) spins before sleeping.
+  // MNEMO_POOL_SPIN_US overrides the default; read once per process. A team
+  // larger than the CPUs this process may use does not spin.
+  static int64_t spin_ns();
+
+ private:
+  void worker(int id);
+  void finish_one();
+  void wait_workers();
+  void keep_exception();
+
+  const int threads_;
+  // spin_ns(), or 0 when the team outnumbers the CPUs: a spinning thread
+  // would hold the core that a thread the step waits for needs.
+  const int64_t spin_;
+  // Each on its own cache line: workers poll generation_, the caller polls
+  // pending_, and neither should invalidate the other's line.
+  alignas(64) std::atomic<uint32_t> generation_{0};  // futex word: bumped per dispatch
+  std::atomic<int32_t> sleepers_{0};                // workers asleep (or about to) on generation_
+  alignas(64) std::atomic<uint32_t> pending_{0};     // futex word: workers not yet done with this step
+  std::atomic<int32_t> caller_sleeping_{0};
+  alignas(64) Fn fn_ = nullptr;  // the step: written before generation_ is bumped
+  void* ctx_ = nullptr;
+  bool stop_ = false;
+  std::mutex error_mu_;
+  std::exception_ptr error_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace mnemo::kernels::cpu
