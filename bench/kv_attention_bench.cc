@@ -17,6 +17,7 @@
 #include "bench/report.h"
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace cpu = mnemo::kernels::cpu;
 using mnemo::kernels::KvDType;
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
   const int rounds = std::stoi(mnemo::bench::flag(argc, argv, "--rounds", "5"));
   const std::string json_path =
       mnemo::bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/kv_attention_bench.json");
+  // The kernels' team (parallel.h) takes its size from set_num_threads, not OpenMP's.
+  cpu::set_num_threads(threads);
   omp_set_num_threads(threads);
   const Shape shapes[] = {{"123M (12 layers, 12 KV heads, d 64)", 12, 12, 12, 64},
                           {"1.1B (22 layers, 4 of 32 KV heads, d 64)", 22, 32, 4, 64}};
