@@ -153,6 +153,7 @@ async def turn(s, question):
                     "build_seconds": d.get("mnemo_session_memory_build_seconds_total", 0),
                     "builds": int(d.get("mnemo_session_memory_builds_total", 0)),
                     "rebuilds": int(d.get("mnemo_session_memory_rebuilds_total", 0)),
+                    "background": int(d.get("mnemo_session_memory_background_builds_total", 0)),
                     "reclusters": int(d.get("mnemo_session_memory_reclusters_total", 0)),
                     "resident_tokens": after.get("mnemo_session_memory_resident_tokens", 0)})
     else:
@@ -223,15 +224,17 @@ def main():
     print(f"load after: {load()}")
     print("\nthe episodic daemon's account of its caches:")
     for line in epi.log.read_text().splitlines():
-        if "re-clustered" in line or "history tokens held" in line or "rebuilding" in line:
+        if any(w in line for w in ("re-clustered", "history tokens held", "rebuilding", "served from its cache",
+                                   "background build")):
             print("  " + line.split("] ", 2)[-1])
 
     print(f"\n| turn | prompt tokens | full s | full KV attended | episodic s | episodic KV attended | episode | "
-          f"build s | builds (from scratch) | re-clusters | resident tokens | episodic / full |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"build s | builds in the turn | background builds landed | re-clusters | resident tokens | episodic / full |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (f, e) in enumerate(turns, 1):
         print(f"| {i} | {f['prompt_tokens']} | {f['seconds']:.1f} | {f['attended']} | {e['seconds']:.1f} | "
-              f"{e['attended']} | {e['episode']} | {e['build_seconds']:.1f} | {e['builds']} ({e['rebuilds']}) | "
+              f"{e['attended']} | {e['episode']} | {e['build_seconds']:.1f} | {e['builds'] - e['background']} | "
+              f"{e['background']} | "
               f"{e['reclusters']} | {int(e['resident_tokens'])} | {e['seconds'] / f['seconds']:.2f} |")
     fs = [f["seconds"] for f, _ in turns]
     es = [e["seconds"] for _, e in turns]

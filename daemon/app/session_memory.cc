@@ -110,23 +110,12 @@ nlohmann::ordered_json to_json(const MemoryConfig& c) {
   return j;
 }
 
-// One session's compressed history. Immutable once kept, but for its policy
-// (h2o's accumulated mass belongs to the sequence), which only the next
-// build, under build_mu_, takes over.
-struct SessionMemory::Entry {
-  MemoryConfig config;
-  uint64_t salt = 0;
-  std::vector<int32_t> tokens;  // the prompt prefix the snapshot stands for
-  std::shared_ptr<const std::vector<uint8_t>> kv;
-  std::unique_ptr<memory::compress::Policy> policy;
-  int64_t held = 0;  // slots of the longest layer
-  nlohmann::ordered_json usage() const {
-    return {{"policy", config.policy},
-            {"history_tokens", held},
-            {"budget_tokens", config.budget_tokens},
-            {"compressed_tokens", int64_t(tokens.size())}};
-  }
-};
+nlohmann::ordered_json SessionMemory::Entry::usage() const {
+  return {{"policy", config.policy},
+          {"history_tokens", held},
+          {"budget_tokens", config.budget_tokens},
+          {"compressed_tokens", int64_t(tokens.size())}};
+}
 
 SessionMemory::SessionMemory(const engine::Model& model, engine::kv::KvConfig kv, SessionMemoryOptions opt,
                              metrics::Registry& registry)
@@ -145,7 +134,9 @@ SessionMemory::SessionMemory(const engine::Model& model, engine::kv::KvConfig kv
                                  "episode caches rebuilt from scratch because their episode changed")),
       silhouette_(registry.gauge("mnemo_session_memory_silhouette",
                                  "silhouette (cosine, -1 to 1) of the last clustering of an episodic session's "
-                                 "history into episodes")) {
+                                 "history into episodes")),
+      background_builds_(registry.counter("mnemo_session_memory_background_builds_total",
+                                          "episode caches continued in the background while an older one served")) {
   bytes_gauge_ = &registry.gauge("mnemo_session_memory_bytes", "bytes of compressed session histories held");
   sessions_gauge_ = &registry.gauge("mnemo_session_memory_sessions", "sessions whose compressed history is held");
   bytes_gauge_->set_callback([this] { return double(bytes()); });
@@ -159,9 +150,17 @@ SessionMemory::SessionMemory(const engine::Model& model, engine::kv::KvConfig kv
                                    "KV slots per layer of the largest compressed session history held (at most its "
                                    "budget + one block)");
   largest_gauge_->set_callback([this] { return double(largest_cache_tokens()); });
+  if (opt_.background) catch_up_thread_ = std::thread([this] { catch_up_loop(); });
 }
 
 SessionMemory::~SessionMemory() {
+  {
+    std::lock_guard lock(catch_up_mu_);
+    catch_up_stop_ = true;
+    catch_up_queue_.clear();
+  }
+  catch_up_cv_.notify_all();
+  if (catch_up_thread_.joinable()) catch_up_thread_.join();  // a build in flight finishes first
   bytes_gauge_->set_callback(nullptr);
   sessions_gauge_->set_callback(nullptr);
   episodes_gauge_->set_callback(nullptr);
@@ -238,8 +237,12 @@ void SessionMemory::forget(const std::string& session_id) {
 }
 
 void SessionMemory::keep(const std::string& session_id, std::shared_ptr<Entry> e) {
-  const int64_t size = int64_t(e->kv->size());
   std::lock_guard lock(mu_);
+  keep_locked(session_id, std::move(e));
+}
+
+void SessionMemory::keep_locked(const std::string& session_id, std::shared_ptr<Entry> e) {
+  const int64_t size = int64_t(e->kv->size());
   if (auto it = entries_.find(session_id); it != entries_.end()) {
     bytes_ -= int64_t(it->second.first->kv->size());
     lru_.erase(it->second.second);
@@ -285,6 +288,54 @@ std::optional<SessionMemory::Start> SessionMemory::prepare(const std::string& se
   return Start{e->kv, e->usage()};
 }
 
+std::shared_ptr<SessionMemory::Entry> SessionMemory::compress(const std::string& key, const MemoryConfig& config,
+                                                               std::span<const int32_t> tokens, uint64_t salt,
+                                                               const Entry* from,
+                                                               std::unique_ptr<memory::compress::Policy> policy) {
+  const auto t0 = Clock::now();
+  const int64_t B = config.block_tokens, target = int64_t(tokens.size());
+  engine::kv::KvConfig k = kv_;
+  // Budget plus one block at the peak (uniform selection), and room for the
+  // snapshot being continued; twice that against rounding to whole blocks.
+  const int64_t slots = 2 * (config.budget_tokens + B + k.block_size);
+  k.bytes_budget = (slots + k.block_size - 1) / k.block_size * k.layers * k.bytes_per_block();
+  engine::kv::KvCacheManager cache(k);
+  engine::kv::SeqId seq;
+  int64_t done = 0;
+  if (from) {
+    const std::optional<engine::kv::SeqId> id = cache.import_sequence(*from->kv);
+    if (!id) throw std::runtime_error("session memory: the previous compressed history does not fit its build cache");
+    seq = *id;
+    done = int64_t(from->tokens.size());
+  } else {
+    seq = cache.create(salt);
+  }
+  memory::compress::BlockPrefillOptions bo;
+  bo.block_tokens = B;
+  bo.layer_budget = memory::compress::uniform_budgets(k.layers, config.budget_tokens);
+  // Uniform selection: every head keeps the budget, so the held history (and
+  // the pool a response needs for it) never exceeds budget + one block.
+  bo.head_wise = false;
+  set_build_threads(opt_.threads);
+  memory::compress::block_prefill(model_, cache, seq, tokens.subspan(size_t(done)), *policy, bo);
+
+  auto e = std::make_shared<Entry>();
+  e->config = config;
+  e->salt = salt;
+  e->tokens.assign(tokens.begin(), tokens.end());
+  e->kv = std::make_shared<const std::vector<uint8_t>>(cache.export_sequence(seq));
+  e->policy = std::move(policy);
+  for (int64_t l = 0; l < k.layers; ++l) e->held = std::max(e->held, cache.length(seq, l));
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  built_.inc();
+  build_seconds_.inc(seconds);
+  spdlog::info("session memory: {}: {} history tokens held in {} slots per layer by {} (budget {}, blocks of {}; {} "
+               "tokens {}), {:.2f} s, snapshot of {} bytes",
+               key, target, e->held, config.policy, config.budget_tokens, B, target - done,
+               from ? "added to the previous build" : "from scratch", seconds, e->kv->size());
+  return e;
+}
+
 std::shared_ptr<SessionMemory::Entry> SessionMemory::build(
     const std::string& key, const MemoryConfig& config, std::span<const int32_t> prompt, int64_t target,
     uint64_t salt, const std::function<std::unique_ptr<memory::compress::Policy>()>& fresh_policy,
@@ -299,51 +350,16 @@ std::shared_ptr<SessionMemory::Entry> SessionMemory::build(
   // Grown by less than a block since the last build: the engine computes the rest.
   if (continues && target - int64_t(prev->tokens.size()) < B) return prev;
 
-  const auto t0 = Clock::now();
-  engine::kv::KvConfig k = kv_;
-  // Budget plus one block at the peak (uniform selection), and room for the
-  // snapshot being continued; twice that against rounding to whole blocks.
-  const int64_t slots = 2 * (config.budget_tokens + B + k.block_size);
-  k.bytes_budget = (slots + k.block_size - 1) / k.block_size * k.layers * k.bytes_per_block();
-  engine::kv::KvCacheManager cache(k);
-  engine::kv::SeqId seq;
-  int64_t from = 0;
   std::unique_ptr<memory::compress::Policy> policy;
+  std::shared_ptr<const Entry> from;
   if (continues) {
-    const std::optional<engine::kv::SeqId> id = cache.import_sequence(*prev->kv);
-    if (!id) throw std::runtime_error("session memory: the previous compressed history does not fit its build cache");
-    seq = *id;
-    from = int64_t(prev->tokens.size());
     policy = fresh_on_continue ? fresh_policy() : std::move(prev->policy);  // prev is replaced below, or dropped if this fails
-    drop(key);                         // its policy moved here: no later build may continue it
+    from = prev;
+    drop(key);  // its policy may have moved here: no later build may continue it
   } else {
-    seq = cache.create(salt);
     policy = fresh_policy();
   }
-  memory::compress::BlockPrefillOptions bo;
-  bo.block_tokens = B;
-  bo.layer_budget = memory::compress::uniform_budgets(k.layers, config.budget_tokens);
-  // Uniform selection: every head keeps the budget, so the held history (and
-  // the pool a response needs for it) never exceeds budget + one block.
-  bo.head_wise = false;
-  set_build_threads(opt_.threads);
-  const memory::compress::BlockPrefillResult r =
-      memory::compress::block_prefill(model_, cache, seq, prompt.subspan(size_t(from), size_t(target - from)), *policy, bo);
-
-  auto e = std::make_shared<Entry>();
-  e->config = config;
-  e->salt = salt;
-  e->tokens.assign(prompt.begin(), prompt.begin() + target);
-  e->kv = std::make_shared<const std::vector<uint8_t>>(cache.export_sequence(seq));
-  e->policy = std::move(policy);
-  for (int64_t l = 0; l < k.layers; ++l) e->held = std::max(e->held, cache.length(seq, l));
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  built_.inc();
-  build_seconds_.inc(seconds);
-  spdlog::info("session memory: {}: {} history tokens held in {} slots per layer by {} (budget {}, blocks of {}; {} "
-               "tokens {}), {:.2f} s, snapshot of {} bytes",
-               key, target, e->held, config.policy, config.budget_tokens, B, target - from,
-               continues ? "added to the previous build" : "from scratch", seconds, e->kv->size());
+  const auto e = compress(key, config, prompt.first(size_t(target)), salt, from.get(), std::move(policy));
   keep(key, e);
   return e;
 }
@@ -438,28 +454,39 @@ std::optional<SessionMemory::Start> SessionMemory::prepare_episodic(const std::s
   }
 
   const std::string key = episode_key(session_id, route.episode);
-  const auto entry = build(key, config, prompt, target, salt, [&] {
-    memory::compress::PolicyOptions po;
-    if (eps.episodes() > 0 && opt_.tokenize) {
-      // Bounded queries: each representative window gives an equal share of
-      // kMaxPatchTokens (the patched policy attends with all of them every block).
-      const std::vector<std::string> windows = eps.representative_texts(route.episode);
-      const size_t share = windows.empty() ? 0 : kMaxPatchTokens / windows.size();
-      for (const std::string& w : windows) {
-        const std::vector<int32_t> t = opt_.tokenize(w);
-        po.text.insert(po.text.end(), t.begin(), t.begin() + std::min(t.size(), share));
-      }
+  memory::compress::PolicyOptions po;
+  if (eps.episodes() > 0 && opt_.tokenize) {
+    // Bounded queries: each representative window gives an equal share of
+    // kMaxPatchTokens (the patched policy attends with all of them every block).
+    const std::vector<std::string> windows = eps.representative_texts(route.episode);
+    const size_t share = windows.empty() ? 0 : kMaxPatchTokens / windows.size();
+    for (const std::string& w : windows) {
+      const std::vector<int32_t> t = opt_.tokenize(w);
+      po.text.insert(po.text.end(), t.begin(), t.begin() + std::min(t.size(), share));
     }
-    if (stale_.erase(key)) rebuilds_.inc();
-    // No representative text to score by: keep the recent history.
-    if (po.text.empty()) return memory::compress::make_policy("streaming");
-    // The representatives' mean logit, not EpiCache's max: with ~1k query
-    // tokens the max rewards chance alignments and other episodes' slots
-    // crowd out this one's (16k, 8 episodes, 4x: 73% -> 100% of full-KV
-    // recall on the testbed; docs/compression.md).
-    po.patched_reduce = engine::ScoreReduce::MeanLogit;
-    return memory::compress::make_policy("patched", po);
-  }, /*fresh_on_continue=*/true);
+  }
+  // The representatives' mean logit, not EpiCache's max: with ~1k query
+  // tokens the max rewards chance alignments and other episodes' slots
+  // crowd out this one's (16k, 8 episodes, 4x: 73% -> 100% of full-KV
+  // recall on the testbed; docs/compression.md).
+  po.patched_reduce = engine::ScoreReduce::MeanLogit;
+
+  std::shared_ptr<Entry> entry = held(key);
+  if (entry && opt_.background && catch_up_serves(*entry, config, prompt, target, salt)) {
+    // The held cache serves now (the engine computes the tokens it lacks in
+    // full) and is continued in the background for the next question.
+    const int64_t behind = target - int64_t(entry->tokens.size());
+    const bool queued = schedule_catch_up({key, config, std::vector<int32_t>(prompt.begin(), prompt.begin() + target),
+                                           salt, po, entry});
+    spdlog::info("session memory: {}: served from its cache of {} tokens, {} behind the history; {}", key,
+                 entry->tokens.size(), behind,
+                 queued ? "continuing it in the background" : "a background build of it is already pending");
+  } else {
+    entry = build(key, config, prompt, target, salt, [&] {
+      if (stale_.erase(key)) rebuilds_.inc();
+      return episode_policy(po);
+    }, /*fresh_on_continue=*/true);
+  }
   Start out{entry->kv, entry->usage()};
   out.usage["episode"] = route.episode;
   out.usage["episodes"] = int64_t(eps.episodes());

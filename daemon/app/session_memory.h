@@ -8,6 +8,8 @@
 // sequence with the blocks added since. Snapshots are kept per session in
 // memory under a byte budget, least recently used dropped first.
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <string_view>
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -65,6 +68,14 @@ struct SessionMemoryOptions {
   int64_t embedding_layer = 0;
   std::function<std::vector<int32_t>(std::string_view)> tokenize;
   store::Store* store = nullptr;  // episodic: episode indexes persist here (nullptr: in memory only)
+  // episodic: a held episode cache behind the prompt by at least a block
+  // and at most its budget serves the response as it is (the engine computes
+  // the tokens it lacks in full) and is continued on a background thread, so
+  // a question waits for a build only the first time its episode is used or
+  // when its cache fell further behind (EpiCache's online update: the old
+  // caches serve meanwhile). false: every response waits for its build.
+  bool background = true;
+  size_t background_queue = 16;  // continuations waiting at most; more are dropped (the next question builds)
 };
 
 class SessionMemory {
@@ -104,7 +115,42 @@ class SessionMemory {
   int64_t largest_cache_tokens() const;
 
  private:
-  struct Entry;
+  // One session's (or episode's) compressed history. Immutable once kept, but
+  // for its policy (h2o's accumulated mass belongs to the sequence), which
+  // only the next build, under build_mu_, takes over.
+  struct Entry {
+    MemoryConfig config;
+    uint64_t salt = 0;
+    std::vector<int32_t> tokens;  // the prompt prefix the snapshot stands for
+    std::shared_ptr<const std::vector<uint8_t>> kv;
+    std::unique_ptr<memory::compress::Policy> policy;
+    int64_t held = 0;  // slots of the longest layer
+    nlohmann::ordered_json usage() const;
+  };
+  // A held episode cache to continue in the background up to `tokens`.
+  struct CatchUp {
+    std::string key;
+    MemoryConfig config;
+    std::vector<int32_t> tokens;
+    uint64_t salt = 0;
+    memory::compress::PolicyOptions policy;  // the episode's patched queries
+    std::shared_ptr<const Entry> from;       // the cache it continues
+  };
+  static std::unique_ptr<memory::compress::Policy> episode_policy(const memory::compress::PolicyOptions& po);
+  // Whether `held` can serve prompt[0, target) now and be continued later:
+  // same setting and salt, a prefix of the prompt, behind by a block or more
+  // and by no more than the budget.
+  static bool catch_up_serves(const Entry& held, const MemoryConfig& config, std::span<const int32_t> prompt,
+                              int64_t target, uint64_t salt);
+  // Queues a continuation; false when one for the key is pending or the queue is full.
+  bool schedule_catch_up(CatchUp job);
+  void catch_up_loop();
+  void catch_up(const CatchUp& job);
+  // Block-wise prefill of `tokens` (continuing `from`'s snapshot when given)
+  // in a private cache of budget + one block; the entry is not kept.
+  std::shared_ptr<Entry> compress(const std::string& key, const MemoryConfig& config, std::span<const int32_t> tokens,
+                                  uint64_t salt, const Entry* from, std::unique_ptr<memory::compress::Policy> policy);
+  void keep_locked(const std::string& key, std::shared_ptr<Entry> e);
   // Snapshots are kept under a key: the session id, or for an episodic
   // session one key per episode (episode_key).
   void keep(const std::string& key, std::shared_ptr<Entry> e);
@@ -149,6 +195,14 @@ class SessionMemory {
   std::unordered_map<std::string, std::unique_ptr<SessionEpisodes>> episodic_;
   std::unordered_map<std::string, int64_t> episode_count_;  // under mu_ (the gauge reads it; episodic_'s contents are build_mu_'s)
   std::set<std::string> stale_;  // episode keys whose cache a re-clustering dropped (under build_mu_)
+  metrics::Counter& background_builds_;
+  // The background continuations (one thread; its own lock, never held with build_mu_).
+  std::mutex catch_up_mu_;
+  std::condition_variable catch_up_cv_;
+  std::deque<CatchUp> catch_up_queue_;
+  std::set<std::string> catch_up_keys_;  // queued or running
+  bool catch_up_stop_ = false;
+  std::thread catch_up_thread_;  // last: started when everything above exists
 };
 
 }  // namespace mnemo::daemon::app

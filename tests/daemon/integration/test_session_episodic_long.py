@@ -16,8 +16,10 @@ turn latencies, build seconds and resident KV (pytest -s shows them).
 import asyncio
 import json
 import os
+import pathlib
 import re
 import shutil
+import sys
 import time
 
 import pytest
@@ -32,22 +34,9 @@ BUDGET, BLOCK, EPISODES = 4096, 512, 4
 TARGET_TOKENS = 32_000
 CONTEXT = 40_960
 
-TOPICS = {
-    "cooking": ("The recipe for batch {i} needs flour, butter and {n} grams of sugar; the oven was set to "
-                "{d} degrees and the cake baked until the butter crust turned golden in the oven."),
-    "astronomy": ("The telescope showed Jupiter and its moon number {i} tonight; the astronomer logged an "
-                  "orbit of {n} hours and a brightness of {d} in the telescope notebook."),
-    "gardening": ("In the garden bed {i} the tomatoes got {n} litres of water; the gardener pruned the roses "
-                  "and spread {d} kilos of compost around the seedlings and the soil."),
-    "sailing": ("The boat left harbour {i} with the mainsail reefed; the sailor trimmed the jib, logged {n} "
-                "knots of wind and anchored the yacht after {d} nautical miles at sea."),
-}
-QUESTIONS = {
-    "cooking": "How hot was the oven when the cake with the butter crust baked?",
-    "astronomy": "Which moon of Jupiter did the telescope show, and its orbit?",
-    "gardening": "How much compost did the gardener spread around the tomatoes?",
-    "sailing": "How many knots of wind did the sailor log before anchoring the yacht?",
-}
+# The conversation bench/episodic_turns.py times: the same topics and questions.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "bench"))
+from episodic_turns import QUESTIONS, TOPICS  # noqa: E402
 
 
 def metrics(daemon):

@@ -5,6 +5,7 @@ stored and survives a restart; "full" behaves as a session without one."""
 import asyncio
 import json
 import re
+import time
 
 from wsclient import Conn, new_session
 
@@ -340,3 +341,39 @@ def test_a_compressed_history_needs_kv_for_its_kept_slots_only(daemon_factory, m
     assert done["usage"]["memory"]["history_tokens"] <= BUDGET + BLOCK, done["usage"]
     assert refused["type"] == "error" and "KV cache" in refused["message"], refused
     assert "--kv-cache-bytes" in refused["message"] and refused["field"] == "messages", refused
+
+
+def test_episodic_cache_behind_the_history_serves_and_is_continued_in_the_background(daemon):
+    """The second question about cooking arrives after a few more cooking
+    messages (more than a block, less than the budget): it is answered at
+    once from the cooking episode's existing cache (the engine computes the
+    newer tokens in full), and that cache is continued in the background, so
+    the third question starts from a cache that covers them."""
+    async def go():
+        c = await Conn.open(daemon.ws)
+        memory = {"policy": "episodic", "budget_tokens": BUDGET, "block_tokens": BLOCK, "episodes": 2,
+                  "embedder": "tfidf"}
+        sid = await episodic_session(c, memory)
+        first = await ask(c, sid, COOK_Q)
+        assert metric(daemon, "mnemo_session_memory_builds_total") == 1
+        for k in range(4):
+            role = "assistant" if k % 2 == 0 else "user"
+            await c.rpc({"type": "message.append", "session_id": sid,
+                         "message": {"role": role, "content": COOKING.format(300 + k)}})
+        second = await ask(c, sid, "And how long did the butter recipe bake in the oven?")
+        assert second["episode"] == first["episode"], (first, second)
+        # Served from the cache built for the first question, as it was.
+        assert second["compressed_tokens"] == first["compressed_tokens"], (first, second)
+        deadline = time.monotonic() + 120
+        while metric(daemon, "mnemo_session_memory_background_builds_total") != 1:
+            assert time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        third = await ask(c, sid, "What did the recipe with the butter crust need?")
+        assert third["episode"] == first["episode"], (first, third)
+        assert third["compressed_tokens"] > first["compressed_tokens"], (first, third)
+        assert 0 < third["history_tokens"] <= BUDGET + BLOCK, third
+        await c.close()
+    run(go())
+    log = daemon.log.read_text()
+    assert "continuing it in the background" in log, log[-3000:]
+    print("\n".join(l for l in log.splitlines() if "session memory" in l))
