@@ -5,18 +5,25 @@
 // bytes read, and the f32 / bf16 time ratio (the target is the byte ratio,
 // 2.0, where attention is bandwidth-bound).
 //
-//   mnemo_kv_attention_bench [--threads N] [--rounds R] [--json PATH]
+//   mnemo_kv_attention_bench [--threads N] [--rounds R] [--json PATH] [--shape 123M|1.1B]
+//                            [--clock wall|cpu]
+// --clock cpu times the process's CPU seconds instead of wall seconds: on a
+// shared, oversubscribed machine a 1-thread run's wall time mostly measures
+// the wait for a core.
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "bench/report.h"
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace cpu = mnemo::kernels::cpu;
 using mnemo::kernels::KvDType;
@@ -63,15 +70,26 @@ Layer make_layer(const Shape& s, int64_t ctx, std::mt19937& rng) {
 }
 
 // Seconds for one decode token's attention through all layers.
+bool g_cpu_clock = false;
+
+double now_s() {
+  if (g_cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 double one_token(const Shape& s, int64_t ctx, std::vector<Layer>& layers, KvDType t, const std::vector<float>& q,
                  std::vector<float>& out) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_s();
   for (Layer& L : layers) {
     const bool bf = t == KvDType::BF16;
     const cpu::PagedKvView view{bf ? L.kb_p : L.kf_p, bf ? L.vb_p : L.vf_p, kBlock, s.kv_heads, s.head_dim, {}, {}, t};
     cpu::paged_attention(q.data(), 1, s.heads, ctx - 1, view, 0.125f, out.data());
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return now_s() - t0;
 }
 
 double median(std::vector<double> v) {
@@ -86,16 +104,21 @@ int main(int argc, char** argv) {
   const int rounds = std::stoi(mnemo::bench::flag(argc, argv, "--rounds", "5"));
   const std::string json_path =
       mnemo::bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/kv_attention_bench.json");
+  const std::string only_shape = mnemo::bench::flag(argc, argv, "--shape", "");
+  g_cpu_clock = mnemo::bench::flag(argc, argv, "--clock", "wall") == "cpu";
+  // The kernels' team (parallel.h) takes its size from set_num_threads, not OpenMP's.
+  cpu::set_num_threads(threads);
   omp_set_num_threads(threads);
   const Shape shapes[] = {{"123M (12 layers, 12 KV heads, d 64)", 12, 12, 12, 64},
                           {"1.1B (22 layers, 4 of 32 KV heads, d 64)", 22, 32, 4, 64}};
-  std::printf("decode attention, one token through every layer; %d thread(s), %d rounds interleaved; load %s\n\n",
-              threads, rounds, mnemo::bench::loadavg().c_str());
+  std::printf("decode attention, one token through every layer; %d thread(s), %d rounds interleaved; %s clock; load %s\n\n",
+              threads, rounds, g_cpu_clock ? "cpu" : "wall", mnemo::bench::loadavg().c_str());
   mnemo::bench::Table table({"model", "context", "f32 us/token", "bf16 us/token", "f32 GB/s", "bf16 GB/s",
                              "f32/bf16 time", "target (bytes)"});
   std::mt19937 rng(1);
   for (const Shape& s : shapes)
     for (int64_t ctx : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+      if (!only_shape.empty() && std::string(s.name).find(only_shape) != 0) continue;
       std::vector<Layer> layers;
       for (int64_t l = 0; l < s.layers; ++l) layers.push_back(make_layer(s, ctx, rng));
       std::vector<float> q(size_t(s.heads * s.head_dim), 0.1f), out(q.size());

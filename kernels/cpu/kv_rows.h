@@ -1,8 +1,8 @@
 #pragma once
 // Rows of the KV cache in its element type (kernels/kv_dtype.h): conversion
-// from and to f32, and the two inner loops of decode attention, q . k and
-// o += p * v, reading bf16 in place and widening it in registers (a bf16 is
-// the high half of an f32, so widening is a shift) with f32 arithmetic.
+// from and to f32, and the vector helpers decode attention
+// (attention_decode.h) reads bf16 rows with in place, widening them in
+// registers (a bf16 is the high half of an f32, so widening is a shift).
 // Inline: they run once per key and must not cost a call each.
 #include <cstdint>
 #include <cstring>
@@ -87,44 +87,6 @@ inline void kv_row_from_f32(KvDType t, const float* src, int64_t n, void* dst) {
     return;
   }
   std::memcpy(dst, src, size_t(n) * sizeof(float));
-}
-
-// q . k over d elements, k in bf16, accumulated in f32.
-inline float dot_bf16(const float* q, const uint16_t* k, int64_t d) {
-#if MNEMO_KV_AVX512
-  using namespace kv_simd;
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_bf16(k + i), a0);
-    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_bf16(k + i + 16), a1);
-  }
-  for (; i < d; i += 16) {
-    const __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : tail_mask(d - i);
-    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_bf16(k + i, m), a0);
-  }
-  return hsum(_mm512_add_ps(a0, a1));
-#else
-  float s = 0;
-  for (int64_t i = 0; i < d; ++i) s += q[i] * bf16_to_f32(k[i]);
-  return s;
-#endif
-}
-
-// o += p * v over d elements, v in bf16.
-inline void axpy_bf16(float p, const uint16_t* v, int64_t d, float* o) {
-#if MNEMO_KV_AVX512
-  using namespace kv_simd;
-  const __m512 pv = _mm512_set1_ps(p);
-  int64_t i = 0;
-  for (; i + 16 <= d; i += 16) _mm512_storeu_ps(o + i, _mm512_fmadd_ps(pv, load_bf16(v + i), _mm512_loadu_ps(o + i)));
-  if (i < d) {
-    const __mmask16 m = tail_mask(d - i);
-    _mm512_mask_storeu_ps(o + i, m, _mm512_fmadd_ps(pv, load_bf16(v + i, m), _mm512_maskz_loadu_ps(m, o + i)));
-  }
-#else
-  for (int64_t i = 0; i < d; ++i) o[i] += p * bf16_to_f32(v[i]);
-#endif
 }
 
 }  // namespace mnemo::kernels::cpu

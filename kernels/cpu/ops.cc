@@ -1,5 +1,6 @@
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/attention_decode.h"
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
@@ -166,60 +167,35 @@ void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, con
   }
 }
 
-// q . k and o += p * v for one key: f32 rows vectorise as they are, bf16
-// rows are widened in registers (kv_rows.h).
-inline float key_dot(const float* q, const float* k, int64_t d) {
-  float dot = 0;
-#pragma omp simd reduction(+ : dot)
-  for (int64_t i = 0; i < d; ++i) dot += q[i] * k[i];
-  return dot;
-}
-inline float key_dot(const float* q, const uint16_t* k, int64_t d) { return dot_bf16(q, k, d); }
-inline void value_axpy(float p, const float* v, int64_t d, float* o) {
-  for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
-}
-inline void value_axpy(float p, const uint16_t* v, int64_t d, float* o) { axpy_bf16(p, v, d, o); }
-
-// One dot product per (query, key): the decode path. key_at(kv_head, j) and
-// value_at(kv_head, j) locate position j (a row of f32 or bf16), so
-// contiguous and paged caches of either element type share it. A query reads keys [first, end) minus its head's hole, walked as
-// the two ranges [first, hole begin) and [hole end, end): no per-key test.
+// The decode path: one work item per (query token, KV head), all query heads
+// of the GQA group together (attention_decode.h), so each key and value row
+// is read once per group. key_at(kv_head, j) and value_at(kv_head, j) locate
+// position j (a row of f32 or bf16), so contiguous and paged caches of either
+// element type share it. A query reads keys [first, end) minus its head's
+// hole, walked as the two ranges [first, hole begin) and [hole end, end).
 template <class KeyAt, class ValueAt>
 void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
                     float* out, int64_t window, std::span<const int64_t> hole_begin,
                     std::span<const int64_t> hole_end, KeyAt key_at, ValueAt value_at) {
   const int64_t group = heads / kv_heads;
   const int64_t work = n * heads * (start + n) * d;
-  // Chunks of 4 (query, head) pairs handed out in turn: heads differ in
-  // length (holes, windows) and queries in how many keys they see.
-  constexpr int64_t kChunk = 4;
+  // Items handed out one at a time: heads differ in length (holes, windows)
+  // and queries in how many keys they see.
   std::atomic<int64_t> next{0};
   run_on_team([&](int, int) {
-    std::vector<float> scores(size_t(start + n));
-    for (int64_t c0; (c0 = next.fetch_add(kChunk, std::memory_order_relaxed)) < n * heads;)
-      for (int64_t th = c0; th < std::min(c0 + kChunk, n * heads); ++th) {
-        const int64_t t = th / heads, h = th % heads;
-        const float* qv = q + (t * heads + h) * d;
-        const int64_t kvh = h / group;
-        const int64_t end = start + t + 1;  // causal: up to and including itself
-        const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-        const HoleRange hole = hole_of(hole_begin, hole_end, kvh);
-        const int64_t hb = std::clamp(hole.begin, first, end), he = std::clamp(hole.end, hb, end);
-        const int64_t ranges[2][2] = {{first, hb}, {he, end}};
-        int64_t len = 0;
-        for (const auto& r : ranges)
-          for (int64_t j = r[0]; j < r[1]; ++j) {
-            scores[size_t(len++)] = key_dot(qv, key_at(kvh, j), d) * scale;
-          }
-        softmax(scores.data(), len);
-        float* o = out + (t * heads + h) * d;
-        std::fill(o, o + d, 0.0f);
-        len = 0;
-        for (const auto& r : ranges)
-          for (int64_t j = r[0]; j < r[1]; ++j) {
-            value_axpy(scores[size_t(len++)], value_at(kvh, j), d, o);
-          }
-      }
+    decode::Scratch scratch;
+    for (int64_t tk; (tk = next.fetch_add(1, std::memory_order_relaxed)) < n * kv_heads;) {
+      const int64_t t = tk / kv_heads, kvh = tk % kv_heads;
+      const int64_t end = start + t + 1;  // causal: up to and including itself
+      const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
+      const HoleRange hole = hole_of(hole_begin, hole_end, kvh);
+      const int64_t hb = std::clamp(hole.begin, first, end), he = std::clamp(hole.end, hb, end);
+      const int64_t ranges[2][2] = {{first, hb}, {he, end}};
+      const int64_t off = (t * heads + kvh * group) * d;
+      decode::group_attention(
+          q + off, group, d, scale, ranges, [&](int64_t j) { return key_at(kvh, j); },
+          [&](int64_t j) { return value_at(kvh, j); }, out + off, scratch);
+    }
   }, work > kParallelWork);
 }
 

@@ -28,8 +28,9 @@ struct Case {
   int64_t heads = 8, kv_heads = 2, d, L;
   std::vector<int64_t> hole_begin, hole_end;
   std::vector<float> k, v, q;  // k, v: [kv_heads][L][d]; q: [n][heads][d]
-  Case(int64_t d_, int64_t L_, int64_t n, std::vector<int64_t> hb, std::vector<int64_t> he, uint32_t seed)
-      : d(d_), L(L_), hole_begin(std::move(hb)), hole_end(std::move(he)) {
+  Case(int64_t d_, int64_t L_, int64_t n, std::vector<int64_t> hb, std::vector<int64_t> he, uint32_t seed,
+       int64_t heads_ = 8)
+      : heads(heads_), d(d_), L(L_), hole_begin(std::move(hb)), hole_end(std::move(he)) {
     std::mt19937 rng(seed);
     // Queries sized so that scores spread over several units: a peaked
     // softmax is where key errors matter most.
@@ -152,6 +153,26 @@ TEST(PagedAttentionBf16, MatchesTheReferenceWithinTheBf16BoundThroughHolesAndWin
         }
       }
   std::printf("worst error / bound: %.3f\n", worst_ratio);
+}
+
+// The group kernel's other shapes: groups of 3 query heads (its 4- and
+// 2-head value tiles fall through to 2 + 1), head dims of 5 and 8 vector
+// chunks (the run-time and the unrolled paths), and contexts of many 16-key
+// blocks with a hole and a window cutting blocks short.
+TEST(PagedAttentionBf16, GroupsOfThreeAndWideHeadsOverLongContexts) {
+  omp_set_num_threads(2);
+  for (int64_t d : {72, 128})
+    for (int64_t window : {0, 101})
+      for (auto [start, n] : {std::pair<int64_t, int64_t>{300, 1}, {297, 4}}) {
+        SCOPED_TRACE("d " + std::to_string(d) + " window " + std::to_string(window) + " n " + std::to_string(n));
+        Case c(d, start + n, n, {0, 17}, {0, 150}, uint32_t(d * 7 + window + n), /*heads=*/6);
+        Bf16Blocks blocks(c, 16);
+        const PagedKvView view{blocks.kp, blocks.vp, 16, c.kv_heads, d, c.hole_begin, c.hole_end, KvDType::BF16};
+        std::vector<float> got(c.q.size());
+        paged_attention(c.q.data(), n, c.heads, start, view, float(kScale), got.data(), window);
+        const Reference same = naive(c, start, n, window, /*rounded=*/true);
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], same.out[i], 2e-5) << "element " << i;
+      }
 }
 
 // Row conversions: the vector path rounds as the scalar reference does
