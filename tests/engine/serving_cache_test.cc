@@ -3,6 +3,9 @@
 // through the stream, and a logits constraint steers sampling.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <cmath>
 
@@ -65,7 +68,13 @@ TEST(ServingCache, PrefixCacheHitGivesTheLogitsOfAColdRun) {
   EXPECT_EQ(b.stats.cached_tokens, 32);
   KvCache c2 = fx().model->new_cache();
   EXPECT_LT(rel_error(b.logits[0].logits, fx().model->forward(branch, c2)), 1e-5);
-  const auto counters = engine.counters();
+  // Counters are published at the end of the step that finished the
+  // response, which may come just after the response reached us.
+  auto counters = engine.counters();
+  for (int i = 0; i < 500 && counters.scheduler.prefix_hits < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    counters = engine.counters();
+  }
   EXPECT_EQ(counters.scheduler.prefix_hits, 2);
   EXPECT_EQ(counters.scheduler.cached_tokens, 96);
 }
