@@ -1,9 +1,12 @@
 #pragma once
 // A small generated model shared by the Engine tests, and helpers to submit
 // requests and collect their streams.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,6 +78,23 @@ inline EngineOptions exact_kv() {
   EngineOptions o;
   o.kv_dtype = kernels::KvDType::F32;
   return o;
+}
+
+// A deterministic prompt of n token ids below 397; seed varies it.
+inline std::vector<int32_t> long_prompt(int n, int seed) {
+  std::vector<int32_t> p;
+  for (int j = 0; j < n; ++j) p.push_back(int32_t((seed * 131 + j * 17 + j * j) % 397));
+  return p;
+}
+
+// max |a - b| / max |b| over one row.
+inline double rel_error(std::span<const float> a, std::span<const float> b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    num = std::max(num, double(std::fabs(a[i] - b[i])));
+    den = std::max(den, double(std::fabs(b[i])));
+  }
+  return num / den;
 }
 
 inline Request make_request(int i, int max_tokens) {

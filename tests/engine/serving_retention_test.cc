@@ -15,21 +15,6 @@ namespace {
 using namespace serving_testing;
 using Clock = std::chrono::steady_clock;
 
-std::vector<int32_t> prompt_of(int n, int seed) {
-  std::vector<int32_t> p;
-  for (int j = 0; j < n; ++j) p.push_back(int32_t((seed * 131 + j * 17 + j * j) % 397));
-  return p;
-}
-
-double rel_error(std::span<const float> a, std::span<const float> b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    num = std::max(num, double(std::fabs(a[i] - b[i])));
-    den = std::max(den, double(std::fabs(b[i])));
-  }
-  return num / den;
-}
-
 // A pool of 16 blocks of 16 tokens.
 EngineOptions small_pool() {
   EngineOptions opt = exact_kv();
@@ -41,7 +26,7 @@ EngineOptions small_pool() {
 // in the cache (three whole blocks, four blocks held).
 Request first_turn(uint64_t program, int seed, bool hold, Clock::time_point arrival = {}) {
   Request r;
-  r.prompt = prompt_of(40, seed);
+  r.prompt = long_prompt(40, seed);
   r.options.max_tokens = 24;
   r.options.ignore_eos = true;
   r.program = {program, arrival, hold};
@@ -62,7 +47,7 @@ Request next_turn(const Request& first, const Outcome& o, uint64_t program) {
 void fill_pool(Engine& engine, int seed) {
   for (int i = 0; i < 3; ++i) {
     Request r;
-    r.prompt = prompt_of(160, seed + i);
+    r.prompt = long_prompt(160, seed + i);
     r.options.max_tokens = 8;
     r.options.ignore_eos = true;
     const Outcome o = collect(engine.submit(r));
@@ -158,7 +143,7 @@ TEST(ServingRetention, ParkedProgramsFillingThePoolNeverBlockANewProgram) {
   }
   EXPECT_EQ(settled(engine).parked_blocks, 16);  // the whole pool
   Request fresh;
-  fresh.prompt = prompt_of(100, 50);
+  fresh.prompt = long_prompt(100, 50);
   fresh.options.max_tokens = 8;
   fresh.options.ignore_eos = true;
   fresh.program = {9, {}, false};
@@ -181,11 +166,11 @@ TEST(ServingRetention, TheGuardKeepsParkedKvThatCouldNotMakeRoomAnyway) {
   Engine engine(*fx().model, *fx().tok, opt);
   collect(engine.submit(first_turn(1, 30, true)));  // 4 blocks parked
   Request big;  // 10 blocks while it runs
-  big.prompt = prompt_of(150, 31);
+  big.prompt = long_prompt(150, 31);
   big.options.max_tokens = 10;
   big.options.ignore_eos = true;
   Request next = big;  // 7 blocks: 2 are free beside the big one, 6 if program 1 were released
-  next.prompt = prompt_of(100, 32);
+  next.prompt = long_prompt(100, 32);
   next.options.max_tokens = 8;
   auto h1 = engine.submit(big);
   auto h2 = engine.submit(next);
@@ -286,7 +271,7 @@ TEST(ServingRetention, ATurnWhoseKvIsInTheTierWaitsForRoomRatherThanRecomputing)
 
   // Another tenant's request holds 13 of the 16 blocks while it decodes.
   Request big;
-  big.prompt = prompt_of(200, 31);
+  big.prompt = long_prompt(200, 31);
   big.options.max_tokens = 30;
   big.options.ignore_eos = true;
   const RequestHandle h = engine.submit(big);

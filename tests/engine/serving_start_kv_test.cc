@@ -16,21 +16,6 @@ namespace {
 
 using namespace serving_testing;
 
-std::vector<int32_t> long_prompt(int n, int seed) {
-  std::vector<int32_t> p;
-  for (int j = 0; j < n; ++j) p.push_back(int32_t((seed * 131 + j * 17 + j * j) % 397));
-  return p;
-}
-
-double rel_error(std::span<const float> a, std::span<const float> b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    num = std::max(num, double(std::fabs(a[i] - b[i])));
-    den = std::max(den, double(std::fabs(b[i])));
-  }
-  return num / den;
-}
-
 // A cache shaped like the Engine's (16-token blocks) for building snapshots.
 kv::KvConfig cache_config(int64_t bytes = int64_t(16) << 20) {
   const ModelConfig& c = fx().model->config();
