@@ -167,7 +167,7 @@ int run(int argc, char** argv) {
     for (Shape s : shapes)
       for (DType dt : dtypes) {
         // Q8_0 reads the pool's bytes as blocks: f16 scales 1.0..1.25, int8 values.
-        const auto copies = pool.copies(size_t(s.rows) * kernels::row_bytes(dt, s.cols));
+        const auto copies = pool.copies(kernels::matrix_bytes(dt, s.rows, s.cols));
         std::vector<float> x(size_t(n * s.cols)), y(size_t(n * s.rows));
         for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 13) - 6) * 0.1f;
         for (int t : threads_list) {

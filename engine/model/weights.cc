@@ -148,7 +148,7 @@ std::optional<WeightFormat> parse_weight_format(std::string_view s) {
 
 namespace {
 
-uint64_t bytes_of(const MatrixView& m) { return uint64_t(m.rows) * kernels::row_bytes(m.dtype, m.cols); }
+uint64_t bytes_of(const MatrixView& m) { return kernels::matrix_bytes(m.dtype, m.rows, m.cols); }
 
 // Anonymous memory for the quantized matrices, asking for 2 MB pages as
 // resident weights do (decode streams them about 3x faster than 4 KB pages).
@@ -176,7 +176,7 @@ static bool quantize_matrices(ModelWeights& w, std::shared_ptr<void>& arena) {
   bool all = true;
   for (const MatrixView* m : todo) {
     if (kernels::cpu::q8_0_fits(*m)) {
-      total += (uint64_t(m->rows) * kernels::row_bytes(DType::Q8_0, m->cols) + 63) & ~size_t(63);
+      total += (kernels::matrix_bytes(DType::Q8_0, m->rows, m->cols) + 63) & ~size_t(63);
     } else {
       all = false;
       spdlog::warn("weights: a [{}, {}] matrix stays {}: Q8_0 needs rows of whole 32-value blocks", m->rows, m->cols,

@@ -13,12 +13,17 @@
 namespace mnemo::kernels::cpu::q8 {
 
 // x[n, cols] quantized per token and 32-block: qs[t * ld + c], d[t * ld / 32 + b],
-// ld a multiple of 64 with zero padding (so a pair of blocks is one 64-byte load).
+// ld a multiple of 64 with zero padding (so a pair of blocks is one 64-byte
+// load, and a Q8_0 unit's padding block meets zeros). bias[t * ld / 32 + b]
+// = -128 * sum of the block's qs: what takes the weights' +128 back out of
+// an unsigned-by-signed block sum.
 struct QuantizedX {
   std::vector<int8_t> qs_buf;
   std::vector<float> d_buf;
+  std::vector<int32_t> bias_buf;
   int8_t* qs = nullptr;  // 64-byte aligned
   float* d = nullptr;
+  int32_t* bias = nullptr;
   int64_t ld = 0;
   int64_t n = 0;
 };
@@ -32,18 +37,16 @@ void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::s
 // AVX-512, else f32) and multiplied by the GEMM paths.
 void gemm(const float* x, int64_t n, const MatrixView& w, float* y);
 
-// The portable integer kernel for rows [r0, r1) (also what the VNNI one is
-// checked against). Forced on VNNI machines by cpu::avx512::force_portable.
+// The portable integer kernel for rows [r0, r1), r0 a multiple of kQ8Rows
+// (also what the VNNI one is checked against). Forced on VNNI machines by
+// cpu::avx512::force_portable.
 void gemv_rows_portable(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y);
 
 namespace avx512 {
 // AVX-512 VNNI on this CPU (and in this build), and not forced portable.
 bool vnni_supported();
-// rows [r0, r1) of w for every token of xq.
+// rows [r0, r1) of w for every token of xq, r0 a multiple of kQ8Rows.
 void gemv_rows(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y);
-// Rows per block of the VNNI kernel: slices handed to threads align to it.
-// 8 measured fastest (4 and 16 each ~25% slower streaming from DRAM).
-inline constexpr int64_t kRows = 8;
 }  // namespace avx512
 
 }  // namespace mnemo::kernels::cpu::q8

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cassert>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/gemv_q8.h"
@@ -26,9 +27,11 @@ inline float load(const MatrixView& w, int64_t i) {
     case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
     case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
     case DType::Q8_0: {
-      const auto* row = static_cast<const uint8_t*>(w.data) + size_t(i / w.cols) * row_bytes(w.dtype, w.cols);
-      const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[(i % w.cols) / kQ8Block];
-      return f16_to_f32(b.d) * float(b.qs[i % kQ8Block]);
+      const auto* base = static_cast<const uint8_t*>(w.data);
+      const int64_t r = i / w.cols, c = i % w.cols;
+      uint16_t d;
+      std::memcpy(&d, base + q8_scale_offset(w.cols, r, c / kQ8Block), 2);
+      return f16_to_f32(d) * float(int8_t(base[q8_value_offset(w.cols, r, c)] ^ 0x80));
     }
   }
   return 0;
@@ -78,8 +81,7 @@ bool matmul_rounds_x_to_bf16(const MatrixView& w, int64_t n) {
 
 void row_to_f32(const MatrixView& w, int64_t r, float* out) {
   if (w.dtype == DType::Q8_0) {
-    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * row_bytes(w.dtype, w.cols);
-    dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), w.cols, out);
+    dequantize_q8_0_row(w, r, out);
     return;
   }
   const int64_t base = r * w.cols;

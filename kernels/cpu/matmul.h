@@ -9,7 +9,7 @@
 namespace mnemo::kernels {
 
 struct MatrixView {
-  const void* data = nullptr;  // [rows, cols] row-major, dtype elements (Q8_0: rows of cols/32 BlockQ8_0)
+  const void* data = nullptr;  // [rows, cols] row-major, dtype elements (Q8_0: interleaved row groups, quantize.h)
   DType dtype = DType::F32;
   int64_t rows = 0;  // output features
   int64_t cols = 0;  // input features

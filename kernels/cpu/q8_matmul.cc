@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/cpu/gemv_q8.h"
 #include "kernels/cpu/parallel.h"
@@ -17,32 +18,47 @@ void quantize_x(const float* x, int64_t n, int64_t cols, QuantizedX& out) {
   out.ld = (cols + 63) & ~int64_t(63);
   out.qs_buf.assign(size_t(n * out.ld + 64), 0);
   out.d_buf.assign(size_t(n * out.ld / kQ8Block), 0.0f);
+  out.bias_buf.assign(size_t(n * out.ld / kQ8Block), 0);
   out.qs = out.qs_buf.data() + (64 - reinterpret_cast<uintptr_t>(out.qs_buf.data()) % 64) % 64;
   out.d = out.d_buf.data();
+  out.bias = out.bias_buf.data();
   for (int64_t t = 0; t < n; ++t) {
     // The scale stays f32 (llama.cpp rounds it to f16): x is requantized
     // every call, so there is nothing to save by narrowing it.
-    for (int64_t b = 0; b < cols / kQ8Block; ++b)
-      out.d[t * out.ld / kQ8Block + b] =
-          quantize_block_q8(x + t * cols + b * kQ8Block, out.qs + t * out.ld + b * kQ8Block);
+    for (int64_t b = 0; b < cols / kQ8Block; ++b) {
+      int8_t* q = out.qs + t * out.ld + b * kQ8Block;
+      const int64_t i = t * out.ld / kQ8Block + b;
+      out.d[i] = quantize_block_q8(x + t * cols + b * kQ8Block, q);
+      int32_t sum = 0;
+      for (int64_t c = 0; c < kQ8Block; ++c) sum += q[c];
+      out.bias[i] = -128 * sum;
+    }
   }
 }
 
 void gemv_rows_portable(const QuantizedX& xq, const MatrixView& w, int64_t r0, int64_t r1, float* y) {
-  const size_t rb = row_bytes(DType::Q8_0, w.cols);
+  assert(r0 % kQ8Rows == 0);
+  const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t nb = w.cols / kQ8Block;
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(w.data) + size_t(r) * rb);
+  for (int64_t g = r0 / kQ8Rows; g * kQ8Rows < r1; ++g) {
+    const int64_t nrows = std::min(kQ8Rows, r1 - g * kQ8Rows);
     for (int64_t t = 0; t < xq.n; ++t) {
       const int8_t* qx = xq.qs + t * xq.ld;
       const float* dx = xq.d + t * xq.ld / kQ8Block;
-      float acc = 0;
+      float acc[kQ8Rows] = {};
       for (int64_t b = 0; b < nb; ++b) {
-        int32_t sum = 0;
-        for (int64_t i = 0; i < kQ8Block; ++i) sum += int32_t(qx[b * kQ8Block + i]) * int32_t(blocks[b].qs[i]);
-        acc += float(sum) * (dx[b] * f16_to_f32(blocks[b].d));
+        const uint8_t* u = base + q8_unit_offset(w.cols, g * kQ8Rows, b);
+        const uint8_t* v = u + 4 * kQ8Rows + (b % 2) * kQ8Rows * kQ8Block;
+        for (int64_t j = 0; j < nrows; ++j) {
+          int32_t sum = 0;
+          for (int64_t c = 0; c < kQ8Block; ++c)
+            sum += int32_t(qx[b * kQ8Block + c]) * int32_t(int8_t(v[(c / 4) * 64 + 4 * j + c % 4] ^ 0x80));
+          uint16_t dh;
+          std::memcpy(&dh, u + (b % 2) * 2 * kQ8Rows + 2 * j, 2);
+          acc[j] += float(sum) * (dx[b] * f16_to_f32(dh));
+        }
       }
-      y[t * w.rows + r] = acc;
+      std::copy_n(acc, nrows, y + t * w.rows + g * kQ8Rows);
     }
   }
 }
@@ -61,16 +77,16 @@ void gemv(const float* x, int64_t n, const MatrixView& w, float* y) {
   thread_local QuantizedX buf;
   QuantizedX& xq = buf;  // the team's threads see the caller's, not their own thread_local
   quantize_x(x, n, w.cols, xq);
-  parallel_for(w.rows, [&](int64_t r0, int64_t r1) { rows(xq, w, r0, r1, y); }, true, avx512::kRows);
+  parallel_for(w.rows, [&](int64_t r0, int64_t r1) { rows(xq, w, r0, r1, y); }, true, kQ8Rows);
 }
 
-// The kRows-row units of all matrices split evenly across threads, so a
+// The kQ8Rows-row groups of all matrices split evenly across threads, so a
 // layer's q/k/v (or gate/up) cost one parallel step, not one each.
 void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
   thread_local QuantizedX buf;
   QuantizedX& xq = buf;  // the team's threads see the caller's, not their own thread_local
   quantize_x(x, n, ws[0].cols, xq);
-  constexpr int64_t R = avx512::kRows;
+  constexpr int64_t R = kQ8Rows;
   std::vector<int64_t> first_unit(ws.size() + 1, 0);
   for (size_t m = 0; m < ws.size(); ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + R - 1) / R;
   parallel_for(first_unit.back(), [&](int64_t u0, int64_t u1) {
@@ -87,6 +103,7 @@ void gemv_many(const float* x, int64_t n, std::span<const MatrixView> ws, std::s
 // their outputs scattered into y. To bf16 when the GEMM would round x to bf16
 // anyway: a dequantized weight d * q then loses bits past bf16's 8 (an extra
 // relative error <= 2^-9 per weight), in exchange for the bf16 dot products.
+// Panels are whole row groups (multiples of 64 rows, or all of w).
 void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
   const MatrixView probe{nullptr, DType::BF16, w.rows, w.cols};
   const DType panel_dtype = matmul_rounds_x_to_bf16(probe, n) ? DType::BF16 : DType::F32;
@@ -94,25 +111,14 @@ void gemm(const float* x, int64_t n, const MatrixView& w, float* y) {
   thread_local std::vector<float> wbuf, ybuf;
   wbuf.resize(size_t(panel * w.cols));
   ybuf.resize(size_t(panel * n));
-  const size_t rb = row_bytes(DType::Q8_0, w.cols);
   for (int64_t p0 = 0; p0 < w.rows; p0 += panel) {
     const int64_t p1 = std::min(w.rows, p0 + panel), pr = p1 - p0;
     float* wf = wbuf.data();
     auto* wh = reinterpret_cast<uint16_t*>(wbuf.data());
     parallel_for(pr, [&](int64_t a, int64_t b) {
-      for (int64_t r = a; r < b; ++r) {
-        const auto* src = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(w.data) + size_t(p0 + r) * rb);
-        if (panel_dtype == DType::F32) {
-          dequantize_row_q8_0(src, w.cols, wf + r * w.cols);
-          continue;
-        }
-        uint16_t* h = wh + r * w.cols;
-        for (int64_t b = 0; b < w.cols / kQ8Block; ++b) {
-          const float d = f16_to_f32(src[b].d);
-          for (int64_t i = 0; i < kQ8Block; ++i) h[b * kQ8Block + i] = f32_to_bf16(d * float(src[b].qs[i]));
-        }
-      }
-    });
+      if (panel_dtype == DType::F32) dequantize_q8_0_rows(w, p0 + a, p0 + b, wf + a * w.cols, w.cols, false);
+      else dequantize_q8_0_rows(w, p0 + a, p0 + b, wh + a * w.cols, w.cols, true);
+    }, true, kQ8Rows);
     matmul(x, n, MatrixView{wbuf.data(), panel_dtype, pr, w.cols}, ybuf.data());
     for (int64_t t = 0; t < n; ++t) std::copy_n(ybuf.data() + t * pr, pr, y + t * w.rows + p0);
   }

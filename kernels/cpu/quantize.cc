@@ -1,7 +1,9 @@
 #include "kernels/cpu/quantize.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/matmul_avx512.h"
@@ -106,24 +108,118 @@ void dequantize_row_q8_0(const BlockQ8_0* in, int64_t cols, float* out) {
   }
 }
 
+namespace {
+
+// One group of nrows <= kQ8Rows rows (nb blocks each, row-major) into the
+// interleaved layout at g, padding rows and a trailing odd block with zeros.
+void pack_group(const BlockQ8_0* rows, int64_t nrows, int64_t nb, uint8_t* g) {
+  const int64_t pairs = (nb + 1) / 2;
+  for (int64_t p = 0; p < pairs; ++p) {
+    uint8_t* u = g + size_t(p) * kQ8PairBytes;
+    std::memset(u, 0, 4 * kQ8Rows);
+    std::memset(u + 4 * kQ8Rows, 0x80, kQ8PairBytes - 4 * kQ8Rows);
+  }
+  for (int64_t j = 0; j < nrows; ++j)
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ8_0& blk = rows[j * nb + b];
+      uint8_t* u = g + size_t(b / 2) * kQ8PairBytes;
+      std::memcpy(u + (b % 2) * 2 * kQ8Rows + 2 * j, &blk.d, 2);
+      uint8_t* v = u + 4 * kQ8Rows + (b % 2) * kQ8Rows * kQ8Block + 4 * j;
+      for (int64_t k = 0; k < kQ8Block / 4; ++k) {
+        uint32_t q;
+        std::memcpy(&q, blk.qs + 4 * k, 4);
+        q ^= 0x80808080u;
+        std::memcpy(v + 64 * k, &q, 4);
+      }
+    }
+}
+
+}  // namespace
+
 MatrixView quantize_q8_0(const MatrixView& w, void* dst) {
   assert(q8_0_fits(w) && w.dtype != DType::Q8_0);
   auto* base = static_cast<uint8_t*>(dst);
-  const size_t rb = row_bytes(DType::Q8_0, w.cols);
-  parallel_for(w.rows, [&](int64_t r0, int64_t r1) {
-#if MNEMO_AVX512
-    if (avx512::supported()) {
-      for (int64_t r = r0; r < r1; ++r) quantize_row_avx512(w, r, reinterpret_cast<BlockQ8_0*>(base + size_t(r) * rb));
-      return;
-    }
-#endif
+  const int64_t nb = w.cols / kQ8Block, groups = (w.rows + kQ8Rows - 1) / kQ8Rows;
+  parallel_for(groups, [&](int64_t g0, int64_t g1) {
+    std::vector<BlockQ8_0> blocks(size_t(kQ8Rows * nb));
     std::vector<float> row(size_t(w.cols));
-    for (int64_t r = r0; r < r1; ++r) {
-      row_to_f32(w, r, row.data());
-      quantize_row_q8_0(row.data(), w.cols, reinterpret_cast<BlockQ8_0*>(base + size_t(r) * rb));
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t nrows = std::min(kQ8Rows, w.rows - g * kQ8Rows);
+      for (int64_t j = 0; j < nrows; ++j) {
+        const int64_t r = g * kQ8Rows + j;
+#if MNEMO_AVX512
+        if (avx512::supported()) {
+          quantize_row_avx512(w, r, blocks.data() + j * nb);
+          continue;
+        }
+#endif
+        row_to_f32(w, r, row.data());
+        quantize_row_q8_0(row.data(), w.cols, blocks.data() + j * nb);
+      }
+      pack_group(blocks.data(), nrows, nb, base + size_t(g) * q8_group_bytes(w.cols));
     }
   }, w.rows * w.cols >= (1 << 16));
   return MatrixView{dst, DType::Q8_0, w.rows, w.cols};
+}
+
+MatrixView pack_q8_0(const BlockQ8_0* blocks, int64_t rows, int64_t cols, void* dst) {
+  assert(cols % kQ8Block == 0);
+  const int64_t nb = cols / kQ8Block;
+  for (int64_t g = 0; g * kQ8Rows < rows; ++g)
+    pack_group(blocks + g * kQ8Rows * nb, std::min(kQ8Rows, rows - g * kQ8Rows), nb,
+               static_cast<uint8_t*>(dst) + size_t(g) * q8_group_bytes(cols));
+  return MatrixView{dst, DType::Q8_0, rows, cols};
+}
+
+void unpack_q8_0_row(const MatrixView& w, int64_t r, BlockQ8_0* out) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t b = 0; b < w.cols / kQ8Block; ++b) {
+    std::memcpy(&out[b].d, base + q8_scale_offset(w.cols, r, b), 2);
+    const uint8_t* v = base + q8_value_offset(w.cols, r, b * kQ8Block);
+    for (int64_t k = 0; k < kQ8Block / 4; ++k) {
+      uint32_t q;
+      std::memcpy(&q, v + 64 * k, 4);
+      q ^= 0x80808080u;
+      std::memcpy(out[b].qs + 4 * k, &q, 4);
+    }
+  }
+}
+
+void dequantize_q8_0_row(const MatrixView& w, int64_t r, float* out) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t b = 0; b < w.cols / kQ8Block; ++b) {
+    uint16_t dh;
+    std::memcpy(&dh, base + q8_scale_offset(w.cols, r, b), 2);
+    const float d = f16_to_f32(dh);
+    const uint8_t* v = base + q8_value_offset(w.cols, r, b * kQ8Block);
+    for (int64_t c = 0; c < kQ8Block; ++c) out[b * kQ8Block + c] = d * float(int8_t(v[(c / 4) * 64 + c % 4] ^ 0x80));
+  }
+}
+
+void dequantize_q8_0_rows(const MatrixView& w, int64_t r0, int64_t r1, void* out, int64_t ld, bool bf16) {
+  assert(r0 % kQ8Rows == 0);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t nb = w.cols / kQ8Block;
+  auto* f = static_cast<float*>(out);
+  auto* h = static_cast<uint16_t*>(out);
+  for (int64_t g = r0 / kQ8Rows; g * kQ8Rows < r1; ++g) {
+    const int64_t nrows = std::min(kQ8Rows, r1 - g * kQ8Rows), first = g * kQ8Rows - r0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* u = base + q8_unit_offset(w.cols, g * kQ8Rows, b);
+      const uint8_t* v = u + 4 * kQ8Rows + (b % 2) * kQ8Rows * kQ8Block;
+      for (int64_t j = 0; j < nrows; ++j) {
+        uint16_t dh;
+        std::memcpy(&dh, u + (b % 2) * 2 * kQ8Rows + 2 * j, 2);
+        const float d = f16_to_f32(dh);
+        const size_t o = size_t((first + j) * ld + b * kQ8Block);
+        for (int64_t c = 0; c < kQ8Block; ++c) {
+          const float x = d * float(int8_t(v[(c / 4) * 64 + 4 * j + c % 4] ^ 0x80));
+          if (bf16) h[o + size_t(c)] = f32_to_bf16(x);
+          else f[o + size_t(c)] = x;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace mnemo::kernels::cpu

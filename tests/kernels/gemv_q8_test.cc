@@ -31,7 +31,7 @@ Q8Matrix make(int64_t rows, int64_t cols, std::mt19937& rng) {
   Q8Matrix m;
   m.f32.resize(size_t(rows * cols));
   for (auto& v : m.f32) v = nd(rng);
-  m.bytes.resize(size_t(rows) * row_bytes(DType::Q8_0, cols));
+  m.bytes.resize(matrix_bytes(DType::Q8_0, rows, cols));
   m.view = quantize_q8_0(MatrixView{m.f32.data(), DType::F32, rows, cols}, m.bytes.data());
   return m;
 }
@@ -220,7 +220,8 @@ TEST(Q8Quantize, RowToF32Dequantizes) {
   const Q8Matrix w = make(3, 64, rng);
   std::vector<float> row(64);
   row_to_f32(w.view, 2, row.data());
-  const auto* b = reinterpret_cast<const BlockQ8_0*>(w.bytes.data() + 2 * row_bytes(DType::Q8_0, 64));
+  BlockQ8_0 b[2];
+  unpack_q8_0_row(w.view, 2, b);
   for (int c = 0; c < 64; ++c) EXPECT_EQ(row[size_t(c)], f16_to_f32(b[c / 32].d) * float(b[c / 32].qs[c % 32]));
   for (int c = 0; c < 64; ++c) EXPECT_NEAR(row[size_t(c)], w.f32[size_t(128 + c)], f16_to_f32(b[c / 32].d) * 0.57);
 }
@@ -233,8 +234,9 @@ TEST(Q8Quantize, SourcesOfEveryDtypeAgree) {
   for (int i = 0; i < 32; ++i) h[size_t(i)] = f32_to_f16(v[size_t(i)]), b[size_t(i)] = f32_to_bf16(v[size_t(i)]);
   BlockQ8_0 want{}, got{};
   quantize_row_q8_0(v.data(), 32, &want);
+  std::vector<uint8_t> bytes(matrix_bytes(DType::Q8_0, 1, 32));
   for (auto m : {MatrixView{h.data(), DType::F16, 1, 32}, MatrixView{b.data(), DType::BF16, 1, 32}}) {
-    quantize_q8_0(m, &got);
+    unpack_q8_0_row(quantize_q8_0(m, bytes.data()), 0, &got);
     EXPECT_EQ(got.d, want.d);
     for (int i = 0; i < 32; ++i) EXPECT_EQ(got.qs[i], want.qs[i]) << i;
   }
@@ -252,10 +254,11 @@ TEST(Q8Quantize, VectorPathMatchesScalarBitForBit) {
   for (int64_t c = 0; c < 32; ++c) v[size_t(cols + c)] = 0.0f;  // an all-zero block
   for (bool portable : {false, true}) {
     avx512::force_portable(portable);
-    std::vector<uint8_t> got(size_t(rows) * row_bytes(DType::Q8_0, cols));
+    std::vector<uint8_t> got(matrix_bytes(DType::Q8_0, rows, cols)), want(got.size());
     quantize_q8_0(MatrixView{v.data(), DType::F32, rows, cols}, got.data());
-    std::vector<BlockQ8_0> want(size_t(rows * cols / kQ8Block));
-    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(v.data() + r * cols, cols, want.data() + r * cols / kQ8Block);
+    std::vector<BlockQ8_0> blocks(size_t(rows * cols / kQ8Block));
+    for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(v.data() + r * cols, cols, blocks.data() + r * cols / kQ8Block);
+    pack_q8_0(blocks.data(), rows, cols, want.data());
     EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << "portable " << portable;
   }
   avx512::force_portable(false);
@@ -273,9 +276,10 @@ TEST(Q8Golden, MatchesNumpyReference) {
   const auto x_qs = g["x_qs"].get<std::vector<int>>();
   const auto y_q8 = g["y_q8"].get<std::vector<double>>(), y_f32 = g["y_f32"].get<std::vector<double>>();
 
-  std::vector<uint8_t> bytes(size_t(rows) * row_bytes(DType::Q8_0, cols));
+  std::vector<uint8_t> bytes(matrix_bytes(DType::Q8_0, rows, cols));
   const MatrixView q = quantize_q8_0(MatrixView{w.data(), DType::F32, rows, cols}, bytes.data());
-  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(bytes.data());
+  std::vector<BlockQ8_0> blocks(size_t(rows * cols / kQ8Block));
+  for (int64_t r = 0; r < rows; ++r) unpack_q8_0_row(q, r, blocks.data() + r * cols / kQ8Block);
   for (int64_t b = 0; b < rows * cols / kQ8Block; ++b) {
     ASSERT_EQ(blocks[b].d, w_d[size_t(b)]) << "block " << b;
     for (int64_t i = 0; i < kQ8Block; ++i) ASSERT_EQ(blocks[b].qs[i], w_qs[size_t(b * kQ8Block + i)]) << b << "," << i;
