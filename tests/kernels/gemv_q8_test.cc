@@ -84,12 +84,16 @@ void check_gemv(int64_t rows, int64_t cols, int64_t n, int threads, std::mt19937
   set_num_threads(threads);
   for (bool portable : {false, true}) {
     avx512::force_portable(portable);
-    std::vector<float> y(size_t(n * rows), NAN);
+    // A canary past the end: the last row group is padded to 16 rows, and
+    // its padding rows must not be stored.
+    std::vector<float> y(size_t(n * rows) + kQ8Rows, 12345.0f);
+    std::fill_n(y.begin(), n * rows, NAN);
     matmul(x.data(), n, w.view, y.data());
-    for (size_t i = 0; i < y.size(); ++i)
+    for (size_t i = 0; i < size_t(n * rows); ++i)
       ASSERT_LE(std::fabs(y[i] - ref[i]), kTight * abs[i] + 1e-30)
           << "rows " << rows << " cols " << cols << " n " << n << " threads " << threads << " portable " << portable
           << " at " << i;
+    for (size_t i = size_t(n * rows); i < y.size(); ++i) ASSERT_EQ(y[i], 12345.0f) << "wrote past y at " << i;
   }
   avx512::force_portable(false);
 }
@@ -97,9 +101,9 @@ void check_gemv(int64_t rows, int64_t cols, int64_t n, int threads, std::mt19937
 TEST(Q8Gemv, MatchesDoubleProductOfQuantizedOperands) {
   std::mt19937 rng(16);
   for (int threads : {1, 2})
-    for (int64_t rows : {1, 7, 8, 37, 64})
+    for (int64_t rows : {1, 7, 16, 37, 64})  // partial and whole 16-row groups
       for (int64_t cols : {32, 96, 256, 2080})  // 1, 3 (odd: the pair tail), 8, 65 blocks
-        for (int64_t n : {1, 2, 5, 16}) check_gemv(rows, cols, n, threads, rng);
+        for (int64_t n : {1, 2, 3, 5, 16}) check_gemv(rows, cols, n, threads, rng);  // 4-token passes and tails
 }
 
 TEST(Q8Gemv, VnniKernelIsTheOneRunningHere) {
@@ -224,6 +228,64 @@ TEST(Q8Quantize, RowToF32Dequantizes) {
   unpack_q8_0_row(w.view, 2, b);
   for (int c = 0; c < 64; ++c) EXPECT_EQ(row[size_t(c)], f16_to_f32(b[c / 32].d) * float(b[c / 32].qs[c % 32]));
   for (int c = 0; c < 64; ++c) EXPECT_NEAR(row[size_t(c)], w.f32[size_t(128 + c)], f16_to_f32(b[c / 32].d) * 0.57);
+}
+
+// The layout of quantize.h, with the offsets written out here rather than
+// taken from q8_value_offset: 19 rows (a second, partial group) of 3 blocks
+// (the second pair half is padding).
+TEST(Q8Layout, BytesWhereQuantizeHSaysAndPaddingIsZero) {
+  const int64_t rows = 19, cols = 96, nb = 3;
+  std::vector<BlockQ8_0> blocks(size_t(rows * nb));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      blocks[size_t(r * nb + b)].d = uint16_t(0x3c00 + r * nb + b);
+      for (int64_t i = 0; i < kQ8Block; ++i) blocks[size_t(r * nb + b)].qs[i] = int8_t((r * 31 + b * 7 + i * 13) % 255 - 127);
+    }
+  const size_t group = 2 * 1088;
+  ASSERT_EQ(matrix_bytes(DType::Q8_0, rows, cols), 2 * group);
+  std::vector<uint8_t> bytes(matrix_bytes(DType::Q8_0, rows, cols), 0x55);
+  const MatrixView w = pack_q8_0(blocks.data(), rows, cols, bytes.data());
+  for (int64_t r = 0; r < 32; ++r)
+    for (int64_t b = 0; b < 4; ++b) {
+      const size_t unit = size_t(r / 16) * group + size_t(b / 2) * 1088;
+      uint16_t d;
+      std::memcpy(&d, &bytes[unit + size_t(b % 2) * 32 + size_t(r % 16) * 2], 2);
+      const bool real = r < rows && b < nb;
+      EXPECT_EQ(d, real ? blocks[size_t(r * nb + b)].d : 0) << r << "," << b;
+      for (int64_t i = 0; i < kQ8Block; ++i) {
+        const uint8_t q = bytes[unit + 64 + size_t(b % 2) * 512 + size_t(i / 4) * 64 + size_t(r % 16) * 4 + size_t(i % 4)];
+        ASSERT_EQ(int(int8_t(q ^ 0x80)), real ? int(blocks[size_t(r * nb + b)].qs[i]) : 0) << r << "," << b << "," << i;
+      }
+    }
+  for (int64_t r = 0; r < rows; ++r) {
+    BlockQ8_0 back[nb];
+    unpack_q8_0_row(w, r, back);
+    EXPECT_EQ(std::memcmp(back, blocks.data() + r * nb, sizeof(back)), 0) << r;
+  }
+}
+
+// The GEMM's panels: rows [16, 37) (a whole group and a partial one) to f32
+// and bf16 agree with row_to_f32, on the vector and the portable path.
+TEST(Q8Layout, DequantizeRowsMatchesRowToF32) {
+  std::mt19937 rng(12);
+  const int64_t rows = 37, cols = 96, ld = cols + 5;
+  const Q8Matrix w = make(rows, cols, rng);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (bool portable : {false, true}) {
+    avx512::force_portable(portable);
+    std::vector<float> f(size_t(21 * ld), NAN);
+    std::vector<uint16_t> h(size_t(21 * ld), 0xffff);
+    dequantize_q8_0_rows(w.view, 16, 37, f.data(), ld, false);
+    dequantize_q8_0_rows(w.view, 16, 37, h.data(), ld, true);
+    for (int64_t r = 16; r < 37; ++r) {
+      row_to_f32(w.view, r, row.data());
+      for (int64_t c = 0; c < cols; ++c) {
+        ASSERT_EQ(f[size_t((r - 16) * ld + c)], row[size_t(c)]) << r << "," << c << " portable " << portable;
+        ASSERT_EQ(h[size_t((r - 16) * ld + c)], f32_to_bf16(row[size_t(c)])) << r << "," << c << " portable " << portable;
+      }
+    }
+  }
+  avx512::force_portable(false);
 }
 
 TEST(Q8Quantize, SourcesOfEveryDtypeAgree) {
