@@ -112,9 +112,10 @@ TEST(OpsTest, AttentionMatchesNaive) {
 namespace mnemo::kernels::cpu {
 namespace {
 
-// Long chunks take the GEMM path; each row must equal the one-token path at
-// the same position, with and without a sliding window.
-TEST(OpsTest, AttentionGemmPathMatchesPerTokenPath) {
+// A chunk runs in tiles of several tokens, each row masked to its own
+// causal end: each row must equal the one-token path at the same position,
+// with and without a sliding window (shorter than a tile, too).
+TEST(OpsTest, ChunkTilesMatchPerTokenPath) {
   const int64_t heads = 8, kv_heads = 2, d = 16, start = 10, n = 45, cap = 64;
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 1.0f);
