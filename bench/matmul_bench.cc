@@ -9,6 +9,7 @@
 //                           [--n 1,4,16,128,512] [--shapes 2048x2048,...] [--baselines 0|1]
 #include <cblas.h>
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -54,7 +55,10 @@ struct Free {
 class WeightPool {
  public:
   static constexpr size_t kBytes = size_t(1) << 30;
-  WeightPool() : data_(static_cast<uint16_t*>(std::aligned_alloc(4096, kBytes))) {
+  // 2 MB pages, as the engine's resident and quantized weights ask for
+  // (with 4 KB pages the GEMVs measured up to ~3x slower from the TLB misses).
+  WeightPool() : data_(static_cast<uint16_t*>(std::aligned_alloc(size_t(2) << 20, kBytes))) {
+    madvise(data_.get(), kBytes, MADV_HUGEPAGE);
     auto* p = data_.get();
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < int64_t(kBytes / 2); ++i) p[i] = uint16_t(0x3c00 | ((i * 37) & 0xff));
