@@ -83,6 +83,7 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   }
 
   const int64_t nb = int64_t(items.size());
+  const cpu::TeamBurst burst;  // the team stays awake between the pass's steps
   prof::set_phase(n == nb ? prof::Phase::Decode : prof::Phase::Prefill);
   std::vector<float> x(size_t(n * H)), h(size_t(n * H)), q(size_t(n * qd)), k(size_t(n * kvd)), v(size_t(n * kvd));
   std::vector<float> att(size_t(n * qd)), gate(size_t(n * I)), up(size_t(n * I));
@@ -102,7 +103,7 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
     // parallelises inside. (The profile then sums their attention time over
     // the threads.)
     std::atomic<int64_t> next{0};
-    cpu::run_on_team([&](int, int) {
+    cpu::run_on_team_dynamic([&](int, int) {
       for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nb;) {
         const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
         const BatchItem& it = items[size_t(b)];
