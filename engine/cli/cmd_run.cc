@@ -34,6 +34,10 @@ int cmd_run(const std::vector<std::string>& args) {
       .value("repetition-penalty", "R", "penalty for tokens already seen; 1 is off", "1")
       .value("seed", "S", "sampling seed", "0")
       .value("stop", "TEXT", "stop when this text is generated")
+      .value("token-budget", "N",
+             "prompt tokens per forward pass: a longer prompt is prefilled in chunks of N, as "
+             "mnemod's --token-budget does (larger chunks read the weights fewer times)",
+             "512")
       .toggle("stats", "print prefill and decode speed to stderr")
       .toggle("profile", "print where prefill and decode time goes, per operation, to stderr")
       .value("peak-gbps", "GB/s", "memory bandwidth to compare each operation with in --profile (bench/mnemo_membw)", "0");
@@ -56,6 +60,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   if (f.has("stop")) opt.stop_strings.push_back(f.str("stop"));
   const std::string prompt = f.str("prompt");
+  const int64_t token_budget = f.integer("token-budget", 1, int64_t(1) << 20);
 
   const auto dir = model_dir(f);
   const auto model = engine::Model::load(dir, weights_residency(f), weight_format(f));
@@ -91,6 +96,7 @@ int cmd_run(const std::vector<std::string>& args) {
   engine::EngineOptions eopt;
   eopt.kv_cache_tokens = int64_t(ids.size()) + opt.max_tokens;
   eopt.kv_dtype = kv_type;
+  eopt.scheduler.token_budget = token_budget;
   const double peak_gbps = f.number("peak-gbps");
   if (f.on("profile")) engine::prof::enable(true);
   engine::Engine eng(*model, tok, eopt);

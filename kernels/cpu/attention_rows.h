@@ -1,28 +1,33 @@
 #pragma once
-// Decode attention for one (query token, KV head): all G query heads of the
-// GQA group at once, so each key and value row is read from memory and
-// widened (bf16 -> f32) once for the group instead of once per query head.
-// Scores come out 16 keys at a time as a [G][16] tile: per key, G vector
+// Attention of the query rows that read one KV head: the G query heads of a
+// GQA group for one decode token, or for a tile of consecutive prefill
+// tokens. Each key and value row is read from memory and widened (bf16 ->
+// f32) once for all rows instead of once per query head and token, straight
+// from the cache's rows (contiguous or paged: no gather into a buffer).
+// Scores come out 16 keys at a time as an [R][16] tile: per key, R vector
 // accumulators of lane-wise partial sums over head_dim, then one
 // transpose-and-add reduces 16 keys' partials together (no horizontal sum
 // per key). The value pass widens 16 value rows once and accumulates a
-// register tile of (up to 4 heads) x (up to 64 dims) over them.
+// register tile of (up to 4 rows) x (up to 64 dims) over them.
 //
 // Keys are walked as at most two ranges (a hole splits [first, end)); blocks
-// of 16 never straddle a range, so no per-key test is needed.
+// of 16 never straddle a range, so no per-key test is needed. Prefill rows
+// whose causal end falls inside the tile's keys are masked per row.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
+#include <span>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
 
-namespace mnemo::kernels::cpu::decode {
+namespace mnemo::kernels::cpu::attn {
 
 constexpr int64_t kKeyBlock = 16;
+constexpr int64_t kPrefetchKeys = 32;
 
 // Per-thread buffers, grown on demand and reused across (token, head) pairs.
 struct Scratch {
@@ -196,78 +201,110 @@ void value_block(const float* p, int64_t ld, int64_t col, int64_t G, int64_t nc,
 inline float row_at(const float* p, int64_t i) { return p[i]; }
 inline float row_at(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 
-// Attention of G query heads (q: G rows of d, contiguous) over the keys in
-// ranges[0] and ranges[1] (each [begin, end)); out: G rows of d.
-// key_at(j) / value_at(j) return a row pointer (const float* or const
-// uint16_t*) for position j.
-template <class KeyAt, class ValueAt>
-void group_attention(const float* q, int64_t G, int64_t d, float scale, const int64_t (&ranges)[2][2], KeyAt key_at,
-                     ValueAt value_at, float* out, Scratch& s) {
+// Column limits of one query row: it sees columns [lo, hi) of the keys in
+// the ranges (columns number the keys in range order).
+struct RowLimits {
+  int64_t lo = 0, hi = 0;
+};
+
+// Attention of R query rows that read the same KV head over the keys in
+// ranges[0] and ranges[1] (each [begin, end)): the G heads of a GQA group for
+// one decode token, or for a tile of consecutive prefill tokens, whose
+// causal ends differ (limits: one per row; empty when every row sees every
+// column). q_at(r) / out_at(r) locate row r's query and output (d floats);
+// key_at(j) / value_at(j) a row pointer (const float* or const uint16_t*)
+// for position j. A row's masked columns get weight exactly 0: its softmax
+// runs over its own columns only.
+template <class QAt, class OutAt, class KeyAt, class ValueAt>
+void rows_attention(QAt q_at, OutAt out_at, int64_t R, int64_t d, float scale, const int64_t (&ranges)[2][2],
+                    std::span<const RowLimits> limits, KeyAt key_at, ValueAt value_at, Scratch& s) {
   using T = std::remove_cv_t<std::remove_pointer_t<decltype(key_at(int64_t(0)))>>;
   const int64_t len = (ranges[0][1] - ranges[0][0]) + (ranges[1][1] - ranges[1][0]);
   const int64_t nc = (d + 15) / 16, dpad = nc * 16;
-  s.fit(G, dpad, std::max<int64_t>(len, 1));
+  s.fit(R, dpad, std::max<int64_t>(len, 1));
   float* scores = s.scores.data();
   const int64_t ld = len;
+  // Softmax of each row over its own columns; the others get weight 0.
+  auto normalise = [&](auto&& softmax_fn) {
+    for (int64_t r = 0; r < R; ++r) {
+      float* row = scores + r * ld;
+      const int64_t lo = limits.empty() ? 0 : std::clamp<int64_t>(limits[size_t(r)].lo, 0, len);
+      const int64_t hi = limits.empty() ? len : std::clamp<int64_t>(limits[size_t(r)].hi, lo, len);
+      std::fill(row, row + lo, 0.0f);
+      softmax_fn(row + lo, hi - lo);
+      std::fill(row + hi, row + len, 0.0f);
+    }
+  };
 #if MNEMO_KV_AVX512
   if (nc <= 16) {
     using namespace simd;
     const __mmask16 last = d % 16 ? tail_mask(d % 16) : kAll;
-    for (int64_t g = 0; g < G; ++g) {
-      std::fill(s.q.begin() + g * dpad, s.q.begin() + (g + 1) * dpad, 0.0f);
-      std::copy(q + g * d, q + (g + 1) * d, s.q.begin() + g * dpad);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* qr = q_at(r);
+      std::fill(s.q.begin() + r * dpad, s.q.begin() + (r + 1) * dpad, 0.0f);
+      std::copy(qr, qr + d, s.q.begin() + r * dpad);
     }
-    auto blocks = [&](auto fn) {
+    // Rows kPrefetchKeys ahead are requested while a block is computed: a
+    // paged cache's 16-key runs sit at scattered addresses, too short for
+    // the hardware prefetcher, and the loads otherwise wait on memory.
+    const int64_t row_bytes = d * int64_t(sizeof(T));
+    auto blocks = [&](auto row_at, auto fn) {
       int64_t col = 0;
-      for (const auto& r : ranges)
-        for (int64_t j0 = r[0]; j0 < r[1]; j0 += kKeyBlock) {
-          const int64_t nb = std::min(kKeyBlock, r[1] - j0);
+      for (const auto& rg : ranges)
+        for (int64_t j0 = rg[0]; j0 < rg[1]; j0 += kKeyBlock) {
+          const int64_t nb = std::min(kKeyBlock, rg[1] - j0);
+          for (int64_t j = j0 + kPrefetchKeys, e = std::min(rg[1], j + kKeyBlock); j < e; ++j) {
+            const char* p = reinterpret_cast<const char*>(row_at(j));
+            for (int64_t b = 0; b < row_bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+          }
           fn(j0, nb, col);
           col += nb;
         }
     };
-    blocks([&](int64_t j0, int64_t nb, int64_t col) {
+    blocks(key_at, [&](int64_t j0, int64_t nb, int64_t col) {
       if (nc == 4)
-        score_block<4, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block<4, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
       else if (nc == 8)
-        score_block<8, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block<8, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
       else
-        score_block<0, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block<0, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
     });
-    for (int64_t g = 0; g < G; ++g) softmax_row(scores + g * ld, len);
-    std::fill(s.o.begin(), s.o.begin() + G * dpad, 0.0f);
-    blocks([&](int64_t j0, int64_t nb, int64_t col) {
-      value_block<T>(scores, ld, col, G, nc, last, value_at, j0, nb, s.rows.data(), s.o.data());
+    normalise([](float* x, int64_t count) { softmax_row(x, count); });
+    std::fill(s.o.begin(), s.o.begin() + R * dpad, 0.0f);
+    blocks(value_at, [&](int64_t j0, int64_t nb, int64_t col) {
+      value_block<T>(scores, ld, col, R, nc, last, value_at, j0, nb, s.rows.data(), s.o.data());
     });
-    for (int64_t g = 0; g < G; ++g) std::copy(s.o.begin() + g * dpad, s.o.begin() + g * dpad + d, out + g * d);
+    for (int64_t r = 0; r < R; ++r) std::copy(s.o.begin() + r * dpad, s.o.begin() + r * dpad + d, out_at(r));
     return;
   }
 #endif
-  // Portable: the same order of work (each row read once for the group).
+  // Portable: the same order of work (each row read once for all R rows).
   float* row = s.rows.data();
   int64_t col = 0;
-  for (const auto& r : ranges)
-    for (int64_t j = r[0]; j < r[1]; ++j, ++col) {
+  for (const auto& rg : ranges)
+    for (int64_t j = rg[0]; j < rg[1]; ++j, ++col) {
       const T* k = key_at(j);
       for (int64_t i = 0; i < d; ++i) row[i] = row_at(k, i);
-      for (int64_t g = 0; g < G; ++g) {
+      for (int64_t r = 0; r < R; ++r) {
+        const float* qr = q_at(r);
         float dot = 0;
-        for (int64_t i = 0; i < d; ++i) dot += q[g * d + i] * row[i];
-        scores[g * ld + col] = dot * scale;
+        for (int64_t i = 0; i < d; ++i) dot += qr[i] * row[i];
+        scores[r * ld + col] = dot * scale;
       }
     }
-  for (int64_t g = 0; g < G; ++g) softmax(scores + g * ld, len);
-  std::fill(out, out + G * d, 0.0f);
+  normalise([](float* x, int64_t count) { softmax(x, count); });
+  for (int64_t r = 0; r < R; ++r) std::fill(out_at(r), out_at(r) + d, 0.0f);
   col = 0;
-  for (const auto& r : ranges)
-    for (int64_t j = r[0]; j < r[1]; ++j, ++col) {
+  for (const auto& rg : ranges)
+    for (int64_t j = rg[0]; j < rg[1]; ++j, ++col) {
       const T* v = value_at(j);
       for (int64_t i = 0; i < d; ++i) row[i] = row_at(v, i);
-      for (int64_t g = 0; g < G; ++g) {
-        const float p = scores[g * ld + col];
-        for (int64_t i = 0; i < d; ++i) out[g * d + i] += p * row[i];
+      for (int64_t r = 0; r < R; ++r) {
+        const float p = scores[r * ld + col];
+        float* o = out_at(r);
+        for (int64_t i = 0; i < d; ++i) o[i] += p * row[i];
       }
     }
 }
 
-}  // namespace mnemo::kernels::cpu::decode
+}  // namespace mnemo::kernels::cpu::attn
