@@ -22,7 +22,8 @@ void set_num_threads(int n);
 // short serial work between them (a forward pass): between steps its idle
 // threads poll, yielding the core to anything else runnable, instead of
 // sleeping, so each step starts without a futex wake-up (ThreadPool::hold).
-// Nests; ends with the outermost burst.
+// Nests; ends with the outermost burst. Opt-in (MNEMO_POOL_HOLD=1, see
+// ThreadPool::hold); otherwise a burst changes nothing.
 class TeamBurst {
  public:
   TeamBurst();

@@ -75,13 +75,22 @@ int64_t ThreadPool::spin_ns() {
   return ns;
 }
 
+namespace {
+std::atomic<int> g_hold_allowed{-1};  // -1: not decided yet
+}  // namespace
+
 bool ThreadPool::hold_allowed() {
-  static const bool on = [] {
+  int v = g_hold_allowed.load(std::memory_order_relaxed);
+  if (v < 0) {
     const char* s = std::getenv("MNEMO_POOL_HOLD");
-    return !s || std::atoi(s) != 0;
-  }();
-  return on;
+    v = s && std::atoi(s) != 0;
+    int expected = -1;
+    if (!g_hold_allowed.compare_exchange_strong(expected, v)) v = expected;
+  }
+  return v != 0;
 }
+
+void ThreadPool::allow_hold(bool on) { g_hold_allowed.store(on ? 1 : 0); }
 
 bool ThreadPool::in_team() { return t_in_team; }
 

@@ -50,9 +50,16 @@ class ThreadPool {
   // Bounded: a worker held for kHoldMaxNs without a step sleeps anyway; and
   // once a thread polling here finds its core taken by another thread (a
   // busy machine), the team stops polling for kContendedBackoffNs.
-  // MNEMO_POOL_HOLD=0 turns holding off.
+  // Off unless MNEMO_POOL_HOLD=1: on the shared 2-core machines, 2-thread
+  // decode measured no better with it (123M, 10 interleaved rounds at load
+  // 3: median 1.02x, best run 135 tok/s against 231 without), and on a busy
+  // machine worse (0.82-0.87x at load 6), since the polling thread spends
+  // the CPU share the working threads need. Dynamic steps (run_shared) cover
+  // the late wake-up it was meant to hide: the caller takes the sleeper's share.
   void hold(bool on) { hold_.store(on && spin_ > 0 && hold_allowed(), std::memory_order_relaxed); }
   static bool hold_allowed();
+  // Overrides MNEMO_POOL_HOLD for the process (tests, benches).
+  static void allow_hold(bool on);
   static constexpr int64_t kHoldMaxNs = 2'000'000;
   static constexpr int64_t kContendedRoundNs = 20'000;
   static constexpr int64_t kContendedBackoffNs = 200'000'000;

@@ -205,6 +205,7 @@ TEST(ThreadPoolTest, DynamicAndPlainStepsInterleave) {
 TEST(ThreadPoolTest, HeldTeamRunsStepsAndLetsGo) {
   ThreadCount keep;
   set_num_threads(2);
+  ThreadPool::allow_hold(true);
   std::atomic<int> ran{0};
   {
     TeamBurst burst;
@@ -217,6 +218,7 @@ TEST(ThreadPoolTest, HeldTeamRunsStepsAndLetsGo) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers back asleep
   run_on_team([&](int, int) { ran.fetch_add(1); });
   EXPECT_EQ(ran.load(), 2002);
+  ThreadPool::allow_hold(false);
 }
 
 TEST(ThreadPoolTest, ExceptionInADynamicStepReachesTheCaller) {
