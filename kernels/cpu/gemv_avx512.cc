@@ -1,8 +1,10 @@
 // Decode GEMV (and small-batch GEMV): y[t, r] = x[t] . w[r] for t < n <= 16.
 // Memory-bound: the only goal is to keep enough weight bytes in flight. Each
-// thread streams a contiguous slice of rows, R rows at a time (R parallel
-// streams for the prefetchers), converting 32 weights per load to f32 in
-// registers and FMA-ing them in f32, so precision matches an f32 dot product.
+// thread starts on a contiguous slice of rows (parallel_units: then it helps
+// the others), R rows at a time as R parallel streams for the prefetchers
+// (one token: 128-row panels, each stream 16 rows long), converting 32
+// weights per load to f32 in registers and FMA-ing them in f32, so
+// precision matches an f32 dot product.
 
 #include <span>
 
