@@ -4,10 +4,10 @@
 // tokens. Each key and value row is read from memory and widened (bf16 ->
 // f32) once for all rows instead of once per query head and token, straight
 // from the cache's rows (contiguous or paged: no gather into a buffer).
-// Scores come out 16 keys at a time as an [R][16] tile: per key, R vector
-// accumulators of lane-wise partial sums over head_dim, then one
-// transpose-and-add reduces 16 keys' partials together (no horizontal sum
-// per key). The value pass widens 16 value rows once and accumulates a
+// Scores come out 16 keys at a time: the block's keys are transposed to
+// [dim][16 keys] once, then each row's 16 scores are one vector of
+// multiply-adds with the query element broadcast (no horizontal sum per
+// key). The value pass widens 16 value rows once and accumulates a
 // register tile of (up to 4 rows) x (up to 64 dims) over them.
 //
 // Keys are walked as at most two ranges (a hole splits [first, end)); blocks
@@ -23,11 +23,15 @@
 
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/transpose16.h"
 
 namespace mnemo::kernels::cpu::attn {
 
 constexpr int64_t kKeyBlock = 16;
 constexpr int64_t kPrefetchKeys = 32;
+// From this many rows per KV head on, a key block is transposed once for
+// all rows (score_block_many); fewer rows reduce per key (score_block_few).
+constexpr int64_t kTransposeRows = 8;
 
 // Per-thread buffers, grown on demand and reused across (token, head) pairs.
 struct Scratch {
@@ -37,7 +41,7 @@ struct Scratch {
       if (int64_t(v.size()) < n) v.resize(size_t(n));
     };
     grow(scores, group * keys);
-    grow(tile, group * kKeyBlock * kKeyBlock);
+    grow(tile, std::max(dpad, group * kKeyBlock) * kKeyBlock);
     grow(rows, kKeyBlock * dpad);
     grow(q, group * dpad);
     grow(o, group * dpad);
@@ -121,11 +125,14 @@ inline void softmax_row(float* x, int64_t count) {
   }
 }
 
-// Scores of keys j0 .. j0+nb-1 (nb <= 16) for G heads, into
+// Few rows (decode): scores of keys j0 .. j0+nb-1 (nb <= 16) for G rows, into
 // scores[g * ld + col ...]. q: G rows of nc*16 floats (zero padded). NC is
-// the chunk count when known at compile time (0: nc at run time).
+// the chunk count when known at compile time (0: nc at run time). Per key,
+// G vector accumulators of lane-wise partial sums, then one transpose-and-add
+// reduces 16 keys' partials together: for one or two rows cheaper than
+// transposing the keys, which pays off from kTransposeRows rows on.
 template <int64_t NC, class T, class KeyAt>
-void score_block(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
+void score_block_few(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
                  int64_t nb, float* tile, float* scores, int64_t ld, int64_t col) {
   constexpr int64_t kMaxChunks = 16;
   const int64_t nc = NC ? NC : nc_rt;
@@ -149,6 +156,44 @@ void score_block(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float
     for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(tile + (g * kKeyBlock + i) * 16);
     _mm512_mask_storeu_ps(scores + g * ld + col, keep, _mm512_mul_ps(reduce16(r), sv));
   }
+}
+
+
+// Scores of keys j0 .. j0+nb-1 (nb <= 16) for R rows, into
+// scores[r * ld + col ...]. q: R rows of nc*16 floats (zero padded). The
+// block's keys are widened and transposed once into kt ([dim][16 keys]), so
+// a row's 16 scores are one vector: one multiply-add per dimension with the
+// query element broadcast, RB rows at a time on independent accumulators.
+// Each row's sum runs over the dimensions in order whatever R is.
+template <int RB>
+void score_rows(const float* q, int64_t r0, int64_t dpad, const float* kt, float scale, __mmask16 keep, float* scores,
+                int64_t ld, int64_t col) {
+  __m512 acc[RB];
+  for (int r = 0; r < RB; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t e = 0; e < dpad; ++e) {
+    const __m512 k = _mm512_loadu_ps(kt + e * 16);
+    for (int r = 0; r < RB; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[(r0 + r) * dpad + e]), k, acc[r]);
+  }
+  const __m512 sv = _mm512_set1_ps(scale);
+  for (int r = 0; r < RB; ++r) _mm512_mask_storeu_ps(scores + (r0 + r) * ld + col, keep, _mm512_mul_ps(acc[r], sv));
+}
+
+template <class T, class KeyAt>
+void score_block_many(const float* q, int64_t R, int64_t nc, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
+                 int64_t nb, float* kt, float* scores, int64_t ld, int64_t col) {
+  for (int64_t c = 0; c < nc; ++c) {
+    __m512 r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < nb ? load_row(key_at(j0 + i) + c * 16, c == nc - 1 ? last : kAll) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (c * 16 + i) * 16, r[i]);
+  }
+  const int64_t dpad = nc * 16;
+  const __mmask16 keep = tail_mask(nb);  // nb == 16: all 16 bits
+  int64_t r0 = 0;
+  for (; r0 + 8 <= R; r0 += 8) score_rows<8>(q, r0, dpad, kt, scale, keep, scores, ld, col);
+  for (; r0 + 4 <= R; r0 += 4) score_rows<4>(q, r0, dpad, kt, scale, keep, scores, ld, col);
+  for (; r0 < R; ++r0) score_rows<1>(q, r0, dpad, kt, scale, keep, scores, ld, col);
 }
 
 // o[g] += sum_i p[g][i] * v_i for GB heads from g0 and CB 16-float chunks
@@ -262,12 +307,15 @@ void rows_attention(QAt q_at, OutAt out_at, int64_t R, int64_t d, float scale, c
         }
     };
     blocks(key_at, [&](int64_t j0, int64_t nb, int64_t col) {
-      if (nc == 4)
-        score_block<4, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+      float* tile = s.tile.data();
+      if (R >= kTransposeRows)
+        score_block_many<T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
+      else if (nc == 4)
+        score_block_few<4, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
       else if (nc == 8)
-        score_block<8, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block_few<8, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
       else
-        score_block<0, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block_few<0, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
     });
     normalise([](float* x, int64_t count) { softmax_row(x, count); });
     std::fill(s.o.begin(), s.o.begin() + R * dpad, 0.0f);

@@ -150,7 +150,9 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
   // heads differ in length (holes, windows) and tokens in how many keys
   // they see.
   std::atomic<int64_t> next{0};
-  run_on_team([&](int, int) {
+  // Dynamic: a worker that wakes late finds the items taken and skips the
+  // step instead of holding it up.
+  run_on_team_dynamic([&](int, int) {
     attn::Scratch scratch;
     std::vector<attn::RowLimits> limits;
     for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < tiles * kv_heads;) {

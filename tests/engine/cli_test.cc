@@ -81,8 +81,9 @@ TEST(Cli, GeneratesRunsAndRoundTripsText) {
   EXPECT_EQ(a.code, 0) << a.out;
   EXPECT_EQ(a.out, b.out);
   // The prompt prefilled in chunks of 2 tokens gives the same greedy text
-  // (a short prompt takes the exact GEMV path either way, and a row's
-  // attention is computed alike in a tile or alone); a budget of 0 is
+  // (a short prompt takes the exact GEMV path either way; attention sums a
+  // row's scores in another order in a large tile than alone, an f32
+  // rounding that does not move this model's argmax); a budget of 0 is
   // refused by name.
   const std::string exact_gen = gen + "0 --kv-dtype f32";
   const Result whole = run(exact_gen), chunked = run(exact_gen + " --token-budget 2");
