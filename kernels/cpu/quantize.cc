@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/matmul_avx512.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/transpose16.h"
 
 #if MNEMO_AVX512
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -199,30 +200,6 @@ void dequantize_q8_0_row(const MatrixView& w, int64_t r, float* out) {
 #if MNEMO_AVX512
 namespace {
 
-// r[k] (16 dwords each) becomes r[j][k] = old r[k][j]: 64 shuffles.
-inline void transpose16x16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int h = 0; h < 2; ++h)
-    for (int i = 0; i < 4; ++i) {
-      t[8 * h + i] = _mm512_shuffle_i32x4(r[8 * h + i], r[8 * h + i + 4], 0x88);
-      t[8 * h + i + 4] = _mm512_shuffle_i32x4(r[8 * h + i], r[8 * h + i + 4], 0xdd);
-    }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-  }
-}
-
 // One group's first nrows rows to f32 (f) or bf16 (h) rows of stride ld. A
 // unit's 16 lines are a 16 x 16 matrix of dwords (line, row); transposed,
 // row j's dwords are its 64 bytes of the unit's two blocks, in order.
@@ -233,11 +210,11 @@ void dequantize_group_avx512(const uint8_t* g, int64_t nb, int64_t nrows, float*
     alignas(64) float d[2][kQ8Rows];
     _mm512_store_ps(d[0], _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u))));
     _mm512_store_ps(d[1], _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 2 * kQ8Rows))));
-    __m512i r[16];
-    for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_si512(u + 4 * kQ8Rows + 64 * k);
-    transpose16x16(r);
+    __m512 r[16];  // dwords as f32 lanes: the transpose only moves bits
+    for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(u + 4 * kQ8Rows + 64 * k);
+    transpose16(r);
     for (int64_t j = 0; j < nrows; ++j) {
-      const __m512i q = _mm512_xor_si512(r[j], flip);
+      const __m512i q = _mm512_xor_si512(_mm512_castps_si512(r[j]), flip);
       const auto put = [&](int64_t blk, __m128i q0, __m128i q1, float scale) {
         const __m512 s = _mm512_set1_ps(scale);
         const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), s);
