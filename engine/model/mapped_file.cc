@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <chrono>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -101,6 +103,33 @@ uint8_t* map_file(int fd, size_t size, size_t* mapped) {
   return region;
 }
 
+// Served from the page cache when at least this share of the file's 2 MB
+// pieces map as huge pages: decode then runs as fast as from a copy.
+constexpr double kEnoughHuge = 0.9;
+
+// The share of the whole 2 MB pieces of a map_file() mapping that the
+// kernel maps as huge pages. Touching one byte per piece faults each in:
+// a piece the page cache holds in one 2 MB folio maps whole, and a piece
+// not cached yet is read ahead as one (the mapping is advised for huge
+// pages). /proc/self/smaps then counts them.
+double measure_huge_fraction(const uint8_t* p, size_t size) {
+  const size_t pieces = size / kHuge;
+  if (pieces == 0) return 0;
+  uint8_t sum = 0;
+  for (size_t i = 0; i < pieces; ++i) sum = uint8_t(sum + *static_cast<const volatile uint8_t*>(p + i * kHuge));
+  (void)sum;
+  char head[32];
+  std::snprintf(head, sizeof head, "%lx-", reinterpret_cast<unsigned long>(p));
+  std::ifstream in("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(head, 0) == 0) inside = true;
+    else if (inside && line.rfind("FilePmdMapped:", 0) == 0)
+      return double(std::stol(line.substr(14)) << 10) / double(pieces * kHuge);
+  }
+  return 0;
+}
+
 // Where a safetensors data section starts, mod 64, made 0 by shifting the
 // copy: tensors then begin 64-byte aligned, which the AVX-512 GEMV reads
 // faster than rows straddling cache lines.
@@ -128,23 +157,33 @@ MappedFile MappedFile::open(const std::filesystem::path& path, Residency r) {
   if (f.size_ > 0) {
     const auto t0 = std::chrono::steady_clock::now();
     uint8_t* data = nullptr;
-    if (r == Residency::Resident) {
+    if (r == Residency::Resident && f.size_ >= kHuge) {
+      // The page cache's own 2 MB folios serve as well as a copy and cost
+      // neither fresh memory nor a second copy of the file.
+      data = map_file(fd, f.size_, &f.mapped_size_);
+      if (data) {
+        f.huge_fraction_ = measure_huge_fraction(data, f.size_);
+        if (f.huge_fraction_ < kEnoughHuge) {
+          munmap(data, f.mapped_size_);
+          data = nullptr;
+        }
+      }
+      if (data) f.map_base_ = data;
+    }
+    if (!data && r != Residency::Mapped) {
       try {
         const size_t shift = alignment_shift(fd, f.size_);
         data = read_resident(fd, path.string(), f.size_, shift, &f.mapped_size_);
-        if (data) f.map_base_ = data - shift;
+        if (data) f.map_base_ = data - shift, f.copied_ = true, f.huge_fraction_ = 1;
       } catch (...) {
         ::close(fd);
         throw;
       }
-      if (!data) spdlog::warn("{}: no memory for a resident copy ({} MB); serving it mapped", path.string(), f.size_ >> 20);
+      if (!data) spdlog::warn("{}: no memory for a copy ({} MB); serving it mapped", path.string(), f.size_ >> 20);
     }
     if (!data) {
       data = map_file(fd, f.size_, &f.mapped_size_);
       f.map_base_ = data;
-      f.resident_ = false;
-    } else {
-      f.resident_ = true;
     }
     if (!data) {
       const int err = errno;
@@ -153,9 +192,13 @@ MappedFile MappedFile::open(const std::filesystem::path& path, Residency r) {
     }
     f.data_ = data;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::info("{}: {} MB {} in {:.3f} s{}", path.string(), f.size_ >> 20,
-                 f.resident_ ? "read into huge pages" : "mapped", secs,
-                 f.resident_ ? " on " + std::to_string(kernels::cpu::num_threads()) + " threads" : "");
+    if (f.copied_) {
+      spdlog::info("{}: {} MB read into 2 MB pages in {:.3f} s on {} threads{}", path.string(), f.size_ >> 20, secs,
+                   kernels::cpu::num_threads(), r == Residency::Resident ? " (the page cache holds it in small pages)" : "");
+    } else {
+      spdlog::info("{}: {} MB mapped in {:.3f} s{}", path.string(), f.size_ >> 20, secs,
+                   r == Residency::Resident ? fmt::format(", {:.0f}% in the page cache's 2 MB pages", 100 * f.huge_fraction_) : "");
+    }
   }
   ::close(fd);
   return f;
@@ -171,7 +214,8 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     size_ = std::exchange(o.size_, 0);
     mapped_size_ = std::exchange(o.mapped_size_, 0);
     map_base_ = std::exchange(o.map_base_, nullptr);
-    resident_ = std::exchange(o.resident_, false);
+    copied_ = std::exchange(o.copied_, false);
+    huge_fraction_ = std::exchange(o.huge_fraction_, 0.0);
   }
   return *this;
 }

@@ -7,17 +7,23 @@
 
 namespace mnemo::engine {
 
-// Where the bytes live once opened. Mapped serves straight from the page
-// cache (mapped at a 2 MB boundary and advised for huge pages, so the parts
-// the cache holds in 2 MB folios map as huge pages; the rest are 4 KB).
-// Resident reads the file (pread, never mapped, so the process holds one
-// copy) into anonymous memory backed by 2 MB pages and shifted so a
-// safetensors data section starts on a cache line; decode streams that
-// faster (see bench/README.md, "Loading weights"), at the price of the
-// time to fault in fresh memory and the page cache still holding the file
-// outside the process. Resident falls back to Mapped when the memory
-// cannot be had.
-enum class Residency { Mapped, Resident };
+// Where the bytes live once opened. Decode streams weights about 1.2-1.3x
+// faster from 2 MB pages than from 4 KB ones (bench/load_bench.cc), and a
+// copy into fresh anonymous memory is the slow part of a load (the kernel
+// zeroes every page first; several seconds for 2 GB on a VM whose host
+// backs fresh memory lazily). Every mapping sits on a 2 MB boundary,
+// advised for huge pages.
+//  - Mapped: the page cache as it is (its 2 MB folios map whole, the rest
+//    as 4 KB pages). Nothing is copied; the file counts once, as RssFile.
+//  - Resident: in 2 MB pages. The page cache's own when it holds (or, not
+//    yet cached, reads ahead) at least 90% of the file in 2 MB folios;
+//    else a Copy. Either way the process holds the file once.
+//  - Copy: read (pread, never mapped, so the file's pages never count in
+//    the process) into anonymous 2 MB pages, shifted so a safetensors data
+//    section starts on a cache line. Private memory: the kernel cannot
+//    reclaim it as it can the page cache.
+// Resident and Copy fall back to Mapped when the memory cannot be had.
+enum class Residency { Mapped, Resident, Copy };
 
 class MappedFile {
  public:
@@ -31,7 +37,10 @@ class MappedFile {
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::filesystem::path& path() const { return path_; }
-  bool resident() const { return resident_; }  // false: served from the page cache
+  bool copied() const { return copied_; }  // false: served from the page cache
+  // The share of the bytes in 2 MB pages as opened (1 for a copy; for the
+  // page cache, measured only when Resident chose between the two).
+  double huge_fraction() const { return huge_fraction_; }
 
  private:
   std::filesystem::path path_;
@@ -39,7 +48,8 @@ class MappedFile {
   size_t size_ = 0;
   size_t mapped_size_ = 0;             // of the mapping, rounded up to 2 MB
   const uint8_t* map_base_ = nullptr;  // start of that mapping (a resident data_ sits a few bytes in)
-  bool resident_ = false;
+  bool copied_ = false;
+  double huge_fraction_ = 0;
   void release();
 };
 

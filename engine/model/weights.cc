@@ -172,10 +172,10 @@ static void log_memory(const WeightStore& store, const ModelWeights& w) {
     if (colon != std::string::npos && (line.rfind("Vm", 0) == 0 || line.rfind("Rss", 0) == 0))
       kb[line.substr(0, colon)] = std::atol(line.c_str() + colon + 1);
   }
-  int resident = 0;
-  for (const MappedFile& f : store.files()) resident += f.resident();
-  spdlog::info("weights: {} MB of matrices; {} of {} files resident; process RSS {} MB (anonymous {} MB, file {} MB), peak {} MB",
-               w.matrix_bytes >> 20, resident, store.files().size(), kb["VmRSS"] >> 10, kb["RssAnon"] >> 10,
+  int copied = 0;
+  for (const MappedFile& f : store.files()) copied += f.copied();
+  spdlog::info("weights: {} MB of matrices; {} of {} files copied; process RSS {} MB (anonymous {} MB, file {} MB), peak {} MB",
+               w.matrix_bytes >> 20, copied, store.files().size(), kb["VmRSS"] >> 10, kb["RssAnon"] >> 10,
                kb["RssFile"] >> 10, kb["VmHWM"] >> 10);
 }
 

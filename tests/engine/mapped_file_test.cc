@@ -4,6 +4,10 @@
 // never mapped, so its page-cache pages are not counted a second time).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -68,26 +72,32 @@ TEST(MappedFile, ResidentAndMappedHoldTheFileBytes) {
   const auto want = read_all(p);
   for (int threads : {1, 3}) {
     Threads t(threads);
-    for (Residency r : {Residency::Resident, Residency::Mapped}) {
+    for (Residency r : {Residency::Copy, Residency::Resident, Residency::Mapped}) {
       const MappedFile f = MappedFile::open(p, r);
       ASSERT_EQ(f.bytes().size(), size);
-      EXPECT_EQ(f.resident(), r == Residency::Resident);
+      if (r != Residency::Resident) {
+        EXPECT_EQ(f.copied(), r == Residency::Copy);
+      }
+      // Resident keeps the page cache only where it is mostly huge pages.
+      if (r == Residency::Resident && !f.copied()) {
+        EXPECT_GE(f.huge_fraction(), 0.9);
+      }
       EXPECT_EQ(std::memcmp(f.bytes().data(), want.data(), size), 0) << threads << " threads";
-      if (r == Residency::Resident) {
+      if (f.copied()) {
         EXPECT_EQ(reinterpret_cast<uintptr_t>(f.bytes().data() + 8 + 1000) % 64, 0u) << "data section not on a cache line";
       }
     }
   }
 }
 
-TEST(MappedFile, ResidentCopyIsHeldOnce) {
+TEST(MappedFile, CopyIsHeldOnce) {
   const size_t size = size_t(48) << 20;
   const auto p = random_file("once", size, 64 - 8);
   (void)read_all(p);  // in the page cache, as a model loaded before would be
   ASSERT_TRUE(reset_peak()) << "cannot reset VmHWM through /proc/self/clear_refs";
   const long rss0 = status_kb("VmRSS"), file0 = status_kb("RssFile"), anon0 = status_kb("RssAnon");
-  const MappedFile f = MappedFile::open(p, Residency::Resident);
-  ASSERT_TRUE(f.resident());
+  const MappedFile f = MappedFile::open(p, Residency::Copy);
+  ASSERT_TRUE(f.copied());
   const long copy_kb = long(size >> 10);
   // A copy made through a mapping of the file peaks at twice the file.
   EXPECT_LT(status_kb("VmHWM") - rss0, copy_kb * 5 / 4) << "peak RSS during the load: more than one copy";
@@ -95,22 +105,46 @@ TEST(MappedFile, ResidentCopyIsHeldOnce) {
   EXPECT_LT(status_kb("RssFile") - file0, copy_kb / 10) << "the file's pages are counted too";
 }
 
+// A file not in the page cache: Resident reads it ahead in 2 MB folios and
+// serves them, where the kernel and file system can (else it copies).
+TEST(MappedFile, ResidentServesTheFilesOwnHugePages) {
+  const size_t size = (size_t(24) << 20) + 4096;
+  const auto p = random_file("cache", size, 100);
+  const auto want = read_all(p);
+  {
+    const int fd = ::open(p.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+  ASSERT_TRUE(reset_peak());
+  const long rss0 = status_kb("VmRSS");
+  const MappedFile f = MappedFile::open(p, Residency::Resident);
+  EXPECT_TRUE(f.copied() || f.huge_fraction() >= 0.9) << f.huge_fraction();
+  EXPECT_LT(status_kb("VmHWM") - rss0, long(size >> 10) * 5 / 4) << "peak RSS during the load: more than one copy";
+  EXPECT_EQ(std::memcmp(f.bytes().data(), want.data(), size), 0);
+  std::printf("resident: %s, %.0f%% in 2 MB pages\n", f.copied() ? "copied" : "the page cache's", 100 * f.huge_fraction());
+}
+
 TEST(MappedFile, MissingTruncatedAndEmptyFiles) {
   const auto dir = fresh_dir("files");
   std::filesystem::create_directories(dir);
-  EXPECT_THROW(MappedFile::open(dir / "absent.bin", Residency::Resident), ModelError);
-  EXPECT_THROW(MappedFile::open(dir, Residency::Resident), ModelError);  // not a regular file
+  for (Residency r : {Residency::Mapped, Residency::Resident, Residency::Copy}) {
+    EXPECT_THROW(MappedFile::open(dir / "absent.bin", r), ModelError);
+    EXPECT_THROW(MappedFile::open(dir, r), ModelError);  // not a regular file
+  }
   std::ofstream(dir / "empty.bin");
-  EXPECT_TRUE(MappedFile::open(dir / "empty.bin", Residency::Resident).bytes().empty());
+  EXPECT_TRUE(MappedFile::open(dir / "empty.bin", Residency::Copy).bytes().empty());
   // A header length past the end: no shift, still every byte.
   const auto p = random_file("short", 100, uint64_t(1) << 40);
-  const MappedFile f = MappedFile::open(p, Residency::Resident);
+  const MappedFile f = MappedFile::open(p, Residency::Copy);
   EXPECT_EQ(std::memcmp(f.bytes().data(), read_all(p).data(), 100), 0);
 }
 
-// A generated BF16 model of about 40 MB: each matrix the model serves is
-// the file's bytes, and the process holds them once.
-TEST(MappedFile, GeneratedModelLoadsResidentOnce) {
+// A generated BF16 model of about 40 MB, copied: each matrix the model
+// serves is the file's bytes, on a cache line, and the process holds them once.
+TEST(MappedFile, GeneratedModelIsCopiedOnce) {
   GeneratorOptions o;
   o.hidden = 512, o.layers = 4, o.heads = 8, o.kv_heads = 4, o.intermediate = 1408, o.vocab = 8000;
   o.dtype = kernels::DType::BF16, o.seed = 7;
@@ -121,7 +155,7 @@ TEST(MappedFile, GeneratedModelLoadsResidentOnce) {
   const long size_kb = long(std::filesystem::file_size(file) >> 10);
   ASSERT_TRUE(reset_peak());
   const long rss0 = status_kb("VmRSS");
-  const auto m = Model::load(dir, Residency::Resident);
+  const auto m = Model::load(dir, Residency::Copy);
   EXPECT_LT(status_kb("VmHWM") - rss0, size_kb * 5 / 4) << "peak RSS during the load: more than one copy";
   EXPECT_GT(status_kb("VmRSS") - rss0, size_kb * 9 / 10);
 
