@@ -3,6 +3,9 @@
 // each, interleaved token by token in one process so a busy neighbour
 // slows both alike. Prints how much of each copy the kernel backs with
 // 2 MB pages: that, not the residency's name, is what decode speed follows.
+// Loads run in the order mapped, resident, copy, --loads times each: a copy
+// right after another process freed its memory is faster than one into
+// memory idle for seconds (see bench/README.md).
 //   mnemo_load_bench --model DIR [--threads 1,2] [--tokens N] [--loads N] [--json PATH]
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,8 +120,8 @@ int main(int argc, char** argv) {
   const std::string json_path = bench::flag(argc, argv, "--json", std::string(MNEMO_BENCH_DIR) + "/load_bench.json");
   std::printf("model %s; load average before: %s\n\n", dir.c_str(), bench::loadavg().c_str());
 
-  const std::pair<const char*, engine::Residency> kinds[] = {{"mapped", engine::Residency::Mapped},
-                                                             {"resident", engine::Residency::Resident}};
+  const std::pair<const char*, engine::Residency> kinds[] = {
+      {"mapped", engine::Residency::Mapped}, {"resident", engine::Residency::Resident}, {"copy", engine::Residency::Copy}};
   bench::Table loads_table({"residency", "threads", "load s (median)", "min", "max",
                             "load + first token s (median)", "min", "max", "peak RSS MiB", "RSS after MiB"});
   nlohmann::json jl = nlohmann::json::array();
@@ -137,42 +140,40 @@ int main(int argc, char** argv) {
   }
   loads_table.print();
 
-  const auto mapped = engine::Model::load(dir, engine::Residency::Mapped);
-  const auto resident = engine::Model::load(dir, engine::Residency::Resident);
-  const auto& mw = mapped->weights();
-  const auto& rw = resident->weights();
-  // Touch the mapped weights once so both start with their pages in place.
-  {
-    auto c = mapped->new_cache(2);
-    const int32_t t = 1;
-    mapped->forward(std::span(&t, 1), c);
-  }
-  const uint64_t bytes = mw.matrix_bytes;
+  std::vector<std::unique_ptr<engine::Model>> models;
+  for (const auto& [name, r] : kinds) models.push_back(engine::Model::load(dir, r));
+  const uint64_t bytes = models[0]->weights().matrix_bytes;
   // The matrices are one contiguous run of each file: the embedding's span
   // to the last layer's down projection covers (about) all of them.
-  auto coverage = [&](const engine::ModelWeights& w, const char* field) {
-    const auto* lo = static_cast<const uint8_t*>(w.embed.data);
-    return double(smaps_kb(lo, bytes, field)) / 1024;
+  auto huge_mib = [&](const engine::Model& m) {
+    const void* lo = m.weights().embed.data;
+    return double(smaps_kb(lo, bytes, "FilePmdMapped") + smaps_kb(lo, bytes, "AnonHugePages")) / 1024;
   };
-  std::printf("\nhuge pages: mapped copy %.0f MiB FilePmdMapped of %.0f MiB; resident copy %.0f MiB AnonHugePages\n\n",
-              coverage(mw, "FilePmdMapped"), double(bytes) / (1 << 20), coverage(rw, "AnonHugePages"));
+  for (auto& m : models) {  // every page in place before timing
+    auto c = m->new_cache(2);
+    const int32_t t = 1;
+    m->forward(std::span(&t, 1), c);
+  }
+  std::printf("\nin 2 MB pages, of %.0f MiB of matrices: mapped %.0f MiB, resident %.0f MiB, copy %.0f MiB\n\n",
+              double(bytes) / (1 << 20), huge_mib(*models[0]), huge_mib(*models[1]), huge_mib(*models[2]));
 
-  bench::Table dec({"threads", "mapped tok/s", "resident tok/s", "resident / mapped", "rounds"});
+  bench::Table dec({"threads", "mapped tok/s", "resident tok/s", "copy tok/s", "mapped / copy", "resident / copy", "tokens"});
   for (int t : threads) {
     kernels::cpu::set_num_threads(t);
-    std::vector<double> dm, dr;
-    auto cm = mapped->new_cache(tokens + 2), cr = resident->new_cache(tokens + 2);
+    std::vector<std::vector<double>> rate(models.size());
+    std::vector<engine::KvCache> caches;
+    for (auto& m : models) caches.push_back(m->new_cache(tokens + 2));
     int32_t tok = 1;
-    for (int i = 0; i < tokens; ++i) {  // A B A B, one token each
-      auto t0 = clk::now();
-      mapped->forward(std::span(&tok, 1), cm);
-      dm.push_back(1 / std::chrono::duration<double>(clk::now() - t0).count());
-      t0 = clk::now();
-      resident->forward(std::span(&tok, 1), cr);
-      dr.push_back(1 / std::chrono::duration<double>(clk::now() - t0).count());
+    for (int i = 0; i < tokens; ++i) {  // A B C A B C, one token each
+      for (size_t k = 0; k < models.size(); ++k) {
+        const auto t0 = clk::now();
+        models[k]->forward(std::span(&tok, 1), caches[k]);
+        rate[k].push_back(1 / std::chrono::duration<double>(clk::now() - t0).count());
+      }
       tok = (tok * 7919 + 13) % 1000;
     }
-    dec.add({t, median(dm), median(dr), median(dr) / median(dm), tokens});
+    const double m = median(rate[0]), r = median(rate[1]), c = median(rate[2]);
+    dec.add({t, m, r, c, m / c, r / c, tokens});
   }
   dec.print();
   std::printf("load average after: %s\n", bench::loadavg().c_str());

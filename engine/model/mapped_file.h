@@ -8,16 +8,18 @@
 namespace mnemo::engine {
 
 // Where the bytes live once opened. Decode streams weights about 1.2-1.3x
-// faster from 2 MB pages than from 4 KB ones (bench/load_bench.cc), and a
+// faster from 2 MB pages than from 4 KB ones, and 7-10% faster with rows on
+// cache lines than straddling them (mnemo_load_bench), and a
 // copy into fresh anonymous memory is the slow part of a load (the kernel
 // zeroes every page first; several seconds for 2 GB on a VM whose host
 // backs fresh memory lazily). Every mapping sits on a 2 MB boundary,
 // advised for huge pages.
 //  - Mapped: the page cache as it is (its 2 MB folios map whole, the rest
 //    as 4 KB pages). Nothing is copied; the file counts once, as RssFile.
-//  - Resident: in 2 MB pages. The page cache's own when it holds (or, not
-//    yet cached, reads ahead) at least 90% of the file in 2 MB folios;
-//    else a Copy. Either way the process holds the file once.
+//  - Resident: in 2 MB pages, tensors on cache lines. The page cache's own
+//    when the file's data section starts on a cache line and the cache
+//    holds (or, not yet cached, reads ahead) at least 90% of the file in
+//    2 MB folios; else a Copy. Either way the process holds the file once.
 //  - Copy: read (pread, never mapped, so the file's pages never count in
 //    the process) into anonymous 2 MB pages, shifted so a safetensors data
 //    section starts on a cache line. Private memory: the kernel cannot
