@@ -35,10 +35,12 @@ struct Shape {
   int64_t layers, heads, kv_heads, head_dim;
 };
 
-// One layer's blocks of one sequence, both element types (same values).
+// One layer's blocks of one sequence, both element types (same values),
+// laid out as the cache's pool holds a fresh sequence: one array per layer
+// of [blocks][kv_heads][block][head_dim], the sequence's blocks in order.
 struct Layer {
-  std::vector<std::vector<float>> kf, vf;
-  std::vector<std::vector<uint16_t>> kb, vb;
+  std::vector<float> kf, vf;
+  std::vector<uint16_t> kb, vb;
   std::vector<const void*> kf_p, vf_p, kb_p, vb_p;
 };
 
@@ -48,23 +50,19 @@ Layer make_layer(const Shape& s, int64_t ctx, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   Layer L;
   const int64_t nb = ctx / kBlock, elems = s.kv_heads * kBlock * s.head_dim;
+  L.kf.resize(size_t(nb * elems));
+  L.vf.resize(L.kf.size());
+  for (float& x : L.kf) x = dist(rng);
+  for (float& x : L.vf) x = dist(rng);
+  L.kb.resize(L.kf.size());
+  L.vb.resize(L.kf.size());
+  cpu::f32_row_to_bf16(L.kf.data(), nb * elems, L.kb.data());
+  cpu::f32_row_to_bf16(L.vf.data(), nb * elems, L.vb.data());
   for (int64_t b = 0; b < nb; ++b) {
-    std::vector<float> k(static_cast<size_t>(elems)), v(static_cast<size_t>(elems));
-    for (float& x : k) x = dist(rng);
-    for (float& x : v) x = dist(rng);
-    std::vector<uint16_t> kh(k.size()), vh(v.size());
-    cpu::f32_row_to_bf16(k.data(), elems, kh.data());
-    cpu::f32_row_to_bf16(v.data(), elems, vh.data());
-    L.kf.push_back(std::move(k));
-    L.vf.push_back(std::move(v));
-    L.kb.push_back(std::move(kh));
-    L.vb.push_back(std::move(vh));
-  }
-  for (int64_t b = 0; b < nb; ++b) {
-    L.kf_p.push_back(L.kf[size_t(b)].data());
-    L.vf_p.push_back(L.vf[size_t(b)].data());
-    L.kb_p.push_back(L.kb[size_t(b)].data());
-    L.vb_p.push_back(L.vb[size_t(b)].data());
+    L.kf_p.push_back(L.kf.data() + b * elems);
+    L.vf_p.push_back(L.vf.data() + b * elems);
+    L.kb_p.push_back(L.kb.data() + b * elems);
+    L.vb_p.push_back(L.vb.data() + b * elems);
   }
   return L;
 }

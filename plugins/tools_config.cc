@@ -153,7 +153,8 @@ CommandConfig command(const Reader& r, const std::string& key, const Json& j) {
   if (j.contains("description")) c.description = r.string(j["description"], at + ".description", false);
   if (j.contains("parameters")) {
     const Json& p = r.object(j["parameters"], at + ".parameters");
-    if (p.value("type", "object") != "object") r.fail(at + ".parameters.type", "must be \"object\"");
+    // A "type" that is not a string fails here too, not in a json type_error.
+    if (p.contains("type") && p["type"] != "object") r.fail(at + ".parameters.type", "must be \"object\"");
     c.parameters = p;
   }
   if (j.contains("env")) c.env = r.string_map(j["env"], at + ".env");

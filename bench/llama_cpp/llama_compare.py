@@ -177,6 +177,17 @@ def mnemo_run(args, model, case, prompts):
     return st["decode_tps"], st
 
 
+def mnemo_profile(args, model, case, prompts, peak_gbps):
+    """Where Mnemo's time goes in a row: one `mnemo run --profile` of the row's command, the table
+    of its phase (per-operation ms, GB/s, GFLOP/s, % of the triad peak)."""
+    cmd = [args.mnemo, "run", "--model", model["view"], "--prompt", prompts[case["prompt"]], "--threads",
+           case["threads"], "--max-tokens", case["n_decode"], "--temperature", "0", "--profile"] + case["mnemo_extra"]
+    if peak_gbps:
+        cmd += ["--peak-gbps", f"{peak_gbps:.1f}"]
+    r = run(cmd)
+    return measure.profile_section(r.stderr, "prefill" if case["kind"] == "prefill" else "decode")
+
+
 def llama_run(args, model, case):
     cmd = [build_llama.binary(args.cache, "llama-bench"), "-m", model["gguf"][case["gguf"]], "-t", case["threads"],
            "-r", "1", "-o", "json"] + case["llama"] + case["llama_extra"]
@@ -248,18 +259,21 @@ def llama_bytes(model, case, info):
                                           kv if kv in measure.KV_BYTES else "f16", depth, case["n_decode"])
 
 
-def write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0):
-    """Summarises the rounds so far into rows and writes the JSON; returns the rows."""
+def write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0, profiles=None):
+    """Summarises the rounds so far into rows (with the profiles of missed rows, by case id) and
+    writes the JSON; returns the (case, row) pairs."""
     rows = []
     for c in cases:
         if id(c) in skipped:
-            rows.append({k: c[k] for k in ("kind", "row", "model", "threads")} | {"skipped": skipped[id(c)]})
+            rows.append((c, {k: c[k] for k in ("kind", "row", "model", "threads")} | {"skipped": skipped[id(c)]}))
         elif results[id(c)]:
-            rows.append(summarise(c, results[id(c)]))
+            rows.append((c, summarise(c, results[id(c)])))
+            if profiles and id(c) in profiles:
+                rows[-1][1]["profile"] = profiles[id(c)]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "llama_cpp": setup_meta, "mnemo": str(args.mnemo), "mnemo_kv_dtype": kv, "rounds": round_info,
-        "loadavg_now": loadavg(), "seconds": time.time() - t0, "rows": rows,
+        "loadavg_now": loadavg(), "seconds": time.time() - t0, "rows": [r for _, r in rows],
         "settings": {k: v for k, v in vars(args).items() if isinstance(v, (int, str, list))}},
         indent=1, default=str))
     return rows
@@ -363,7 +377,20 @@ def main():
             # Rewritten after every measurement, so an interrupted run keeps what it has (--table-from).
             write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)
     print()
-    print(measure.table(write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)))
+    rows = write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0)
+    print(measure.table([r for _, r in rows]))
+    # Where a target is missed, where Mnemo's time goes: one profiled run of that row.
+    if "--profile" in run([args.mnemo, "run", "--help"]).stdout:
+        profiles = {}
+        for c, row in rows:
+            if row.get("verdict") != "MISS":
+                continue
+            peak = (round_info[-1]["triad_gbps"] or {}).get(c["threads"])
+            profiles[id(c)] = mnemo_profile(args, models[c["model"]], c, prompts[c["model"]], peak)
+            print(f"\n{c['row']}, {c['model']}, {c['threads']} thread(s): MISS; Mnemo's time by operation "
+                  f"(mnemo run --profile; % peak: of the triad, {peak or '-'} GB/s):")
+            print("\n".join(profiles[id(c)]) or "(no profile output)")
+        write_report(args, cases, results, skipped, round_info, setup_meta, kv, t0, profiles)
     print(f"\nload average before each round: {', '.join(x['loadavg_before'] for x in round_info)}; "
           f"after: {loadavg()}")
     print("tok/s: median (min-max) over rounds; ratio = Mnemo / llama.cpp per round; roofline = tok/s x bytes "

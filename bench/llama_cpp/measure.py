@@ -57,6 +57,21 @@ def best_llama_tps(tests):
     return best["avg_tps"], best
 
 
+def profile_section(stderr, phase):
+    """The table `mnemo run --profile` prints for one phase ("prefill" or "decode"): its header line
+    and rows through the "total" row, as a list of lines; [] when the output has none."""
+    out = []
+    for line in stderr.splitlines():
+        if not out:
+            if line.startswith(phase + " ("):
+                out.append(line)
+            continue
+        out.append(line)
+        if line.startswith("total"):
+            return out
+    return []
+
+
 def summary(values):
     """Median, min and max of one measurement's rounds (None entries, failed rounds, dropped)."""
     v = [x for x in values if x is not None]

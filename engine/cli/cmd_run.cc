@@ -8,6 +8,7 @@
 #include "engine/cli/kv_flags.h"
 #include "engine/serving/engine.h"
 #include "engine/model/model.h"
+#include "engine/model/op_profile.h"
 #if __has_include("engine/tokenizer/chat_template.h")
 #include "engine/tokenizer/chat_template.h"
 #define MNEMO_HAS_CHAT 1
@@ -33,7 +34,13 @@ int cmd_run(const std::vector<std::string>& args) {
       .value("repetition-penalty", "R", "penalty for tokens already seen; 1 is off", "1")
       .value("seed", "S", "sampling seed", "0")
       .value("stop", "TEXT", "stop when this text is generated")
-      .toggle("stats", "print prefill and decode speed to stderr");
+      .value("token-budget", "N",
+             "prompt tokens per forward pass: a longer prompt is prefilled in chunks of N, as "
+             "mnemod's --token-budget does (larger chunks read the weights fewer times)",
+             "512")
+      .toggle("stats", "print prefill and decode speed to stderr")
+      .toggle("profile", "print where prefill and decode time goes, per operation, to stderr")
+      .value("peak-gbps", "GB/s", "memory bandwidth to compare each operation with in --profile (bench/mnemo_membw)", "0");
   add_kv_dtype_flag(f, "bf16");
   if (!f.parse(args)) return 0;
   const kernels::KvDType kv_type = kv_dtype(f);
@@ -53,6 +60,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   if (f.has("stop")) opt.stop_strings.push_back(f.str("stop"));
   const std::string prompt = f.str("prompt");
+  const int64_t token_budget = f.integer("token-budget", 1, int64_t(1) << 20);
 
   const auto dir = model_dir(f);
   const auto model = engine::Model::load(dir, weights_residency(f), weight_format(f));
@@ -88,6 +96,9 @@ int cmd_run(const std::vector<std::string>& args) {
   engine::EngineOptions eopt;
   eopt.kv_cache_tokens = int64_t(ids.size()) + opt.max_tokens;
   eopt.kv_dtype = kv_type;
+  eopt.scheduler.token_budget = token_budget;
+  const double peak_gbps = f.number("peak-gbps");
+  if (f.on("profile")) engine::prof::enable(true);
   engine::Engine eng(*model, tok, eopt);
   const auto h = eng.submit(engine::Request{ids, opt});
   for (;;) {
@@ -107,6 +118,18 @@ int cmd_run(const std::vector<std::string>& args) {
         std::cerr << ", " << double(st.inter_token_seconds.size()) / decode_s << " tok/s decode";
       std::cerr << "; finish: " << e->finish_reason << "; KV " << kernels::kv_dtype_name(kv_type) << " ("
                 << eng.kv_bytes_per_token() << " bytes per token)\n";
+    }
+    if (f.on("profile")) {
+      namespace prof = engine::prof;
+      const auto& st = e->stats;
+      const auto snap = prof::snapshot();
+      const auto ns = [](double s) { return int64_t(s * 1e9); };
+      const double decode_s = std::accumulate(st.inter_token_seconds.begin(), st.inter_token_seconds.end(), 0.0);
+      std::cerr << "prefill (" << st.prompt_tokens << " tokens):\n"
+                << prof::table(snap, prof::Phase::Prefill, peak_gbps, ns(st.ttft_seconds - st.queue_seconds))
+                << "decode (" << st.inter_token_seconds.size() << " tokens; other: the wall time between tokens no op"
+                << " accounts for):\n"
+                << prof::table(snap, prof::Phase::Decode, peak_gbps, ns(decode_s));
     }
     break;
   }

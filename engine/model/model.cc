@@ -12,6 +12,7 @@
 #include "engine/model/model_error.h"
 #include "engine/model/paged_attention.h"
 #include "engine/model/layer_ops.h"
+#include "engine/model/op_profile.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/parallel.h"
 
@@ -81,32 +82,50 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
     for (int64_t j = 0; j < m; ++j) pos[size_t(offset[b] + j)] = int32_t(start[b] + j);
   }
 
+  const int64_t nb = int64_t(items.size());
+  const cpu::TeamBurst burst;  // the team stays awake between the pass's steps
+  prof::set_phase(n == nb ? prof::Phase::Decode : prof::Phase::Prefill);
   std::vector<float> x(size_t(n * H)), h(size_t(n * H)), q(size_t(n * qd)), k(size_t(n * kvd)), v(size_t(n * kvd));
   std::vector<float> att(size_t(n * qd)), gate(size_t(n * I)), up(size_t(n * I));
-  for (size_t b = 0; b < items.size(); ++b)
-    for (int64_t j = 0; j < offset[b + 1] - offset[b]; ++j)
-      cpu::row_to_f32(w.embed, items[b].tokens[size_t(j)], &x[size_t((offset[b] + j) * H)]);
+  {
+    prof::Scope s(prof::Op::Embed, uint64_t(n) * (kernels::row_bytes(w.embed.dtype, H) + H * sizeof(float)));
+    for (size_t b = 0; b < items.size(); ++b)
+      for (int64_t j = 0; j < offset[b + 1] - offset[b]; ++j)
+        cpu::row_to_f32(w.embed, items[b].tokens[size_t(j)], &x[size_t((offset[b] + j) * H)]);
+  }
 
   const float scale = 1.0f / std::sqrt(float(hd));
-  const int64_t nb = int64_t(items.size());
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     attention_inputs(c, L, x.data(), n, pos.data(), inv_freq_, h.data(), q.data(), k.data(), v.data());
     // Several sequences: taken one at a time by the team's threads (attention
     // inside runs serially, a nested step does); a single sequence
-    // parallelises inside.
+    // parallelises inside. (The profile then sums their attention time over
+    // the threads.)
     std::atomic<int64_t> next{0};
-    cpu::run_on_team([&](int, int) {
+    cpu::run_on_team_dynamic([&](int, int) {
       for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nb;) {
         const int64_t o = offset[size_t(b)], m = offset[size_t(b) + 1] - o;
         const BatchItem& it = items[size_t(b)];
+        // Bytes: the new rows written; then every K,V row of the sequence read.
+        const uint64_t row = uint64_t(m * kvd) * 2;
         if (it.cache) {
           const cpu::KvView kv = it.cache->layer(l);
-          cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          {
+            prof::Scope s(prof::Op::KvWrite, row * 2 * sizeof(float));
+            cpu::kv_write(kv, start[size_t(b)], m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          }
+          prof::Scope s(prof::Op::Attention, uint64_t(start[size_t(b)] + m) * uint64_t(kvd) * 2 * sizeof(float));
           cpu::attention(&q[size_t(o * qd)], m, nh, start[size_t(b)], kv, scale, &att[size_t(o * qd)],
                          c.sliding_window);
         } else {
-          it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          const uint64_t el = kernels::kv_dtype_size(it.paged->dtype());
+          {
+            prof::Scope s(prof::Op::KvWrite, row * (sizeof(float) + el));
+            it.paged->write(it.seq, l, m, &k[size_t(o * kvd)], &v[size_t(o * kvd)]);
+          }
+          prof::Scope s(prof::Op::Attention);
+          if (prof::enabled()) s.add(uint64_t(it.paged->layer_blocks(it.seq, l).length) * uint64_t(kvd) * 2 * el);
           paged_layer_attention(*it.paged, it.seq, l, &q[size_t(o * qd)], m, nh, scale, &att[size_t(o * qd)],
                                 c.sliding_window);
         }
@@ -124,8 +143,13 @@ std::vector<float> Model::forward_batch(std::span<const BatchItem> items) const 
   const int64_t nr = int64_t(rows.size());
   std::vector<float> sel(size_t(nr * H));
   for (int64_t r = 0; r < nr; ++r) std::copy_n(&x[size_t(rows[size_t(r)] * H)], H, &sel[size_t(r * H)]);
-  cpu::rmsnorm(sel.data(), w.final_norm.data(), c.rms_norm_eps, nr, H, h.data());
+  {
+    prof::Scope s(prof::Op::FinalNorm, (2 * uint64_t(nr) * H + H) * sizeof(float));
+    cpu::rmsnorm(sel.data(), w.final_norm.data(), c.rms_norm_eps, nr, H, h.data());
+  }
   std::vector<float> logits(size_t(nr * c.vocab_size));
+  prof::Scope s(prof::Op::LmHead, kernels::row_bytes(w.lm_head.dtype, w.lm_head.cols) * uint64_t(w.lm_head.rows),
+                2 * uint64_t(nr) * uint64_t(w.lm_head.rows) * uint64_t(w.lm_head.cols));
   cpu::matmul(h.data(), nr, w.lm_head, logits.data());
   return logits;
 }

@@ -3,17 +3,11 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
 
 namespace mnemo::engine {
 
 namespace cpu = kernels::cpu;
-
-namespace {
-// Below this many query tokens, reading K,V in place beats copying them.
-constexpr int64_t kGatherMinTokens = 32;
-}  // namespace
 
 void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64_t layer, const float* q, int64_t m,
                            int64_t heads, float scale, float* out, int64_t window) {
@@ -38,27 +32,6 @@ void paged_layer_attention(const kv::KvCacheManager& cache, kv::SeqId seq, int64
   const std::span<const int64_t> hb = holes ? std::span<const int64_t>(hole_begin) : std::span<const int64_t>();
   const std::span<const int64_t> he = holes ? std::span<const int64_t>(hole_end) : std::span<const int64_t>();
   const kernels::KvDType dtype = cache.dtype();
-  if (m >= kGatherMinTokens) {
-    // Gathered as f32 (bf16 widened on the way), so the GEMM path is the same
-    // for both element types.
-    thread_local std::vector<float> k, v;
-    k.resize(size_t(kvh * len * d));
-    v.resize(size_t(kvh * len * d));
-    const int64_t eb = int64_t(kernels::kv_dtype_size(dtype));
-    for (int64_t h = 0; h < kvh; ++h)
-      for (size_t i = 0; i < lb.blocks.size(); ++i) {
-        const int64_t first = int64_t(i) * bs, rows = std::min(bs, len - first);
-        if (rows <= 0) break;
-        const int64_t src = h * bs * d * eb, dst = (h * len + first) * d;
-        cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.k_block(layer, lb.blocks[i])) + src, rows * d,
-                           &k[size_t(dst)]);
-        cpu::kv_row_to_f32(dtype, static_cast<const std::byte*>(cache.v_block(layer, lb.blocks[i])) + src, rows * d,
-                           &v[size_t(dst)]);
-      }
-    const cpu::KvView kv{k.data(), v.data(), len, kvh, d, hb, he};
-    cpu::attention(q, m, heads, start, kv, scale, out, window);
-    return;
-  }
   thread_local std::vector<const void*> kp, vp;
   kp.clear();
   vp.clear();

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 
+#include "engine/model/op_profile.h"
 #include "engine/serving/program_policies.h"
 #include "kernels/cpu/parallel.h"
 #include "engine/serving/start_kv.h"
@@ -333,6 +334,8 @@ bool Engine::sample(Sequence& s, std::span<float> row) {
     finish(s, "length");
     return false;
   }
+  std::optional<prof::Scope> timed;
+  if (prof::enabled()) timed.emplace(prof::Op::Sampling, row.size() * sizeof(float));
   LogitsConstraint* constraint = s.request.constraint.get();
   if (constraint) constraint->mask(row);
   const int32_t next = s.sampler.sample(row, s.tokens, size_t(s.prompt_len()));
@@ -341,6 +344,7 @@ bool Engine::sample(Sequence& s, std::span<float> row) {
   // row now holds what the token was drawn from (see logprobs.h).
   if (s.request.options.sampling.logprobs)
     logprobs = token_logprobs(row, next, s.request.options.sampling.top_logprobs);
+  timed.reset();
   const auto& extra = s.request.options.stop_ids;
   if (!constraint && ((!s.request.options.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), next) != stop_ids_.end()) ||
                       std::find(extra.begin(), extra.end(), next) != extra.end())) {

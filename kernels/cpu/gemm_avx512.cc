@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/matmul_avx512.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/transpose16.h"
 
 #if MNEMO_AVX512
 // GCC 12 flags the deliberately undefined vectors inside its own intrinsics
@@ -50,32 +51,6 @@ float* scratch(int slot, int64_t count) {
     cap[slot] = count;
   }
   return buf[slot].get();
-}
-
-// In-place transpose of a 16x16 block of 32-bit lanes: r[i] lane j <-> r[j] lane i.
-void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  __m512 u[16];  // u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c
-  for (int g = 0; g < 4; ++g) {
-    u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 s0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-    const __m512 s1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-    const __m512 s2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-    const __m512 s3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-    r[c] = _mm512_shuffle_f32x4(s0, s2, 0x88);
-    r[8 + c] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
-    r[4 + c] = _mm512_shuffle_f32x4(s1, s3, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
-  }
 }
 
 // 16 weights of one row from column c (count valid, rest zero), as f32 lanes.

@@ -1,8 +1,10 @@
 // Decode GEMV (and small-batch GEMV): y[t, r] = x[t] . w[r] for t < n <= 16.
 // Memory-bound: the only goal is to keep enough weight bytes in flight. Each
-// thread streams a contiguous slice of rows, R rows at a time (R parallel
-// streams for the prefetchers), converting 32 weights per load to f32 in
-// registers and FMA-ing them in f32, so precision matches an f32 dot product.
+// thread starts on a contiguous slice of rows (parallel_units: then it helps
+// the others), R rows at a time as R parallel streams for the prefetchers
+// (one token: 128-row panels, each stream 16 rows long), converting 32
+// weights per load to f32 in registers and FMA-ing them in f32, so
+// precision matches an f32 dot product.
 
 #include <span>
 
@@ -124,42 +126,54 @@ void rows_all_tokens(const typename L::T* w, int64_t ldw, int64_t cols, const fl
   }
 }
 
-template <class L, int R>
-void run_rows(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, float* y) {
-  const auto* wd = static_cast<const typename L::T*>(w.data);
-  const int64_t rows = w.rows, cols = w.cols;
-  run_on_team([&](int id, int nt) {
-    // Contiguous, R-aligned slices: equal bytes per thread.
-    const int64_t units = (rows + R - 1) / R;
-    const int64_t r0 = std::min(rows, units * id / nt * R);
-    const int64_t r1 = std::min(rows, units * (id + 1) / nt * R);
-    int64_t r = r0;
-    for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
-    for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, y + r, rows);
-  });
+// One token: a panel of kPanel consecutive rows is read as kRows1 streams
+// of kPanel / kRows1 consecutive rows each, block i taking row i of every
+// stream. Each stream is then one long sequential run of memory, which the
+// hardware prefetchers follow far better than kRows1 adjacent rows read side
+// by side (each only a few KiB long): +15-20% single-thread GB/s measured on
+// 768- and 2048-column BF16 matrices. The sums are those of block<L, kRows1, 1>.
+constexpr int64_t kPanel = 128;
+
+template <class L>
+void panel(const typename L::T* w, int64_t cols, const float* xp, int64_t ldx, float* y) {
+  constexpr int64_t K = kPanel / kRows1;
+  float out[kRows1];
+  for (int64_t i = 0; i < K; ++i) {
+    block<L, kRows1, 1>(w + i * cols, K * cols, cols, xp, ldx, out, 1);
+    for (int s = 0; s < kRows1; ++s) y[s * K + i] = out[s];
+  }
 }
 
-// Several matrices sharing x in one parallel region: the R-row units of all
-// of them are split evenly across threads, so a layer's q/k/v (or gate/up)
-// cost one fork/join instead of one each.
+// Several matrices sharing x in one parallel step (a layer's q/k/v or
+// gate/up cost one dispatch instead of one each): their units (panels of
+// kPanel rows for one token, R rows for several), numbered in order, go to
+// the team through parallel_units, so each thread streams a contiguous run
+// of rows and one that is slow to start leaves its rows to the others. A
+// row gives the same sum whichever unit or thread computes it.
 template <class L, int R>
 void run_rows_many(const float* xp, int64_t ldx, int64_t n, std::span<const MatrixView> ws, std::span<float* const> ys) {
-  std::vector<int64_t> first_unit(ws.size() + 1, 0);
-  for (size_t m = 0; m < ws.size(); ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + R - 1) / R;
-  const int64_t units = first_unit.back();
-  run_on_team([&](int id, int nt) {
-    const int64_t u0 = units * id / nt, u1 = units * (id + 1) / nt;
-    for (size_t m = 0; m < ws.size(); ++m) {
-      const int64_t lo = std::max(u0, first_unit[m]), hi = std::min(u1, first_unit[m + 1]);
-      if (lo >= hi) continue;
-      const auto* wd = static_cast<const typename L::T*>(ws[m].data);
-      const int64_t rows = ws[m].rows, cols = ws[m].cols;
-      const int64_t r1 = std::min(rows, (hi - first_unit[m]) * R);
-      int64_t r = (lo - first_unit[m]) * R;
-      for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
-      for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
+  constexpr int64_t U = R == kRows1 ? kPanel : R;  // rows per unit
+  constexpr size_t kMax = 4;
+  int64_t first_unit[kMax + 1] = {0};
+  const size_t nm = std::min(ws.size(), kMax);
+  for (size_t m = 0; m < nm; ++m) first_unit[m + 1] = first_unit[m] + (ws[m].rows + U - 1) / U;
+  parallel_units(first_unit[nm], [&](int64_t u) {
+    size_t m = 0;
+    while (u >= first_unit[m + 1]) ++m;
+    const auto* wd = static_cast<const typename L::T*>(ws[m].data);
+    const int64_t rows = ws[m].rows, cols = ws[m].cols;
+    const int64_t r0 = (u - first_unit[m]) * U, r1 = std::min(rows, r0 + U);
+    if constexpr (U == kPanel) {
+      if (r1 - r0 == U) {
+        panel<L>(wd + r0 * cols, cols, xp, ldx, ys[m] + r0);
+        return;
+      }
     }
+    int64_t r = r0;
+    for (; r + R <= r1; r += R) rows_all_tokens<L, R>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
+    for (; r < r1; ++r) rows_all_tokens<L, 1>(wd + r * cols, cols, cols, xp, ldx, n, ys[m] + r, rows);
   });
+  if (ws.size() > kMax) run_rows_many<L, R>(xp, ldx, n, ws.subspan(kMax), ys.subspan(kMax));
 }
 
 template <class L>
@@ -170,8 +184,7 @@ void run_many(const float* xp, int64_t ldx, int64_t n, std::span<const MatrixVie
 
 template <class L>
 void run(const float* xp, int64_t ldx, int64_t n, const MatrixView& w, float* y) {
-  if (n == 1) run_rows<L, kRows1>(xp, ldx, n, w, y);
-  else run_rows<L, kRows>(xp, ldx, n, w, y);
+  run_many<L>(xp, ldx, n, std::span(&w, 1), std::span(&y, 1));
 }
 
 // x rows padded to a multiple of 32 with zeros (so masked weight tails meet

@@ -1,7 +1,7 @@
 #pragma once
 // Rows of the KV cache in its element type (kernels/kv_dtype.h): conversion
 // from and to f32, and the vector helpers decode attention
-// (attention_decode.h) reads bf16 rows with in place, widening them in
+// (attention_rows.h) reads bf16 rows with in place, widening them in
 // registers (a bf16 is the high half of an f32, so widening is a shift).
 // Inline: they run once per key and must not cost a call each.
 #include <cstdint>

@@ -1,8 +1,7 @@
 #include "kernels/cpu/ops.h"
 
-#include "kernels/cpu/attention_decode.h"
+#include "kernels/cpu/attention_rows.h"
 #include "kernels/cpu/kv_rows.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 
 #include <algorithm>
@@ -17,9 +16,6 @@ namespace mnemo::kernels::cpu {
 // Below this many multiply-adds a parallel region costs more than it saves,
 // and far more when the machine is oversubscribed.
 constexpr int64_t kParallelWork = 1 << 16;
-
-// From this many query tokens on, attention runs as GEMMs.
-constexpr int64_t kAttentionGemmTokens = 32;
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, int64_t dim, float* out) {
   parallel_for(n, [&](int64_t t0, int64_t t1) {
@@ -61,11 +57,26 @@ void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* p
 
 void silu_mul(const float* gate, const float* up, int64_t count, float* out) {
   parallel_for(count, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
+    int64_t i = i0;
+#if MNEMO_KV_AVX512
+    // sigmoid(g) from e = exp(-|g|) <= 1, which never overflows: 1 / (1 + e)
+    // for g >= 0, e / (1 + e) below. A scalar std::exp per element was a
+    // tenth of a prefill.
+    using namespace attn::simd;
+    for (; i + 16 <= i1; i += 16) {
+      const __m512 g = _mm512_loadu_ps(gate + i);
+      const __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(g)));
+      const __m512 sig = _mm512_div_ps(_mm512_mask_blend_ps(_mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ),
+                                                            _mm512_set1_ps(1.0f), e),
+                                       _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+      _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(g, sig), _mm512_loadu_ps(up + i)));
+    }
+#endif
+    for (; i < i1; ++i) {
       const float g = gate[i];
       out[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
-  }, count > kParallelWork);
+  }, count > kParallelWork, 16);
 }
 
 void add_inplace(float* x, const float* y, int64_t count) {
@@ -107,9 +118,6 @@ namespace {
 // when the head has none.
 struct HoleRange {
   int64_t begin = 0, end = 0;
-  int64_t size() const { return end - begin; }
-  // How many readable slots lie below slot x.
-  int64_t valid_below(int64_t x) const { return x <= begin ? x : x <= end ? begin : x - size(); }
 };
 
 HoleRange hole_of(std::span<const int64_t> hole_begin, std::span<const int64_t> hole_end, int64_t kv_head) {
@@ -118,83 +126,61 @@ HoleRange hole_of(std::span<const int64_t> hole_begin, std::span<const int64_t> 
   return b < e ? HoleRange{b, e} : HoleRange{};
 }
 
-// Prefill: per query head, scores = Q_h K^T and out = P V as two GEMMs over
-// the whole chunk (future keys masked after), instead of one dot product per
-// (token, key): the GEMM kernels keep the vector units busy. A head with a
-// hole runs over a copy of its readable keys only, so the GEMM never touches
-// the hole and needs no mask for it.
-void attention_gemm(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
-                    float* out, int64_t window) {
-  const int64_t d = kv.head_dim, group = heads / kv.kv_heads, L = start + n;
-  std::vector<float> qh(size_t(n * d)), scores(size_t(n * L)), vt(size_t(d * L)), oh(size_t(n * d)), kc;
-  for (int64_t kvh = 0; kvh < kv.kv_heads; ++kvh) {
-    const HoleRange hole = hole_of(kv.hole_begin, kv.hole_end, kvh);
-    const int64_t hb = std::min(hole.begin, L), he = std::min(hole.end, L);
-    const int64_t Lv = L - (he - hb);  // keys the GEMMs see
-    const float* kb = kv.k + kvh * kv.capacity * d;
-    const float* vb = kv.v + kvh * kv.capacity * d;
-    if (he > hb) {
-      kc.resize(size_t(Lv * d));
-      std::memcpy(kc.data(), kb, size_t(hb * d) * sizeof(float));
-      std::memcpy(kc.data() + hb * d, kb + he * d, size_t((L - he) * d) * sizeof(float));
-      kb = kc.data();
-    }
-    const MatrixView k{kb, DType::F32, Lv, d};
-    for (int64_t jj = 0; jj < Lv; ++jj) {
-      const int64_t j = jj < hb ? jj : jj + (he - hb);
-      for (int64_t i = 0; i < d; ++i) vt[size_t(i * Lv + jj)] = vb[j * d + i];
-    }
-    const MatrixView v_t{vt.data(), DType::F32, d, Lv};
-    const HoleRange clipped{hb, he};
-    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      for (int64_t t = 0; t < n; ++t) std::memcpy(&qh[size_t(t * d)], q + (t * heads + h) * d, size_t(d) * sizeof(float));
-      matmul(qh.data(), n, k, scores.data());
-      parallel_for(n, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        float* row = &scores[size_t(t * Lv)];
-        const int64_t end = start + t + 1;
-        const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-        // The same bounds counted in readable keys (identity without a hole).
-        const int64_t vfirst = clipped.valid_below(first), vend = clipped.valid_below(end);
-        for (int64_t j = 0; j < Lv; ++j)
-          row[j] = j < vfirst || j >= vend ? -std::numeric_limits<float>::infinity() : row[j] * scale;
-        softmax(row, Lv);
-      }
-      });
-      matmul(scores.data(), n, v_t, oh.data());
-      for (int64_t t = 0; t < n; ++t) std::memcpy(out + (t * heads + h) * d, &oh[size_t(t * d)], size_t(d) * sizeof(float));
-    }
-  }
-}
+// One work item per (tile of query tokens, KV head): all query heads of the
+// GQA group for tile consecutive tokens (attention_rows.h), so each key and
+// value row is read once per item. Tiles hold about kTileRows rows (tokens x
+// group): enough to amortise reading a row, few enough for the score tile to
+// stay in L1. Decode is the one-token tile. key_at(kv_head, j) and
+// value_at(kv_head, j) locate position j (a row of f32 or bf16), so
+// contiguous and paged caches of either element type share it. A tile reads
+// keys [first of its first token, end of its last) minus its head's hole,
+// walked as the two ranges [first, hole begin) and [hole end, end); each row
+// is then limited to its own token's keys.
+constexpr int64_t kTileRows = 16;
 
-// The decode path: one work item per (query token, KV head), all query heads
-// of the GQA group together (attention_decode.h), so each key and value row
-// is read once per group. key_at(kv_head, j) and value_at(kv_head, j) locate
-// position j (a row of f32 or bf16), so contiguous and paged caches of either
-// element type share it. A query reads keys [first, end) minus its head's
-// hole, walked as the two ranges [first, hole begin) and [hole end, end).
 template <class KeyAt, class ValueAt>
 void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int64_t kv_heads, int64_t d, float scale,
                     float* out, int64_t window, std::span<const int64_t> hole_begin,
                     std::span<const int64_t> hole_end, KeyAt key_at, ValueAt value_at) {
   const int64_t group = heads / kv_heads;
+  const int64_t tile = std::max<int64_t>(1, std::min(n, kTileRows / group));
+  const int64_t tiles = (n + tile - 1) / tile;
   const int64_t work = n * heads * (start + n) * d;
-  // Items handed out one at a time: heads differ in length (holes, windows)
-  // and queries in how many keys they see.
+  // Items handed out one at a time, the last tiles (the most keys) first:
+  // heads differ in length (holes, windows) and tokens in how many keys
+  // they see.
   std::atomic<int64_t> next{0};
-  run_on_team([&](int, int) {
-    decode::Scratch scratch;
-    for (int64_t tk; (tk = next.fetch_add(1, std::memory_order_relaxed)) < n * kv_heads;) {
-      const int64_t t = tk / kv_heads, kvh = tk % kv_heads;
-      const int64_t end = start + t + 1;  // causal: up to and including itself
-      const int64_t first = window > 0 ? std::max<int64_t>(0, end - window) : 0;
+  // Dynamic: a worker that wakes late finds the items taken and skips the
+  // step instead of holding it up.
+  run_on_team_dynamic([&](int, int) {
+    attn::Scratch scratch;
+    std::vector<attn::RowLimits> limits;
+    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < tiles * kv_heads;) {
+      const int64_t ti = tiles - 1 - item / kv_heads, kvh = item % kv_heads;
+      const int64_t t0 = ti * tile, nt = std::min(tile, n - t0);
+      auto first_of = [&](int64_t end) { return window > 0 ? std::max<int64_t>(0, end - window) : 0; };
+      const int64_t end = start + t0 + nt;  // causal: up to and including the tile's last token
+      const int64_t first = first_of(start + t0 + 1);
       const HoleRange hole = hole_of(hole_begin, hole_end, kvh);
       const int64_t hb = std::clamp(hole.begin, first, end), he = std::clamp(hole.end, hb, end);
       const int64_t ranges[2][2] = {{first, hb}, {he, end}};
-      const int64_t off = (t * heads + kvh * group) * d;
-      decode::group_attention(
-          q + off, group, d, scale, ranges, [&](int64_t j) { return key_at(kvh, j); },
-          [&](int64_t j) { return value_at(kvh, j); }, out + off, scratch);
+      limits.clear();
+      if (nt > 1) {
+        // Column of position x: the readable keys of the ranges below it.
+        auto column = [&](int64_t x) {
+          return std::clamp(x, first, hb) - first + (std::clamp(x, he, end) - he);
+        };
+        for (int64_t t = 0; t < nt; ++t) {
+          const int64_t e = start + t0 + t + 1;
+          limits.insert(limits.end(), size_t(group), attn::RowLimits{column(first_of(e)), column(e)});
+        }
+      }
+      const int64_t stride = heads * d, off = t0 * stride + kvh * group * d;
+      auto row = [&](int64_t r) { return off + (r / group) * stride + (r % group) * d; };
+      attn::rows_attention(
+          [&](int64_t r) { return q + row(r); }, [&](int64_t r) { return out + row(r); }, nt * group, d, scale, ranges,
+          std::span<const attn::RowLimits>(limits), [&](int64_t j) { return key_at(kvh, j); },
+          [&](int64_t j) { return value_at(kvh, j); }, scratch);
     }
   }, work > kParallelWork);
 }
@@ -203,10 +189,6 @@ void attention_loop(const float* q, int64_t n, int64_t heads, int64_t start, int
 
 void attention(const float* q, int64_t n, int64_t heads, int64_t start, const KvView& kv, float scale,
                float* out, int64_t window) {
-  if (n >= kAttentionGemmTokens) {
-    attention_gemm(q, n, heads, start, kv, scale, out, window);
-    return;
-  }
   const int64_t d = kv.head_dim;
   attention_loop(q, n, heads, start, kv.kv_heads, d, scale, out, window, kv.hole_begin, kv.hole_end,
                  [&](int64_t kvh, int64_t j) { return kv.k + (kvh * kv.capacity + j) * d; },

@@ -33,8 +33,17 @@ int process_default() {
 thread_local int t_threads = 0;  // 0: not set on this thread
 thread_local std::unique_ptr<ThreadPool> t_pool;
 std::atomic<detail::TeamRunner> g_runner{nullptr};
+thread_local int t_bursts = 0;  // TeamBursts open on this thread
 
 }  // namespace
+
+TeamBurst::TeamBurst() {
+  if (t_bursts++ == 0 && t_pool) t_pool->hold(true);
+}
+
+TeamBurst::~TeamBurst() {
+  if (--t_bursts == 0 && t_pool) t_pool->hold(false);
+}
 
 int num_threads() { return t_threads > 0 ? t_threads : process_default(); }
 void set_num_threads(int n) { t_threads = n < 1 ? 1 : n; }
@@ -43,7 +52,7 @@ namespace detail {
 
 void set_team_runner(TeamRunner r) { g_runner.store(r); }
 
-void run_team(TeamFn fn, void* ctx, bool parallel) {
+void run_team(TeamFn fn, void* ctx, bool parallel, bool shared) {
   const int n = num_threads();
   if (!parallel || n <= 1 || ThreadPool::in_team()) {
     fn(ctx, 0, 1);
@@ -57,8 +66,10 @@ void run_team(TeamFn fn, void* ctx, bool parallel) {
   if (!t_pool || t_pool->threads() != n) {
     t_pool.reset();
     t_pool = std::make_unique<ThreadPool>(n);
+    t_pool->hold(t_bursts > 0);
   }
-  t_pool->run(fn, ctx);
+  if (shared) t_pool->run_shared(fn, ctx);
+  else t_pool->run(fn, ctx);
 }
 
 }  // namespace detail

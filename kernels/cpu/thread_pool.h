@@ -32,8 +32,37 @@ class ThreadPool {
   // exception thrown by fn on any thread is rethrown here (the first one).
   void run(Fn fn, void* ctx);
 
+  // A step whose fn hands its work out dynamically (an atomic counter), so
+  // that any subset of the threads, the caller among them, gets it all done:
+  // it ends when the caller's fn has returned and every worker that joined
+  // has; a worker that had not joined by then skips it. A worker slow to
+  // wake, or descheduled on a busy machine, then never holds the step up.
+  void run_shared(Fn fn, void* ctx);
+
   // True on a pool's worker threads and on a caller while it runs its share.
   static bool in_team();
+
+  // While held, idle workers (and a caller waiting for them) keep polling
+  // between steps, yielding the core to any other runnable thread, instead
+  // of sleeping after spin_ns(): a forward pass's steps come every few
+  // microseconds, with serial work between them, and a wake-up from the futex
+  // costs tens of microseconds. A pool that outnumbers the CPUs never holds.
+  // Bounded: a worker held for kHoldMaxNs without a step sleeps anyway; and
+  // once a thread polling here finds its core taken by another thread (a
+  // busy machine), the team stops polling for kContendedBackoffNs.
+  // Off unless MNEMO_POOL_HOLD=1: on the shared 2-core machines, 2-thread
+  // decode measured no better with it (123M, 10 interleaved rounds at load
+  // 3: median 1.02x, best run 135 tok/s against 231 without), and on a busy
+  // machine worse (0.82-0.87x at load 6), since the polling thread spends
+  // the CPU share the working threads need. Dynamic steps (run_shared) cover
+  // the late wake-up it was meant to hide: the caller takes the sleeper's share.
+  void hold(bool on) { hold_.store(on && spin_ > 0 && hold_allowed(), std::memory_order_relaxed); }
+  static bool hold_allowed();
+  // Overrides MNEMO_POOL_HOLD for the process (tests, benches).
+  static void allow_hold(bool on);
+  static constexpr int64_t kHoldMaxNs = 2'000'000;
+  static constexpr int64_t kContendedRoundNs = 20'000;
+  static constexpr int64_t kContendedBackoffNs = 200'000'000;
 
   // How long an idle worker (and a waiting caller) spins before sleeping.
   // MNEMO_POOL_SPIN_US overrides the default; read once per process. A team
@@ -41,10 +70,15 @@ class ThreadPool {
   static int64_t spin_ns();
 
  private:
+  void start(Fn fn, void* ctx, bool shared);
+  void rethrow_kept();
+  void close_and_wait();
   void worker(int id);
   void finish_one();
   void wait_workers();
   void keep_exception();
+  template <class Done>
+  bool poll_while_held(Done done);
 
   const int threads_;
   // spin_ns(), or 0 when the team outnumbers the CPUs: a spinning thread
@@ -54,8 +88,15 @@ class ThreadPool {
   // pending_, and neither should invalidate the other's line.
   alignas(64) std::atomic<uint32_t> generation_{0};  // futex word: bumped per dispatch
   std::atomic<int32_t> sleepers_{0};                // workers asleep (or about to) on generation_
+  std::atomic<bool> hold_{false};                    // see hold(): polled beside generation_
+  std::atomic<int64_t> contended_until_{0};          // steady-clock ns: no polling before
   alignas(64) std::atomic<uint32_t> pending_{0};     // futex word: workers not yet done with this step
   std::atomic<int32_t> caller_sleeping_{0};
+  // The step's membership, for run_shared: generation << 32, then kClosed
+  // (the caller is done: no one joins any more), kShared, and the count of
+  // workers inside fn. Its low half is the caller's futex word.
+  alignas(64) std::atomic<uint64_t> join_{0};
+  static constexpr uint32_t kClosed = 1u << 31, kShared = 1u << 30, kActive = kShared - 1;
   alignas(64) Fn fn_ = nullptr;  // the step: written before generation_ is bumped
   void* ctx_ = nullptr;
   bool stop_ = false;

@@ -236,3 +236,27 @@ def test_converter_stub_tokenizer(tmp_path):
 def test_converter_refuses_an_unknown_pre_tokenizer():
     with pytest.raises(ValueError):
         convert.pre_tokenizer_name(_tokenizer_json(r"\s+|\w+"))
+
+
+# mnemo run --profile's stderr (captured, shortened): a stats line, then one table per phase.
+PROFILE_STDERR = """prefill (8 tokens):
+op                 calls   total ms  share   MB moved     GB/s  GFLOP/s  % peak
+qkv matmul            12       3.10  40.0%       42.5     13.7     11.2     34%
+total                  1       7.75 100.0%       80.1     10.3               25%
+decode (127 tokens; other: the wall time between tokens no op accounts for):
+op                 calls   total ms  share   MB moved     GB/s  GFLOP/s  % peak
+gate/up matmul      1524     300.00  31.4%     4756.3     26.3     26.3     66%
+other                  0      16.33   3.8%        0.0
+total                127     955.00 100.0%    15133.4     24.3              61%
+"""
+
+
+def test_profile_section_takes_one_phase_through_its_total():
+    decode = measure.profile_section(PROFILE_STDERR, "decode")
+    assert decode[0].startswith("decode (127 tokens")
+    assert decode[-1].startswith("total") and "955.00" in decode[-1]
+    assert any(line.startswith("gate/up matmul") for line in decode)
+    assert not any("qkv" in line for line in decode)
+    prefill = measure.profile_section(PROFILE_STDERR, "prefill")
+    assert len(prefill) == 4 and prefill[-1].startswith("total") and "7.75" in prefill[-1]
+    assert measure.profile_section("no profile here\n", "decode") == []

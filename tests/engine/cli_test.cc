@@ -80,6 +80,16 @@ TEST(Cli, GeneratesRunsAndRoundTripsText) {
   const Result a = run(gen + "1 --seed 5"), b = run(gen + "1 --seed 5");
   EXPECT_EQ(a.code, 0) << a.out;
   EXPECT_EQ(a.out, b.out);
+  // The prompt prefilled in chunks of 2 tokens gives the same greedy text
+  // (a short prompt takes the exact GEMV path either way; attention sums a
+  // row's scores in another order in a large tile than alone, an f32
+  // rounding that does not move this model's argmax); a budget of 0 is
+  // refused by name.
+  const std::string exact_gen = gen + "0 --kv-dtype f32";
+  const Result whole = run(exact_gen), chunked = run(exact_gen + " --token-budget 2");
+  EXPECT_EQ(whole.code, 0) << whole.out;
+  EXPECT_EQ(whole.out, chunked.out);
+  EXPECT_TRUE(one_error_line(run(gen + "0 --token-budget 0"), "--token-budget"));
   const Result chat = run("run" + m + " --chat --prompt 'Hi there' --max-tokens 8 --temperature 0");
   EXPECT_EQ(chat.code, 0) << chat.out;
   EXPECT_TRUE(one_error_line(run("logits" + m + " --tokens 600"), "outside the vocabulary"));

@@ -91,7 +91,7 @@ void check(DType dt, int64_t rows, int64_t cols, int64_t n, int threads, uint32_
 class MatmulTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulTest, DecodeOddShapes) {
-  for (int64_t rows : {1, 3, 17, 64})
+  for (int64_t rows : {1, 3, 17, 64, 300})  // 300: whole 128-row panels and a remainder
     for (int64_t cols : {1, 7, 16, 31, 32, 33, 100, 257})
       for (int threads : {1, 2}) check(GetParam(), rows, cols, 1, threads);
 }

@@ -163,7 +163,7 @@ TEST(PagedAttentionBf16, GroupsOfThreeAndWideHeadsOverLongContexts) {
   omp_set_num_threads(2);
   for (int64_t d : {72, 128})
     for (int64_t window : {0, 101})
-      for (auto [start, n] : {std::pair<int64_t, int64_t>{300, 1}, {297, 4}}) {
+      for (auto [start, n] : {std::pair<int64_t, int64_t>{300, 1}, {297, 4}, {270, 31}}) {
         SCOPED_TRACE("d " + std::to_string(d) + " window " + std::to_string(window) + " n " + std::to_string(n));
         Case c(d, start + n, n, {0, 17}, {0, 150}, uint32_t(d * 7 + window + n), /*heads=*/6);
         Bf16Blocks blocks(c, 16);
@@ -173,6 +173,24 @@ TEST(PagedAttentionBf16, GroupsOfThreeAndWideHeadsOverLongContexts) {
         const Reference same = naive(c, start, n, window, /*rounded=*/true);
         for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], same.out[i], 2e-5) << "element " << i;
       }
+}
+
+// Prefill chunks of single-head groups run in tiles of 16 tokens: windows
+// shorter than a tile, a hole inside a tile's keys, chunks starting at 0 and
+// ending mid-tile, all against the reference row by row.
+TEST(PagedAttentionBf16, PrefillTilesMaskEachRowToItsOwnKeys) {
+  omp_set_num_threads(2);
+  for (int64_t window : {0, 5, 24})
+    for (auto [start, n] : {std::pair<int64_t, int64_t>{40, 31}, {0, 40}, {10, 17}}) {
+      SCOPED_TRACE("window " + std::to_string(window) + " start " + std::to_string(start) + " n " + std::to_string(n));
+      Case c(64, start + n, n, {5, 0}, {12, 0}, uint32_t(window * 100 + n), /*heads=*/2);
+      Bf16Blocks blocks(c, 16);
+      const PagedKvView view{blocks.kp, blocks.vp, 16, c.kv_heads, 64, c.hole_begin, c.hole_end, KvDType::BF16};
+      std::vector<float> got(c.q.size());
+      paged_attention(c.q.data(), n, c.heads, start, view, float(kScale), got.data(), window);
+      const Reference same = naive(c, start, n, window, /*rounded=*/true);
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], same.out[i], 2e-5) << "element " << i;
+    }
 }
 
 // Row conversions: the vector path rounds as the scalar reference does

@@ -168,6 +168,72 @@ TEST(ThreadPoolTest, ParallelForCoversEachIndexOnce) {
       }
 }
 
+TEST(ThreadPoolTest, ParallelUnitsCoversEachUnitOnce) {
+  ThreadCount keep;
+  for (int threads : {1, 2, 3, 5})
+    for (int64_t count : {1, 2, 7, 64, 1001}) {
+      set_num_threads(threads);
+      std::vector<std::atomic<int>> hit(static_cast<size_t>(count));
+      parallel_units(count, [&](int64_t u) {
+        if (u % 13 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));  // uneven: others steal
+        hit[size_t(u)].fetch_add(1);
+      });
+      for (int64_t i = 0; i < count; ++i) ASSERT_EQ(hit[size_t(i)].load(), 1) << threads << " " << count << " " << i;
+    }
+}
+
+// Dynamic steps may end without a worker that came late; the plain steps
+// after them must still run on every thread exactly once, and no step twice.
+TEST(ThreadPoolTest, DynamicAndPlainStepsInterleave) {
+  ThreadCount keep;
+  set_num_threads(3);
+  std::atomic<int64_t> plain{0}, units{0};
+  for (int i = 0; i < 20000; ++i) {
+    run_on_team([&](int, int n) {
+      EXPECT_EQ(n, 3);
+      plain.fetch_add(1);
+    });
+    std::atomic<int> next{0};
+    run_on_team_dynamic([&](int, int) {
+      while (next.fetch_add(1) < 4) units.fetch_add(1);
+    });
+  }
+  EXPECT_EQ(plain.load(), 3 * 20000);
+  EXPECT_EQ(units.load(), 4 * 20000);
+}
+
+TEST(ThreadPoolTest, HeldTeamRunsStepsAndLetsGo) {
+  ThreadCount keep;
+  set_num_threads(2);
+  ThreadPool::allow_hold(true);
+  std::atomic<int> ran{0};
+  {
+    TeamBurst burst;
+    for (int i = 0; i < 1000; ++i) {
+      run_on_team([&](int, int) { ran.fetch_add(1); });
+      if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));  // serial work between steps
+    }
+  }
+  EXPECT_EQ(ran.load(), 2000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers back asleep
+  run_on_team([&](int, int) { ran.fetch_add(1); });
+  EXPECT_EQ(ran.load(), 2002);
+  ThreadPool::allow_hold(false);
+}
+
+TEST(ThreadPoolTest, ExceptionInADynamicStepReachesTheCaller) {
+  ThreadCount keep;
+  set_num_threads(2);
+  std::atomic<int> next{0};
+  EXPECT_THROW(run_on_team_dynamic([&](int, int) {
+                 if (next.fetch_add(1) == 0) throw std::runtime_error("first unit");
+               }),
+               std::runtime_error);
+  std::atomic<int> ran{0};
+  run_on_team([&](int, int) { ran.fetch_add(1); });
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(ThreadPoolTest, ExceptionOnAWorkerReachesTheCaller) {
   ThreadCount keep;
   set_num_threads(3);

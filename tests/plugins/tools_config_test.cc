@@ -77,6 +77,8 @@ TEST(ToolsConfig, EveryMistakeNamesTheFileAndTheField) {
       {R"({"commands": {"c": {"argv": ["x"], "limits": {"timeout_ms": 0}}}})", "commands.c.limits.timeout_ms: must be between"},
       {R"({"commands": {"c": {"argv": ["x"], "limits": {"concurrency": "2"}}}})", "commands.c.limits.concurrency: expected an integer"},
       {R"({"commands": {"c": {"argv": ["x"], "parameters": {"type": "string"}}}})", "commands.c.parameters.type"},
+      {R"({"commands": {"c": {"argv": ["x"], "parameters": {"type": 7}}}})", "commands.c.parameters.type"},
+      {R"({"commands": {"c": {"argv": ["x"], "parameters": {"type": null}}}})", "commands.c.parameters.type"},
       {R"({"commands": {"c": {"argv": ["x"]}}, "mcpServers": {"c": {"command": "y"}}})", "is used twice"},
       {R"({"commands": {"c": {"argv": ["x"], "disabled": "yes"}}})", "commands.c.disabled: expected true or false"},
       {R"({"limits": {"timeout_ms": 99999999999999999999999999999999}})", "limits.timeout_ms: expected an integer"},

@@ -1,28 +1,37 @@
 #pragma once
-// Decode attention for one (query token, KV head): all G query heads of the
-// GQA group at once, so each key and value row is read from memory and
-// widened (bf16 -> f32) once for the group instead of once per query head.
-// Scores come out 16 keys at a time as a [G][16] tile: per key, G vector
-// accumulators of lane-wise partial sums over head_dim, then one
-// transpose-and-add reduces 16 keys' partials together (no horizontal sum
-// per key). The value pass widens 16 value rows once and accumulates a
-// register tile of (up to 4 heads) x (up to 64 dims) over them.
+// Attention of the query rows that read one KV head: the G query heads of a
+// GQA group for one decode token, or for a tile of consecutive prefill
+// tokens. Each key and value row is read from memory and widened (bf16 ->
+// f32) once for all rows instead of once per query head and token, straight
+// from the cache's rows (contiguous or paged: no gather into a buffer).
+// Scores come out 16 keys at a time: the block's keys are transposed to
+// [dim][16 keys] once, then each row's 16 scores are one vector of
+// multiply-adds with the query element broadcast (no horizontal sum per
+// key). The value pass widens 16 value rows once and accumulates a
+// register tile of (up to 4 rows) x (up to 64 dims) over them.
 //
 // Keys are walked as at most two ranges (a hole splits [first, end)); blocks
-// of 16 never straddle a range, so no per-key test is needed.
+// of 16 never straddle a range, so no per-key test is needed. Prefill rows
+// whose causal end falls inside the tile's keys are masked per row.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
+#include <span>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/kv_rows.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/transpose16.h"
 
-namespace mnemo::kernels::cpu::decode {
+namespace mnemo::kernels::cpu::attn {
 
 constexpr int64_t kKeyBlock = 16;
+constexpr int64_t kPrefetchKeys = 32;
+// From this many rows per KV head on, a key block is transposed once for
+// all rows (score_block_many); fewer rows reduce per key (score_block_few).
+constexpr int64_t kTransposeRows = 8;
 
 // Per-thread buffers, grown on demand and reused across (token, head) pairs.
 struct Scratch {
@@ -32,7 +41,7 @@ struct Scratch {
       if (int64_t(v.size()) < n) v.resize(size_t(n));
     };
     grow(scores, group * keys);
-    grow(tile, group * kKeyBlock * kKeyBlock);
+    grow(tile, std::max(dpad, group * kKeyBlock) * kKeyBlock);
     grow(rows, kKeyBlock * dpad);
     grow(q, group * dpad);
     grow(o, group * dpad);
@@ -116,11 +125,14 @@ inline void softmax_row(float* x, int64_t count) {
   }
 }
 
-// Scores of keys j0 .. j0+nb-1 (nb <= 16) for G heads, into
+// Few rows (decode): scores of keys j0 .. j0+nb-1 (nb <= 16) for G rows, into
 // scores[g * ld + col ...]. q: G rows of nc*16 floats (zero padded). NC is
-// the chunk count when known at compile time (0: nc at run time).
+// the chunk count when known at compile time (0: nc at run time). Per key,
+// G vector accumulators of lane-wise partial sums, then one transpose-and-add
+// reduces 16 keys' partials together: for one or two rows cheaper than
+// transposing the keys, which pays off from kTransposeRows rows on.
 template <int64_t NC, class T, class KeyAt>
-void score_block(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
+void score_block_few(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
                  int64_t nb, float* tile, float* scores, int64_t ld, int64_t col) {
   constexpr int64_t kMaxChunks = 16;
   const int64_t nc = NC ? NC : nc_rt;
@@ -144,6 +156,44 @@ void score_block(const float* q, int64_t G, int64_t nc_rt, __mmask16 last, float
     for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(tile + (g * kKeyBlock + i) * 16);
     _mm512_mask_storeu_ps(scores + g * ld + col, keep, _mm512_mul_ps(reduce16(r), sv));
   }
+}
+
+
+// Scores of keys j0 .. j0+nb-1 (nb <= 16) for R rows, into
+// scores[r * ld + col ...]. q: R rows of nc*16 floats (zero padded). The
+// block's keys are widened and transposed once into kt ([dim][16 keys]), so
+// a row's 16 scores are one vector: one multiply-add per dimension with the
+// query element broadcast, RB rows at a time on independent accumulators.
+// Each row's sum runs over the dimensions in order whatever R is.
+template <int RB>
+void score_rows(const float* q, int64_t r0, int64_t dpad, const float* kt, float scale, __mmask16 keep, float* scores,
+                int64_t ld, int64_t col) {
+  __m512 acc[RB];
+  for (int r = 0; r < RB; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t e = 0; e < dpad; ++e) {
+    const __m512 k = _mm512_loadu_ps(kt + e * 16);
+    for (int r = 0; r < RB; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[(r0 + r) * dpad + e]), k, acc[r]);
+  }
+  const __m512 sv = _mm512_set1_ps(scale);
+  for (int r = 0; r < RB; ++r) _mm512_mask_storeu_ps(scores + (r0 + r) * ld + col, keep, _mm512_mul_ps(acc[r], sv));
+}
+
+template <class T, class KeyAt>
+void score_block_many(const float* q, int64_t R, int64_t nc, __mmask16 last, float scale, KeyAt key_at, int64_t j0,
+                 int64_t nb, float* kt, float* scores, int64_t ld, int64_t col) {
+  for (int64_t c = 0; c < nc; ++c) {
+    __m512 r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < nb ? load_row(key_at(j0 + i) + c * 16, c == nc - 1 ? last : kAll) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (c * 16 + i) * 16, r[i]);
+  }
+  const int64_t dpad = nc * 16;
+  const __mmask16 keep = tail_mask(nb);  // nb == 16: all 16 bits
+  int64_t r0 = 0;
+  for (; r0 + 8 <= R; r0 += 8) score_rows<8>(q, r0, dpad, kt, scale, keep, scores, ld, col);
+  for (; r0 + 4 <= R; r0 += 4) score_rows<4>(q, r0, dpad, kt, scale, keep, scores, ld, col);
+  for (; r0 < R; ++r0) score_rows<1>(q, r0, dpad, kt, scale, keep, scores, ld, col);
 }
 
 // o[g] += sum_i p[g][i] * v_i for GB heads from g0 and CB 16-float chunks
@@ -196,78 +246,113 @@ void value_block(const float* p, int64_t ld, int64_t col, int64_t G, int64_t nc,
 inline float row_at(const float* p, int64_t i) { return p[i]; }
 inline float row_at(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 
-// Attention of G query heads (q: G rows of d, contiguous) over the keys in
-// ranges[0] and ranges[1] (each [begin, end)); out: G rows of d.
-// key_at(j) / value_at(j) return a row pointer (const float* or const
-// uint16_t*) for position j.
-template <class KeyAt, class ValueAt>
-void group_attention(const float* q, int64_t G, int64_t d, float scale, const int64_t (&ranges)[2][2], KeyAt key_at,
-                     ValueAt value_at, float* out, Scratch& s) {
+// Column limits of one query row: it sees columns [lo, hi) of the keys in
+// the ranges (columns number the keys in range order).
+struct RowLimits {
+  int64_t lo = 0, hi = 0;
+};
+
+// Attention of R query rows that read the same KV head over the keys in
+// ranges[0] and ranges[1] (each [begin, end)): the G heads of a GQA group for
+// one decode token, or for a tile of consecutive prefill tokens, whose
+// causal ends differ (limits: one per row; empty when every row sees every
+// column). q_at(r) / out_at(r) locate row r's query and output (d floats);
+// key_at(j) / value_at(j) a row pointer (const float* or const uint16_t*)
+// for position j. A row's masked columns get weight exactly 0: its softmax
+// runs over its own columns only.
+template <class QAt, class OutAt, class KeyAt, class ValueAt>
+void rows_attention(QAt q_at, OutAt out_at, int64_t R, int64_t d, float scale, const int64_t (&ranges)[2][2],
+                    std::span<const RowLimits> limits, KeyAt key_at, ValueAt value_at, Scratch& s) {
   using T = std::remove_cv_t<std::remove_pointer_t<decltype(key_at(int64_t(0)))>>;
   const int64_t len = (ranges[0][1] - ranges[0][0]) + (ranges[1][1] - ranges[1][0]);
   const int64_t nc = (d + 15) / 16, dpad = nc * 16;
-  s.fit(G, dpad, std::max<int64_t>(len, 1));
+  s.fit(R, dpad, std::max<int64_t>(len, 1));
   float* scores = s.scores.data();
   const int64_t ld = len;
+  // Softmax of each row over its own columns; the others get weight 0.
+  auto normalise = [&](auto&& softmax_fn) {
+    for (int64_t r = 0; r < R; ++r) {
+      float* row = scores + r * ld;
+      const int64_t lo = limits.empty() ? 0 : std::clamp<int64_t>(limits[size_t(r)].lo, 0, len);
+      const int64_t hi = limits.empty() ? len : std::clamp<int64_t>(limits[size_t(r)].hi, lo, len);
+      std::fill(row, row + lo, 0.0f);
+      softmax_fn(row + lo, hi - lo);
+      std::fill(row + hi, row + len, 0.0f);
+    }
+  };
 #if MNEMO_KV_AVX512
   if (nc <= 16) {
     using namespace simd;
     const __mmask16 last = d % 16 ? tail_mask(d % 16) : kAll;
-    for (int64_t g = 0; g < G; ++g) {
-      std::fill(s.q.begin() + g * dpad, s.q.begin() + (g + 1) * dpad, 0.0f);
-      std::copy(q + g * d, q + (g + 1) * d, s.q.begin() + g * dpad);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* qr = q_at(r);
+      std::fill(s.q.begin() + r * dpad, s.q.begin() + (r + 1) * dpad, 0.0f);
+      std::copy(qr, qr + d, s.q.begin() + r * dpad);
     }
-    auto blocks = [&](auto fn) {
+    // Rows kPrefetchKeys ahead are requested while a block is computed: a
+    // paged cache's 16-key runs sit at scattered addresses, too short for
+    // the hardware prefetcher, and the loads otherwise wait on memory.
+    const int64_t row_bytes = d * int64_t(sizeof(T));
+    auto blocks = [&](auto row_at, auto fn) {
       int64_t col = 0;
-      for (const auto& r : ranges)
-        for (int64_t j0 = r[0]; j0 < r[1]; j0 += kKeyBlock) {
-          const int64_t nb = std::min(kKeyBlock, r[1] - j0);
+      for (const auto& rg : ranges)
+        for (int64_t j0 = rg[0]; j0 < rg[1]; j0 += kKeyBlock) {
+          const int64_t nb = std::min(kKeyBlock, rg[1] - j0);
+          for (int64_t j = j0 + kPrefetchKeys, e = std::min(rg[1], j + kKeyBlock); j < e; ++j) {
+            const char* p = reinterpret_cast<const char*>(row_at(j));
+            for (int64_t b = 0; b < row_bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+          }
           fn(j0, nb, col);
           col += nb;
         }
     };
-    blocks([&](int64_t j0, int64_t nb, int64_t col) {
-      if (nc == 4)
-        score_block<4, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+    blocks(key_at, [&](int64_t j0, int64_t nb, int64_t col) {
+      float* tile = s.tile.data();
+      if (R >= kTransposeRows)
+        score_block_many<T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
+      else if (nc == 4)
+        score_block_few<4, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
       else if (nc == 8)
-        score_block<8, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block_few<8, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
       else
-        score_block<0, T>(s.q.data(), G, nc, last, scale, key_at, j0, nb, s.tile.data(), scores, ld, col);
+        score_block_few<0, T>(s.q.data(), R, nc, last, scale, key_at, j0, nb, tile, scores, ld, col);
     });
-    for (int64_t g = 0; g < G; ++g) softmax_row(scores + g * ld, len);
-    std::fill(s.o.begin(), s.o.begin() + G * dpad, 0.0f);
-    blocks([&](int64_t j0, int64_t nb, int64_t col) {
-      value_block<T>(scores, ld, col, G, nc, last, value_at, j0, nb, s.rows.data(), s.o.data());
+    normalise([](float* x, int64_t count) { softmax_row(x, count); });
+    std::fill(s.o.begin(), s.o.begin() + R * dpad, 0.0f);
+    blocks(value_at, [&](int64_t j0, int64_t nb, int64_t col) {
+      value_block<T>(scores, ld, col, R, nc, last, value_at, j0, nb, s.rows.data(), s.o.data());
     });
-    for (int64_t g = 0; g < G; ++g) std::copy(s.o.begin() + g * dpad, s.o.begin() + g * dpad + d, out + g * d);
+    for (int64_t r = 0; r < R; ++r) std::copy(s.o.begin() + r * dpad, s.o.begin() + r * dpad + d, out_at(r));
     return;
   }
 #endif
-  // Portable: the same order of work (each row read once for the group).
+  // Portable: the same order of work (each row read once for all R rows).
   float* row = s.rows.data();
   int64_t col = 0;
-  for (const auto& r : ranges)
-    for (int64_t j = r[0]; j < r[1]; ++j, ++col) {
+  for (const auto& rg : ranges)
+    for (int64_t j = rg[0]; j < rg[1]; ++j, ++col) {
       const T* k = key_at(j);
       for (int64_t i = 0; i < d; ++i) row[i] = row_at(k, i);
-      for (int64_t g = 0; g < G; ++g) {
+      for (int64_t r = 0; r < R; ++r) {
+        const float* qr = q_at(r);
         float dot = 0;
-        for (int64_t i = 0; i < d; ++i) dot += q[g * d + i] * row[i];
-        scores[g * ld + col] = dot * scale;
+        for (int64_t i = 0; i < d; ++i) dot += qr[i] * row[i];
+        scores[r * ld + col] = dot * scale;
       }
     }
-  for (int64_t g = 0; g < G; ++g) softmax(scores + g * ld, len);
-  std::fill(out, out + G * d, 0.0f);
+  normalise([](float* x, int64_t count) { softmax(x, count); });
+  for (int64_t r = 0; r < R; ++r) std::fill(out_at(r), out_at(r) + d, 0.0f);
   col = 0;
-  for (const auto& r : ranges)
-    for (int64_t j = r[0]; j < r[1]; ++j, ++col) {
+  for (const auto& rg : ranges)
+    for (int64_t j = rg[0]; j < rg[1]; ++j, ++col) {
       const T* v = value_at(j);
       for (int64_t i = 0; i < d; ++i) row[i] = row_at(v, i);
-      for (int64_t g = 0; g < G; ++g) {
-        const float p = scores[g * ld + col];
-        for (int64_t i = 0; i < d; ++i) out[g * d + i] += p * row[i];
+      for (int64_t r = 0; r < R; ++r) {
+        const float p = scores[r * ld + col];
+        float* o = out_at(r);
+        for (int64_t i = 0; i < d; ++i) o[i] += p * row[i];
       }
     }
 }
 
-}  // namespace mnemo::kernels::cpu::decode
+}  // namespace mnemo::kernels::cpu::attn
