@@ -60,6 +60,15 @@ std::filesystem::path random_file(const std::string& name, size_t size, uint64_t
   return p;
 }
 
+// Removes a test's directory of large files when the test ends.
+struct Cleanup {
+  std::filesystem::path dir;
+  ~Cleanup() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
 struct Threads {
   explicit Threads(int n) : old(kernels::cpu::num_threads()) { kernels::cpu::set_num_threads(n); }
   ~Threads() { kernels::cpu::set_num_threads(old); }
@@ -69,6 +78,7 @@ struct Threads {
 TEST(MappedFile, ResidentAndMappedHoldTheFileBytes) {
   const size_t size = (size_t(5) << 20) + 12345;  // pieces of 2 MB and a partial last one
   const auto p = random_file("bytes", size, 1000);
+  const Cleanup cleanup{p.parent_path()};
   const auto want = read_all(p);
   for (int threads : {1, 3}) {
     Threads t(threads);
@@ -93,6 +103,7 @@ TEST(MappedFile, ResidentAndMappedHoldTheFileBytes) {
 TEST(MappedFile, CopyIsHeldOnce) {
   const size_t size = size_t(48) << 20;
   const auto p = random_file("once", size, 64 - 8);
+  const Cleanup cleanup{p.parent_path()};
   (void)read_all(p);  // in the page cache, as a model loaded before would be
   ASSERT_TRUE(reset_peak()) << "cannot reset VmHWM through /proc/self/clear_refs";
   const long rss0 = status_kb("VmRSS"), file0 = status_kb("RssFile"), anon0 = status_kb("RssAnon");
@@ -113,11 +124,13 @@ TEST(MappedFile, ResidentServesTheFilesOwnHugePagesWhenAligned) {
   const size_t size = (size_t(24) << 20) + 4096;
   {
     const auto p = random_file("misaligned", size, 100);
+    const Cleanup cleanup{p.parent_path()};
     const MappedFile f = MappedFile::open(p, Residency::Resident);
     EXPECT_TRUE(f.copied());
     EXPECT_EQ(reinterpret_cast<uintptr_t>(f.bytes().data() + 8 + 100) % 64, 0u);
   }
   const auto p = random_file("cache", size, 64 - 8);
+  const Cleanup cleanup{p.parent_path()};
   const auto want = read_all(p);
   {
     const int fd = ::open(p.c_str(), O_RDONLY);
@@ -157,6 +170,7 @@ TEST(MappedFile, GeneratedModelIsCopiedOnce) {
   o.hidden = 512, o.layers = 4, o.heads = 8, o.kv_heads = 4, o.intermediate = 1408, o.vocab = 8000;
   o.dtype = kernels::DType::BF16, o.seed = 7;
   const auto dir = fresh_dir("generated");
+  const Cleanup cleanup{dir};
   generate_model(o, dir);
   const auto file = dir / "model.safetensors";
   (void)read_all(file);
