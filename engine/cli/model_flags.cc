@@ -18,8 +18,9 @@ namespace fs = std::filesystem;
 void add_model_flags(Flags& f) {
   f.value("model", "DIR", "model directory in Hugging Face layout; omitted: the built-in small model");
   f.value("threads", "N", "CPU threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
-  f.value("weights", "resident|mapped",
-          "resident: copy weights into huge pages (fast decode); mapped: serve from the page cache (less memory)",
+  f.value("weights", "resident|mapped|copy",
+          "resident: in 2 MB pages (fast decode), the page cache's own when it holds the file in 2 MB pages, else a "
+          "copy; mapped: the page cache as it is; copy: always a private copy in 2 MB pages",
           "resident");
   f.value("weights-dtype", "auto|q8_0",
           "auto: matrices as stored; q8_0: quantize them at load to 8 bits per value plus an f16 scale per 32 "
@@ -41,7 +42,8 @@ engine::Residency weights_residency(const Flags& f) {
   const std::string w = f.str("weights");
   if (w == "resident") return engine::Residency::Resident;
   if (w == "mapped") return engine::Residency::Mapped;
-  throw UsageError("--weights must be resident or mapped, got '" + w + "'");
+  if (w == "copy") return engine::Residency::Copy;
+  throw UsageError("--weights must be resident, mapped or copy, got '" + w + "'");
 }
 
 engine::WeightFormat weight_format(const Flags& f) {

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -161,6 +162,23 @@ std::shared_ptr<void> huge_page_arena(size_t n) {
 
 }  // namespace
 
+// What the weights cost the process: RssAnon holds resident copies and Q8_0
+// matrices, RssFile the mapped files' pages touched so far.
+static void log_memory(const WeightStore& store, const ModelWeights& w) {
+  std::ifstream in("/proc/self/status");
+  std::map<std::string, long> kb;
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon != std::string::npos && (line.rfind("Vm", 0) == 0 || line.rfind("Rss", 0) == 0))
+      kb[line.substr(0, colon)] = std::atol(line.c_str() + colon + 1);
+  }
+  int copied = 0;
+  for (const MappedFile& f : store.files()) copied += f.copied();
+  spdlog::info("weights: {} MB of matrices; {} of {} files copied; process RSS {} MB (anonymous {} MB, file {} MB), peak {} MB",
+               w.matrix_bytes >> 20, copied, store.files().size(), kb["VmRSS"] >> 10, kb["RssAnon"] >> 10,
+               kb["RssFile"] >> 10, kb["VmHWM"] >> 10);
+}
+
 // Every matrix that fits into one arena, quantized in place of its view;
 // returns whether all did (then nothing refers to the files any more).
 static bool quantize_matrices(ModelWeights& w, std::shared_ptr<void>& arena) {
@@ -252,6 +270,7 @@ std::unique_ptr<WeightStore> WeightStore::open(const fs::path& dir, const ModelC
                  secs, kernels::cpu::num_threads(), stored >> 20, w.matrix_bytes >> 20,
                  all ? "" : " (the matrices left as stored are served from the mapped files)");
   }
+  if (spdlog::should_log(spdlog::level::info)) log_memory(*store, w);
   return store;
 }
 

@@ -51,6 +51,7 @@ class WeightStore {
                                            WeightFormat format = WeightFormat::AsStored);
 
   const ModelWeights& weights() const { return weights_; }
+  const std::vector<MappedFile>& files() const { return files_; }  // empty once all matrices are quantized
 
  private:
   std::vector<MappedFile> files_;
