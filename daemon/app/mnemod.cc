@@ -109,7 +109,9 @@ int serve(const daemon::config::Options& o) {
   openblas_set_num_threads(threads);
 
   const auto model = engine::Model::load(
-      model_dir, o.weights == daemon::config::Weights::Resident ? engine::Residency::Resident : engine::Residency::Mapped,
+      model_dir, o.weights == daemon::config::Weights::Resident ? engine::Residency::Resident
+          : o.weights == daemon::config::Weights::Copy    ? engine::Residency::Copy
+                                                          : engine::Residency::Mapped,
       o.weights_dtype == daemon::config::WeightsDType::Q8_0 ? engine::WeightFormat::Q8_0 : engine::WeightFormat::AsStored);
   const auto tok = engine::Tokenizer::load(model_dir / "tokenizer.json");
   engine::ChatTemplate tmpl = chat_template(o, model_dir);

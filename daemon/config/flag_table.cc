@@ -33,12 +33,15 @@ std::vector<FlagSpec> make_table() {
        }},
       {"threads", "N", "0", "engine threads; 0 uses every core",
        [](Options& o, const std::string& v, const std::string& s) { o.threads = int(parse_integer(s, v, 0, 4096)); }},
-      {"weights", "resident|mapped", "resident",
-       "resident: copy weights into memory (fastest); mapped: serve them from the page cache (less memory)",
+      {"weights", "resident|mapped|copy", "resident",
+       "resident: weights in 2 MB pages (fast decode), the page cache's own when it holds the file in 2 MB pages, "
+       "else a private copy; mapped: the page cache as it is (can be reclaimed and refault from disk); copy: "
+       "always a private copy",
        [](Options& o, const std::string& v, const std::string& s) {
          if (v == "resident") o.weights = Weights::Resident;
          else if (v == "mapped") o.weights = Weights::Mapped;
-         else bad_value(s, "resident or mapped", v);
+         else if (v == "copy") o.weights = Weights::Copy;
+         else bad_value(s, "resident, mapped or copy", v);
        }},
       {"weights-dtype", "auto|q8_0", "auto",
        "auto: matrices as stored; q8_0: quantized at load to 8 bits per value plus an f16 scale per 32 (half of "

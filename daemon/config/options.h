@@ -16,7 +16,7 @@
 
 namespace mnemo::daemon::config {
 
-enum class Weights { Resident, Mapped };
+enum class Weights { Resident, Mapped, Copy };
 enum class WeightsDType { Auto, Q8_0 };  // auto: as stored; q8_0: quantized at load
 enum class LogLevel { Trace, Debug, Info, Warn, Error, Critical, Off };
 

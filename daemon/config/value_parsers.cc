@@ -75,7 +75,9 @@ std::string to_string(LogLevel level) {
   return "info";
 }
 
-std::string to_string(Weights weights) { return weights == Weights::Mapped ? "mapped" : "resident"; }
+std::string to_string(Weights weights) {
+  return weights == Weights::Mapped ? "mapped" : weights == Weights::Copy ? "copy" : "resident";
+}
 std::string to_string(WeightsDType d) { return d == WeightsDType::Q8_0 ? "q8_0" : "auto"; }
 
 }  // namespace mnemo::daemon::config

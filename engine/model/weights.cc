@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -152,7 +153,7 @@ namespace {
 uint64_t bytes_of(const MatrixView& m) { return kernels::matrix_bytes(m.dtype, m.rows, m.cols); }
 
 // Anonymous memory for the quantized matrices, asking for 2 MB pages as
-// resident weights do (decode streams them about 3x faster than 4 KB pages).
+// resident weights do (decode streams them about 1.1-1.3x faster than 4 KB pages).
 std::shared_ptr<void> huge_page_arena(size_t n) {
   void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw ModelError("cannot allocate " + std::to_string(n >> 20) + " MB for Q8_0 weights: " + std::strerror(errno));
@@ -206,8 +207,19 @@ static bool quantize_matrices(ModelWeights& w, std::shared_ptr<void>& arena) {
   auto* at = static_cast<uint8_t*>(arena.get());
   for (MatrixView* m : todo) {
     if (!kernels::cpu::q8_0_fits(*m)) continue;
+    const auto* src = static_cast<const uint8_t*>(m->data);
+    const size_t src_bytes = bytes_of(*m);
     *m = kernels::cpu::quantize_q8_0(*m, at);
     at += (bytes_of(*m) + 63) & ~size_t(63);
+    // The source pages are no longer read: drop them from the process (the
+    // page cache keeps them), so the peak is the Q8_0 bytes plus one matrix,
+    // not the whole file besides. A page shared with a neighbour that is still
+    // needed is kept by rounding inwards; dropping one in error would only
+    // make it fault back in from the file.
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(src) + page - 1) & ~(page - 1);
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(src) + src_bytes) & ~(page - 1);
+    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
   }
   if (tied) w.lm_head = w.embed;
   return all;

@@ -224,7 +224,8 @@ TEST(ConfigOptions, UnknownLogLevel) {
 }
 
 TEST(ConfigOptions, BadEnumAndEmptyValues) {
-  EXPECT_EQ(error_of({"--weights", "disk"}), "--weights: expected resident or mapped, got 'disk'");
+  EXPECT_EQ(run({"--weights", "copy"}).weights, Weights::Copy);
+  EXPECT_EQ(error_of({"--weights", "disk"}), "--weights: expected resident, mapped or copy, got 'disk'");
   EXPECT_EQ(error_of({"--weights-dtype", "q4_0"}), "--weights-dtype: expected auto or q8_0, got 'q4_0'");
   EXPECT_NE(error_of({"--model="}).find("--model: expected a directory"), std::string::npos);
   // An empty API key is allowed: it means no authentication.
