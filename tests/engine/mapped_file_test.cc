@@ -163,18 +163,25 @@ TEST(MappedFile, MissingTruncatedAndEmptyFiles) {
   EXPECT_EQ(std::memcmp(f.bytes().data(), read_all(p).data(), 100), 0);
 }
 
-// A generated BF16 model of about 40 MB, copied: each matrix the model
-// serves is the file's bytes, on a cache line, and the process holds them once.
-TEST(MappedFile, GeneratedModelIsCopiedOnce) {
+// A generated BF16 model of about 40 MB in dir, its file read once so the
+// page cache holds it; returns the file's size in kB.
+long generated_model(const std::filesystem::path& dir, uint64_t seed) {
   GeneratorOptions o;
   o.hidden = 512, o.layers = 4, o.heads = 8, o.kv_heads = 4, o.intermediate = 1408, o.vocab = 8000;
-  o.dtype = kernels::DType::BF16, o.seed = 7;
-  const auto dir = fresh_dir("generated");
-  const Cleanup cleanup{dir};
+  o.dtype = kernels::DType::BF16, o.seed = seed;
   generate_model(o, dir);
   const auto file = dir / "model.safetensors";
   (void)read_all(file);
-  const long size_kb = long(std::filesystem::file_size(file) >> 10);
+  return long(std::filesystem::file_size(file) >> 10);
+}
+
+// A generated BF16 model, copied: each matrix the model serves is the
+// file's bytes, on a cache line, and the process holds them once.
+TEST(MappedFile, GeneratedModelIsCopiedOnce) {
+  const auto dir = fresh_dir("generated");
+  const Cleanup cleanup{dir};
+  const long size_kb = generated_model(dir, 7);
+  const auto file = dir / "model.safetensors";
   ASSERT_TRUE(reset_peak());
   const long rss0 = status_kb("VmRSS");
   const auto m = Model::load(dir, Residency::Copy);
@@ -213,15 +220,9 @@ TEST(MappedFile, GeneratedModelIsCopiedOnce) {
 // each source range once quantized: the peak is the Q8_0 bytes (34 per 32 BF16
 // values, about 53% of the file) plus a matrix, not the file on top of them.
 TEST(MappedFile, Q8LoadDoesNotHoldTheFileBesidesTheQuantizedCopy) {
-  GeneratorOptions o;
-  o.hidden = 512, o.layers = 4, o.heads = 8, o.kv_heads = 4, o.intermediate = 1408, o.vocab = 8000;
-  o.dtype = kernels::DType::BF16, o.seed = 8;
   const auto dir = fresh_dir("generated_q8");
   const Cleanup cleanup{dir};
-  generate_model(o, dir);
-  const auto file = dir / "model.safetensors";
-  (void)read_all(file);
-  const long size_kb = long(std::filesystem::file_size(file) >> 10);
+  const long size_kb = generated_model(dir, 8);
   ASSERT_TRUE(reset_peak());
   const long rss0 = status_kb("VmRSS");
   const auto m = Model::load(dir, Residency::Resident, WeightFormat::Q8_0);
