@@ -86,6 +86,11 @@ async def test_explicit_cancel_and_task_cancellation(daemon: Daemon) -> None:
             async for _ in s:
                 pass
 
+        # A fresh session on a prompt whose greedy answer runs to max_tokens (4,000);
+        # "Count to a million." ends by itself after about 1,700. Under -j2 ctest load
+        # this part once saw finish_reason "stop" on the old prompt; cause not found.
+        session = await client.create_session(sampling=LONG)
+        await client.append(session.id, "Write a very long essay.")
         stream = await client.stream(session.id, tool_choice="none")
         task = asyncio.create_task(consume(stream))
         await asyncio.sleep(0.2)

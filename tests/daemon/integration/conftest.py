@@ -97,8 +97,11 @@ def daemon_factory(model_dir, tmp_path):
         return d.start()
 
     yield make
+    # SIGTERM (SIGKILL after 30 s): mnemod then stops the tool servers it
+    # started. A SIGKILL would orphan them (they run in their own process
+    # groups) and leave them running after the test.
     for d in started:
-        d.stop(signal.SIGKILL)
+        d.stop()
 
 
 @pytest.fixture
