@@ -163,10 +163,14 @@ def cases_for(args, model, mnemo_kv):
     return out
 
 
+def mnemo_cmd(args, model, case, prompts, *flags):
+    """`mnemo run` for one row: its prompt, threads and tokens, greedy, plus flags."""
+    return [args.mnemo, "run", "--model", model["view"], "--prompt", prompts[case["prompt"]], "--threads",
+            case["threads"], "--max-tokens", case["n_decode"], "--temperature", "0", *flags] + case["mnemo_extra"]
+
+
 def mnemo_run(args, model, case, prompts):
-    cmd = [args.mnemo, "run", "--model", model["view"], "--prompt", prompts[case["prompt"]], "--threads",
-           case["threads"], "--max-tokens", case["n_decode"], "--temperature", "0", "--stats"] + case["mnemo_extra"]
-    r = run(cmd)
+    r = run(mnemo_cmd(args, model, case, prompts, "--stats"))
     st = measure.parse_mnemo_stats(r.stderr)
     if r.returncode or not st:
         return None, (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
@@ -180,11 +184,8 @@ def mnemo_run(args, model, case, prompts):
 def mnemo_profile(args, model, case, prompts, peak_gbps):
     """Where Mnemo's time goes in a row: one `mnemo run --profile` of the row's command, the table
     of its phase (per-operation ms, GB/s, GFLOP/s, % of the triad peak)."""
-    cmd = [args.mnemo, "run", "--model", model["view"], "--prompt", prompts[case["prompt"]], "--threads",
-           case["threads"], "--max-tokens", case["n_decode"], "--temperature", "0", "--profile"] + case["mnemo_extra"]
-    if peak_gbps:
-        cmd += ["--peak-gbps", f"{peak_gbps:.1f}"]
-    r = run(cmd)
+    peak = ["--peak-gbps", f"{peak_gbps:.1f}"] if peak_gbps else []
+    r = run(mnemo_cmd(args, model, case, prompts, "--profile", *peak))
     return measure.profile_section(r.stderr, "prefill" if case["kind"] == "prefill" else "decode")
 
 
